@@ -1,0 +1,5 @@
+"""`python -m queuectl` runs the CLI."""
+
+from queuectl import cli
+
+cli.main()

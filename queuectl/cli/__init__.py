@@ -1,0 +1,80 @@
+"""The `queuectl` command line: thin typer commands, one module per group.
+
+Each command parses its arguments, makes one call into the library and formats the result.
+Errors cross one boundary (`QueuectlGroup.invoke` and `main`): one line on stderr, the
+error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+import typer
+
+from queuectl import errors
+from queuectl.cli import admin, config, dlq, jobs, workers
+from queuectl.cli.context import State
+
+__all__ = ["app", "main"]
+
+
+class QueuectlGroup(typer.core.TyperGroup):
+    """Root group that turns QueuectlError into one line on stderr and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except errors.QueuectlError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(code=exc.exit_code) from None
+
+
+app = typer.Typer(
+    cls=QueuectlGroup,
+    help="queuectl: a background job queue for shell commands, stored in PostgreSQL.",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    database_url: str = typer.Option(
+        None, "--database-url", metavar="URL",
+        help="PostgreSQL URL (else QUEUECTL_DATABASE_URL, DATABASE_URL, libpq defaults).",
+    ),
+) -> None:
+    """queuectl: a background job queue for shell commands, stored in PostgreSQL."""
+    ctx.obj = State(database_url)
+
+
+jobs.register(app)
+app.add_typer(workers.app, name="worker")
+app.add_typer(dlq.app, name="dlq")
+app.add_typer(config.app, name="config")
+admin.register(app)
+
+
+def main() -> None:
+    """Entry point: run the app with one error boundary for usage errors too."""
+    command = typer.main.get_command(app)
+    try:
+        code = command.main(prog_name="queuectl", standalone_mode=False)
+    except click.UsageError as exc:
+        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except BrokenPipeError:
+        sys.stderr.close()
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

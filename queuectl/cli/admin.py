@@ -1,0 +1,44 @@
+"""`migrate` and `prune`."""
+
+from __future__ import annotations
+
+import typer
+
+from queuectl import configkeys, migrate, store
+
+__all__ = ["register"]
+
+
+def migrate_(ctx: typer.Context) -> None:
+    """Bring the database schema to the latest version (safe to run concurrently)."""
+    engine = ctx.obj.engine(migrate_schema=False)
+    revision = migrate.migrate(engine)
+    typer.echo(f"Database schema is at revision {revision} (latest)")
+
+
+def prune(
+    ctx: typer.Context,
+    older_than: str = typer.Option(
+        None, "--older-than", metavar="DURATION",
+        help="Delete completed/dead jobs finished before this long ago (default: config "
+             "retention), e.g. 7d, 12h."),
+) -> None:
+    """Delete old finished jobs and metrics."""
+    engine = ctx.obj.engine()
+    if older_than is None:
+        seconds = store.load_config(engine)["retention"]
+        if seconds is None:
+            typer.echo("retention is off (config retention = none); nothing pruned")
+            return
+    else:
+        _, seconds = configkeys.parse("retention", older_than)
+        if seconds is None:
+            raise typer.BadParameter("give a positive duration such as 7d or 12h")
+    jobs, metrics = store.prune(engine, older_than=float(seconds))
+    typer.echo(f"Pruned {jobs} finished job(s) and {metrics} metric row(s)")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""
+    app.command("migrate")(migrate_)
+    app.command()(prune)

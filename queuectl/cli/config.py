@@ -1,0 +1,60 @@
+"""`config set`, `config get` and `config list`: settings stored in the database."""
+
+from __future__ import annotations
+
+import typer
+
+from queuectl import configkeys, errors, store
+from queuectl.cli import output
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Settings stored in the database, shared by every worker.",
+                  no_args_is_help=True)
+
+
+def _show(key: str, value: object) -> str:
+    unit = configkeys.KEYS[key].unit
+    text = configkeys.format_value(value)  # type: ignore[arg-type]
+    return f"{text}{unit}" if value is not None and unit in ("s", "ms") else text
+
+
+@app.command("set")
+def set_(
+    ctx: typer.Context,
+    key: str = typer.Argument(..., metavar="KEY"),
+    value: str = typer.Argument(..., metavar="VALUE"),
+) -> None:
+    """Set KEY to VALUE (validated; durations take ms/s/m/h/d suffixes)."""
+    name, parsed = configkeys.parse(key, value)
+    store.set_config(ctx.obj.engine(), key=name, value=parsed)
+    typer.echo(f"{name} = {_show(name, parsed)}")
+
+
+@app.command()
+def get(ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY")) -> None:
+    """Print KEY's value (`KEY = not set`, exit 1, for an unknown key)."""
+    try:
+        name = configkeys.canonical_key(key)
+    except errors.InvalidConfig:
+        typer.echo(f"{key} = not set")
+        raise typer.Exit(code=1) from None
+    values = store.load_config(ctx.obj.engine())
+    typer.echo(f"{name} = {_show(name, values[name])}")
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Every key with its value, default and meaning."""
+    values = store.load_config(ctx.obj.engine())
+    if as_json:
+        output.emit_json(values)
+        return
+    output.table(
+        [[k.name, _show(k.name, values[k.name]), _show(k.name, k.default), k.help]
+         for k in configkeys.KEYS.values()],
+        ["KEY", "VALUE", "DEFAULT", "MEANING"],
+    )

@@ -1,0 +1,49 @@
+"""`dlq list` and `dlq retry`: the dead letter queue."""
+
+from __future__ import annotations
+
+import typer
+
+from queuectl import store
+from queuectl.cli import output
+from queuectl.models import JobState
+
+__all__ = ["app"]
+
+app = typer.Typer(help="The dead letter queue: jobs that ran out of retries.",
+                  no_args_is_help=True)
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many jobs."),
+    as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
+) -> None:
+    """Dead jobs, newest first, with their last error."""
+    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.DEAD, limit=limit)
+    if as_json:
+        output.emit_json([output.job_json(j) for j in jobs])
+        return
+    output.table(
+        [[j.id, output.short(j.command, 40), j.attempts, output.short(j.error, 60),
+          output.fmt_time(j.finished_at)] for j in jobs],
+        ["ID", "COMMAND", "ATTEMPTS", "LAST ERROR", "DIED"],
+    )
+
+
+@app.command()
+def retry(
+    ctx: typer.Context,
+    job_id: str = typer.Argument(None, metavar="ID", help="Job id or unique prefix."),
+    all_: bool = typer.Option(False, "--all", help="Retry every dead job."),
+) -> None:
+    """Put a dead job back to pending: attempts reset, run_at now."""
+    if all_ == (job_id is not None):
+        raise typer.BadParameter("give either a job ID or --all")
+    if all_:
+        n = store.retry_all_dead(ctx.obj.engine())
+        typer.echo(f"{n} dead job(s) moved back to pending")
+        return
+    job = store.retry_dead(ctx.obj.engine(), job_id=job_id)
+    typer.echo(f"Job {job.id} moved back to pending")

@@ -1,0 +1,77 @@
+"""Engine and connection factory (SQLAlchemy 2 on psycopg 3, application_name=queuectl).
+
+Connection failures are translated here into `errors.DatabaseUnavailable` with one line that
+says where we tried to connect, what failed and which variable to set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Iterator
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.pool import NullPool
+
+from queuectl import errors, settings
+
+__all__ = ["create_engine", "describe_error", "is_disconnect", "translate_errors"]
+
+# Where each engine's URL came from, for error messages.
+_targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def create_engine(
+    target: settings.DatabaseTarget, *, pooled: bool = False, pool_size: int = 2
+) -> sa.Engine:
+    """An engine for `target`; `pooled=False` (CLI) opens a connection per use."""
+    kwargs: dict = {
+        "connect_args": {
+            "application_name": "queuectl",
+            "connect_timeout": 5,
+            "options": "-c timezone=UTC",
+        },
+    }
+    if pooled:
+        kwargs.update(pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
+    else:
+        kwargs["poolclass"] = NullPool
+    engine = sa.create_engine(target.url, **kwargs)
+    _targets[engine] = target
+    return engine
+
+
+def describe_error(exc: BaseException) -> str:
+    """The first meaningful line of a driver error, without SQLAlchemy's boilerplate."""
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    # libpq repeats "connection to server at ... failed:" per address; keep the last reason.
+    return lines[-1] if lines else type(orig).__name__
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """True when `exc` means the connection or server went away (worth retrying)."""
+    if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
+        return True
+    orig = getattr(exc, "orig", exc)
+    return isinstance(orig, psycopg.OperationalError | psycopg.errors.AdminShutdown) or isinstance(
+        exc, sa_exc.OperationalError
+    )
+
+
+@contextlib.contextmanager
+def translate_errors(engine: sa.Engine) -> Iterator[None]:
+    """Turn connection failures inside the block into `DatabaseUnavailable`."""
+    try:
+        yield
+    except sa_exc.OperationalError as exc:
+        target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
+        raise errors.DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
+            f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"
+        ) from exc

@@ -1,0 +1,77 @@
+"""The exceptions queuectl raises, each carrying the exit code the CLI uses.
+
+    QueuectlError (exit 1)           base: an operational failure
+    ├── UsageError (exit 2)          the user's input is wrong; nothing was changed
+    │   ├── InvalidJob               an enqueue payload failed validation
+    │   ├── InvalidConfig            a config key or value is not acceptable
+    │   └── AmbiguousId              an id prefix matches several jobs
+    ├── DatabaseUnavailable (exit 2) the database cannot be reached or the URL is bad
+    ├── JobNotFound                  no job has that id or prefix
+    ├── DuplicateJob                 a job with that id already exists
+    ├── InvalidState                 the job is not in a state that allows the action
+    └── SchemaError                  migrations failed or the schema is newer than this code
+
+Driver exceptions are translated into these inside `queuectl.store` and `queuectl.db`;
+the CLI has one boundary that prints `error: <message>` and exits with `exit_code`.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmbiguousId",
+    "DatabaseUnavailable",
+    "DuplicateJob",
+    "InvalidConfig",
+    "InvalidJob",
+    "InvalidState",
+    "JobNotFound",
+    "QueuectlError",
+    "SchemaError",
+    "UsageError",
+]
+
+
+class QueuectlError(Exception):
+    """Base of every error queuectl reports to a user; `exit_code` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class UsageError(QueuectlError):
+    """The user's input is wrong; nothing was changed."""
+
+    exit_code = 2
+
+
+class InvalidJob(UsageError):
+    """An enqueue payload failed validation (the message names the field)."""
+
+
+class InvalidConfig(UsageError):
+    """A config key is unknown or its value is out of range."""
+
+
+class AmbiguousId(UsageError):
+    """An id prefix matches more than one job (the message lists candidates)."""
+
+
+class DatabaseUnavailable(QueuectlError):
+    """The database cannot be reached, or its URL is malformed."""
+
+    exit_code = 2
+
+
+class JobNotFound(QueuectlError):
+    """No job has the given id or id prefix."""
+
+
+class DuplicateJob(QueuectlError):
+    """A job with the given id already exists; the existing job is untouched."""
+
+
+class InvalidState(QueuectlError):
+    """The job is not in a state that allows the requested action."""
+
+
+class SchemaError(QueuectlError):
+    """Migrations failed, or the database schema is newer than this code."""

@@ -1,0 +1,159 @@
+"""Parse and validate enqueue payloads into `JobSpec`s. Pure: no I/O.
+
+Every problem raises `errors.InvalidJob` with one line naming the job and the field.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from queuectl import errors
+
+__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "parse_payload"]
+
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags")
+MAX_COMMAND_BYTES = 1024 * 1024
+MAX_ID_LENGTH = 255
+_INT32 = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A validated job to enqueue; `max_retries=None` means "use the configured default"."""
+
+    id: str
+    command: str
+    max_retries: int | None = None
+    priority: int = 0
+    run_at: datetime | None = None
+    timeout_ms: int | None = None
+    tags: list[str] = field(default_factory=list)
+
+
+def parse_payload(text: str) -> list[JobSpec]:
+    """Parse a JSON object or array of objects into job specs (all valid, or an error)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise errors.InvalidJob(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    items = data if isinstance(data, list) else [data]
+    if not items:
+        raise errors.InvalidJob("empty array: nothing to enqueue")
+    many = isinstance(data, list)
+    specs = [_parse_one(item, f"job #{i + 1}: " if many else "") for i, item in enumerate(items)]
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.id in seen:
+            raise errors.InvalidJob(f"duplicate id {spec.id!r} in the payload")
+        seen.add(spec.id)
+    return specs
+
+
+def _parse_one(item: Any, where: str) -> JobSpec:
+    if not isinstance(item, dict):
+        raise errors.InvalidJob(f"{where}expected a JSON object like {{\"command\": \"...\"}}")
+    unknown = sorted(set(item) - set(FIELDS))
+    if unknown:
+        raise errors.InvalidJob(
+            f"{where}unknown field {unknown[0]!r}; allowed fields: {', '.join(FIELDS)}"
+        )
+    if "command" not in item:
+        raise errors.InvalidJob(f"{where}field 'command' is required")
+    return JobSpec(
+        id=_id(item.get("id"), where),
+        command=_command(item["command"], where),
+        max_retries=_int(item, "max_retries", where, optional=True),
+        priority=_int(item, "priority", where, signed=True) or 0,
+        run_at=_run_at(item.get("run_at"), where),
+        timeout_ms=_timeout(item, where),
+        tags=_tags(item.get("tags"), where),
+    )
+
+
+def _text_ok(value: str) -> bool:
+    return "\x00" not in value
+
+
+def _command(value: Any, where: str) -> str:
+    if not isinstance(value, str):
+        raise errors.InvalidJob(f"{where}field 'command' must be a string")
+    if not value.strip():
+        raise errors.InvalidJob(f"{where}field 'command' must not be empty")
+    if not _text_ok(value):
+        raise errors.InvalidJob(f"{where}field 'command' must not contain NUL characters")
+    if len(value.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
+        raise errors.InvalidJob(f"{where}field 'command' is longer than 1 MiB")
+    return value
+
+
+def _id(value: Any, where: str) -> str:
+    if value is None:
+        return str(uuid.uuid4())
+    if not isinstance(value, str):
+        raise errors.InvalidJob(f"{where}field 'id' must be a string")
+    if not value.strip() or not value.isprintable():
+        raise errors.InvalidJob(
+            f"{where}field 'id' must be non-empty printable text (no control characters)"
+        )
+    if len(value) > MAX_ID_LENGTH:
+        raise errors.InvalidJob(f"{where}field 'id' is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _int(item: dict, name: str, where: str, *, optional: bool = False,
+         signed: bool = False) -> int | None:
+    value = item.get(name)
+    if value is None:
+        if name in item and not optional:
+            raise errors.InvalidJob(f"{where}field {name!r} must be an integer, not null")
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+        else:
+            raise errors.InvalidJob(f"{where}field {name!r} must be an integer")
+    if not signed and value < 0:
+        raise errors.InvalidJob(f"{where}field {name!r} must not be negative")
+    if abs(value) > _INT32:
+        raise errors.InvalidJob(f"{where}field {name!r} is out of range")
+    return value
+
+
+def _timeout(item: dict, where: str) -> int | None:
+    value = _int({"timeout": item.get("timeout")}, "timeout", where, optional=True)
+    if value == 0:
+        raise errors.InvalidJob(f"{where}field 'timeout' must be a positive number of ms")
+    return value
+
+
+def _run_at(value: Any, where: str) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidJob(f"{where}field 'run_at' must be an ISO 8601 string")
+    try:
+        parsed = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise errors.InvalidJob(
+            f"{where}field 'run_at' is not an ISO 8601 date: {value!r} "
+            "(e.g. 2026-01-31T09:30:00Z)"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+def _tags(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(t, str) for t in value):
+        raise errors.InvalidJob(f"{where}field 'tags' must be a list of strings")
+    if not all(t and _text_ok(t) for t in value):
+        raise errors.InvalidJob(f"{where}field 'tags' must not contain empty strings or NULs")
+    return list(dict.fromkeys(value))

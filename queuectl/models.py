@@ -1,0 +1,203 @@
+"""Tables, job states and the plain dataclasses the store returns.
+
+Job states and who moves a job in and out of each:
+
+- ``pending``: set by enqueue and by ``dlq retry``, and by a worker that is shut down hard
+  (its run is put back, not counted). Left when a worker claims the job.
+- ``processing``: set by a worker's claim. Left when that worker records the outcome (only if it
+  still holds the run), when a worker rescues the job after its lease expired ("worker lost"),
+  or when a hard shutdown puts it back to ``pending``.
+- ``completed``: the command exited 0. Final.
+- ``failed``: the run failed and retries remain; ``run_at`` holds the backoff time. Left when a
+  worker claims it again once ``run_at`` has come.
+- ``dead``: the run failed and no retries remain (the DLQ). Left only by ``dlq retry``.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import (
+    ARRAY,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    Column,
+    DateTime,
+    Double,
+    Index,
+    Integer,
+    MetaData,
+    Sequence,
+    Table,
+    Text,
+    func,
+    text,
+)
+
+__all__ = [
+    "SCHEMA_HEAD",
+    "Job",
+    "JobState",
+    "WorkerInfo",
+    "config",
+    "jobs",
+    "metadata",
+    "metrics",
+    "run_id_seq",
+    "workers",
+]
+
+#: The Alembic revision this code expects; tests check it equals the scripts' head.
+SCHEMA_HEAD = "0001"
+
+
+class JobState(enum.StrEnum):
+    """The states of a job; see the module docstring for who moves a job between them."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    DEAD = "dead"
+
+
+CLAIMABLE = (JobState.PENDING.value, JobState.FAILED.value)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+_now = func.now()
+_state_list = ", ".join(f"'{s.value}'" for s in JobState)
+_claimable_sql = text("state IN ('pending', 'failed')")
+
+run_id_seq = Sequence("job_run_id_seq", metadata=metadata)
+
+jobs = Table(
+    "jobs",
+    metadata,
+    # Collation "C" lets `id LIKE 'prefix%'` use the primary key index.
+    Column("id", Text(collation="C"), primary_key=True),
+    Column("command", Text, nullable=False),
+    Column("state", Text, nullable=False, server_default=JobState.PENDING.value),
+    Column("attempts", Integer, nullable=False, server_default="0"),
+    Column("max_retries", Integer, nullable=False),
+    Column("priority", Integer, nullable=False, server_default="0"),
+    Column("run_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("timeout_ms", BigInteger),
+    Column("tags", ARRAY(Text), nullable=False, server_default="{}"),
+    Column("exit_code", Integer),
+    Column("error", Text),
+    Column("output", Text),
+    Column("output_truncated", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration", Double),
+    Column("worker_id", BigInteger),
+    Column("run_id", BigInteger),
+    Column("lease_expires_at", DateTime(timezone=True)),
+    CheckConstraint(f"state IN ({_state_list})", name="state"),
+    CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
+    # The claim's access path: claimable jobs by priority, then run_at, then id.
+    Index(
+        "ix_jobs_claimable",
+        text("priority DESC"),
+        "run_at",
+        "id",
+        postgresql_where=_claimable_sql,
+    ),
+    Index("ix_jobs_state_created", "state", "created_at", "id"),
+    Index(
+        "ix_jobs_lease",
+        "lease_expires_at",
+        postgresql_where=text("state = 'processing'"),
+    ),
+    Index("ix_jobs_tags", "tags", postgresql_using="gin"),
+)
+
+workers = Table(
+    "workers",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("host", Text, nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("version", Text, nullable=False),
+    Column("concurrency", Integer, nullable=False, server_default="1"),
+    Column("state", Text, nullable=False, server_default="running"),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+config = Table(
+    "config",
+    metadata,
+    Column("key", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+metrics = Table(
+    "metrics",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("job_id", Text(collation="C"), nullable=False),
+    Column("run_id", BigInteger),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", Text, nullable=False),
+    Column("exit_code", Integer),
+    Column("duration", Double),
+    Column("worker_id", BigInteger),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Index("ix_metrics_finished_at", "finished_at"),
+)
+
+
+@dataclass(frozen=True)
+class Job:
+    """One job as the store returns it; `duration` is in seconds, `timeout_ms` in ms."""
+
+    id: str
+    command: str
+    state: JobState
+    attempts: int
+    max_retries: int
+    priority: int
+    run_at: datetime
+    timeout_ms: int | None
+    tags: list[str] = field(default_factory=list)
+    exit_code: int | None = None
+    error: str | None = None
+    output: str | None = None
+    output_truncated: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    duration: float | None = None
+    worker_id: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerInfo:
+    """A registered worker process and the jobs it is running now."""
+
+    id: int
+    host: str
+    pid: int
+    version: str
+    concurrency: int
+    state: str
+    started_at: datetime
+    heartbeat_at: datetime
+    running: list[str] = field(default_factory=list)

@@ -1,0 +1,202 @@
+"""Runs one shell command and turns it into an `Outcome`.
+
+The command runs as `/bin/sh -c COMMAND` in a process group of its own, with stdin from
+/dev/null and stdout+stderr captured into an unlinked temporary file (so a child that keeps the
+output open cannot stall the worker, and huge output never sits in memory); the last 1 MiB is
+kept. A run ends when its shell exits: whatever it left running in its process group is killed,
+so no job leaves processes behind. On timeout the whole group gets SIGTERM, then SIGKILL after a
+short grace.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+
+__all__ = ["MAX_OUTPUT", "Outcome", "Runner"]
+
+MAX_OUTPUT = 1024 * 1024
+# Linux refuses a single argv string over 128 KiB; longer commands go through a script file.
+_ARGV_LIMIT = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one run did. `interrupted` means a hard shutdown killed it: put it back, don't count
+    it as a failure."""
+
+    ok: bool
+    exit_code: int | None
+    error: str | None
+    output: str
+    truncated: bool
+    duration: float
+    interrupted: bool = False
+    timed_out: bool = False
+
+
+def _signal_name(signum: int) -> str:
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
+def _last_line(text: str) -> str:
+    for line in reversed(text.splitlines()):
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= 200 else line[:197] + "..."
+    return ""
+
+
+def _read_tail(fileobj) -> tuple[str, bool]:
+    size = os.fstat(fileobj.fileno()).st_size
+    truncated = size > MAX_OUTPUT
+    fileobj.seek(size - MAX_OUTPUT if truncated else 0)
+    data = fileobj.read(MAX_OUTPUT)
+    # PostgreSQL text cannot hold NUL; non-UTF-8 bytes become U+FFFD.
+    return data.decode("utf-8", "replace").replace("\x00", "\ufffd"), truncated
+
+
+def _exited(pidfd: int, timeout: float | None) -> bool:
+    """Block until the process behind `pidfd` exits or `timeout` seconds pass."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+        try:
+            ready, _, _ = select.select([pidfd], [], [], remaining)
+        except InterruptedError:
+            continue
+        if ready:
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+class Runner:
+    """Runs commands; tracks the live process groups so a hard shutdown can kill them."""
+
+    def __init__(self, *, grace: float = 2.0) -> None:
+        self.grace = grace
+        self._lock = threading.Lock()
+        self._live: dict[object, subprocess.Popen] = {}
+        self._interrupted: set[object] = set()
+
+    def run(self, command: str, *, timeout: float | None = None, key: object = None) -> Outcome:
+        """Run `command` to completion (or timeout) and describe what happened; `key` names
+        the run for `kill`."""
+        start = time.monotonic()
+        script = self._script(command) if len(command) > _ARGV_LIMIT else None
+        argv = ["/bin/sh", script] if script else ["/bin/sh", "-c", command]
+        try:
+            with tempfile.TemporaryFile(prefix="queuectl-out-") as out:
+                try:
+                    proc = subprocess.Popen(
+                        argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                        start_new_session=True, close_fds=True,
+                    )
+                except OSError as exc:
+                    return Outcome(False, None,
+                                   f"could not start the command: {exc.strerror or exc}",
+                                   "", False, time.monotonic() - start)
+                key = proc.pid if key is None else key
+                with self._lock:
+                    self._live[key] = proc
+                try:
+                    timed_out = self._wait(proc, timeout)
+                finally:
+                    with self._lock:
+                        self._live.pop(key, None)
+                        interrupted = key in self._interrupted
+                        self._interrupted.discard(key)
+                duration = time.monotonic() - start
+                output, truncated = _read_tail(out)
+        finally:
+            if script:
+                os.unlink(script)
+        return self._outcome(proc.returncode, output, truncated, duration, timeout,
+                             timed_out=timed_out, interrupted=interrupted)
+
+    @staticmethod
+    def _script(command: str) -> str:
+        fd, path = tempfile.mkstemp(prefix="queuectl-cmd-", suffix=".sh")
+        with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(command)
+        return path
+
+    def _wait(self, proc: subprocess.Popen, timeout: float | None) -> bool:
+        """Wait for the shell to exit, kill what it left in its group, reap it; True if it
+        timed out. The shell stays a zombie until the group is killed, so its pid (the group
+        id) cannot be reused by an unrelated process meanwhile."""
+        pidfd = os.pidfd_open(proc.pid)
+        try:
+            timed_out = not _exited(pidfd, timeout)
+            if timed_out:
+                _killpg(proc.pid, signal.SIGTERM)
+                if not _exited(pidfd, self.grace):
+                    _killpg(proc.pid, signal.SIGKILL)
+                    _exited(pidfd, None)
+            _killpg(proc.pid, signal.SIGKILL)
+        finally:
+            os.close(pidfd)
+            proc.wait()
+        return timed_out
+
+    @staticmethod
+    def _outcome(code: int, output: str, truncated: bool, duration: float,
+                 timeout: float | None, *, timed_out: bool, interrupted: bool) -> Outcome:
+        def failed(error: str, exit_code: int | None) -> Outcome:
+            return Outcome(False, exit_code, error, output, truncated, duration,
+                           interrupted=interrupted, timed_out=timed_out)
+
+        if interrupted:
+            return failed("interrupted by worker shutdown; put back to pending", None)
+        if timed_out:
+            return failed(
+                f"timed out after {duration:.1f}s (timeout {timeout * 1000:.0f} ms); "
+                "its process group was killed", None,
+            )
+        if code == 0:
+            return Outcome(True, 0, None, output, truncated, duration)
+        if code < 0:
+            return failed(f"killed by {_signal_name(-code)}", None)
+        hint = " (command not found)" if code == 127 else ""
+        tail = _last_line(output)
+        return failed(f"exited with code {code}{hint}" + (f": {tail}" if tail else ""), code)
+
+    def kill_all(self) -> int:
+        """Kill every running command's process group (hard shutdown); returns how many."""
+        with self._lock:
+            procs = list(self._live.values())
+            self._interrupted.update(self._live)
+        for proc in procs:
+            _killpg(proc.pid, signal.SIGKILL)
+        return len(procs)
+
+    def kill(self, key: object) -> bool:
+        """Kill one run's process group (its outcome is then a failure, not an interruption)."""
+        with self._lock:
+            proc = self._live.get(key)
+        if proc is None:
+            return False
+        _killpg(proc.pid, signal.SIGKILL)
+        return True
+
+    def running(self) -> int:
+        """How many commands are running now."""
+        with self._lock:
+            return len(self._live)

@@ -1,0 +1,74 @@
+"""Where the database URL and local paths come from. No I/O besides reading the environment.
+
+Database URL precedence: `--database-url`, then `QUEUECTL_DATABASE_URL`, then `DATABASE_URL`,
+then the libpq defaults (`PGHOST`, `PGPORT`, `PGUSER`, database `PGDATABASE` or `queuectl`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from queuectl import errors
+
+__all__ = ["DatabaseTarget", "auto_migrate", "data_dir", "resolve_database"]
+
+_DRIVER = "postgresql+psycopg"
+
+
+@dataclass(frozen=True)
+class DatabaseTarget:
+    """A resolved database URL and where it came from (for error messages)."""
+
+    url: URL
+    source: str
+
+    @property
+    def where(self) -> str:
+        """`host:port/dbname` as libpq will resolve it, for messages."""
+        host = self.url.host or os.environ.get("PGHOST") or "local socket"
+        port = self.url.port or os.environ.get("PGPORT") or 5432
+        return f"{host}:{port}/{self.url.database or ''}"
+
+
+def resolve_database(cli_url: str | None = None) -> DatabaseTarget:
+    """Pick the database URL by precedence and normalise it to the psycopg 3 driver."""
+    for source, raw in (
+        ("--database-url", cli_url),
+        ("QUEUECTL_DATABASE_URL", os.environ.get("QUEUECTL_DATABASE_URL")),
+        ("DATABASE_URL", os.environ.get("DATABASE_URL")),
+    ):
+        if raw:
+            return DatabaseTarget(_normalise(raw, source), source)
+    database = os.environ.get("PGDATABASE") or "queuectl"
+    return DatabaseTarget(URL.create(_DRIVER, database=database), "libpq defaults (PGHOST/PGPORT)")
+
+
+def _normalise(raw: str, source: str) -> URL:
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise errors.DatabaseUnavailable(
+            f"invalid database URL in {source}: expected postgresql://user@host:port/dbname"
+        ) from None
+    if url.get_backend_name() not in ("postgresql", "postgres"):
+        raise errors.DatabaseUnavailable(
+            f"unsupported database URL scheme {url.drivername!r} in {source}: "
+            "queuectl needs postgresql://user@host:port/dbname"
+        )
+    return url.set(drivername=_DRIVER)
+
+
+def auto_migrate() -> bool:
+    """False when `QUEUECTL_AUTO_MIGRATE` is 0/false/no/off."""
+    value = os.environ.get("QUEUECTL_AUTO_MIGRATE", "1").strip().lower()
+    return value not in ("0", "false", "no", "off")
+
+
+def data_dir() -> Path:
+    """Directory for daemon pid files and logs: `QUEUECTL_HOME` or `~/.queuectl`."""
+    return Path(os.environ.get("QUEUECTL_HOME") or Path.home() / ".queuectl")

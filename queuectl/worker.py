@@ -1,0 +1,433 @@
+"""The worker process: fetch → execute → finish, with heartbeats, rescue and shutdown.
+
+One main thread owns every database call (through `queuectl.store`); up to `concurrency`
+runner threads execute commands (through `queuectl.runner`) and hand outcomes back over a
+queue, waking the main thread through a pipe. An idle worker waits on that pipe and on a
+LISTEN connection, so a new job starts within milliseconds; `poll_interval` is the safety net.
+
+Database connections per worker process: one for claims/completions/heartbeats, plus one for
+LISTEN (none with `listen=False`), whatever the concurrency.
+
+Shutdown: the first SIGTERM/SIGINT stops claiming and lets running jobs finish; a second
+signal, or the `grace` period running out, kills the running process groups and puts those
+jobs back to pending without counting the attempt.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import select
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+import psycopg
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from queuectl import __version__, backoff, db, store
+from queuectl.models import JobState
+from queuectl.runner import Outcome, Runner
+
+__all__ = ["Summary", "Worker"]
+
+log = logging.getLogger("queuectl.worker")
+
+_MAX_DB_BACKOFF = 5.0
+
+
+@dataclass
+class Summary:
+    """How a worker ended: counted for `worker stop` and the log."""
+
+    completed: int = 0
+    failed: int = 0
+    requeued: int = 0
+    stale: int = 0
+    hard_stop: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run:
+    job: store.Claimed
+    started: float
+
+
+def _short(text: str, n: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= n else text[: n - 3] + "..."
+
+
+class Worker:
+    """One worker process: claims jobs, runs them on `concurrency` threads, records results."""
+
+    def __init__(
+        self, engine: sa.Engine, *, concurrency: int = 1, listen: bool = True,
+        grace: float | None = None, install_signals: bool = True,
+    ) -> None:
+        self.engine = engine
+        self.concurrency = concurrency
+        self.listen = listen
+        self.grace = grace
+        self.install_signals = install_signals
+        self.runner = Runner()
+        self.summary = Summary()
+        self.worker_id: int | None = None
+        #: Called once the worker is registered and about to claim (daemon pid files).
+        self.on_ready: Callable[[], None] | None = None
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="run")
+        self._done: queue.SimpleQueue[tuple[_Run, Outcome]] = queue.SimpleQueue()
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._running: dict[int, _Run] = {}
+        self._unwritten: list[store.RunResult] = []
+        self._requeue: list[tuple[str, int]] = []
+        self._listen_conn: psycopg.Connection | None = None
+        self._config: dict = {}
+        self._policy = backoff.Policy()
+        self._stop_at: float | None = None
+        self._hard = False
+        self._next_heartbeat = 0.0
+        self._next_due: float | None = None
+        self._db_down_since: float | None = None
+        self._db_retry_at = 0.0
+        self._db_delay = 0.2
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    def request_stop(self, *, hard: bool = False) -> None:
+        """Stop claiming (first call) or kill running jobs (second call, or `hard`)."""
+        if self._stop_at is not None or hard:
+            self._hard = True
+        if self._stop_at is None:
+            self._stop_at = time.monotonic()
+        self._wake()
+
+    def _on_signal(self, signum: int, _frame) -> None:
+        first = self._stop_at is None
+        self.request_stop()
+        if first:
+            log.info("worker %s: %s received; finishing %d running job(s), no new claims "
+                     "(signal again to kill them)", os.getpid(),
+                     signal.Signals(signum).name, len(self._running))
+        else:
+            log.info("worker %s: second signal; killing running jobs", os.getpid())
+
+    def run(self) -> Summary:
+        """Run until stopped; returns how the worker ended."""
+        if self.install_signals:
+            signal.signal(signal.SIGTERM, self._on_signal)
+            signal.signal(signal.SIGINT, self._on_signal)
+        self._start()
+        try:
+            while self._step():
+                pass
+        finally:
+            self._pool.shutdown(wait=True)
+            self._close_listen()
+            self._deregister()
+        return self.summary
+
+    def _start(self) -> None:
+        while self.worker_id is None and self._stop_at is None:
+            if self._call(self._refresh_config) is not None:
+                self.worker_id = self._call(lambda: store.register_worker(
+                    self.engine, host=socket.gethostname(), pid=os.getpid(),
+                    version=__version__, concurrency=self.concurrency))
+            if self.worker_id is None:
+                self._sleep_until(self._db_retry_at)
+        if self.worker_id is not None:
+            log.info("worker %s started (id %s, host %s, concurrency %d)", os.getpid(),
+                     self.worker_id, socket.gethostname(), self.concurrency)
+            self._next_heartbeat = time.monotonic() + self._config["heartbeat_interval"]
+            if self.on_ready is not None:
+                self.on_ready()
+
+    def _deregister(self) -> None:
+        if self.worker_id is not None and not self._running:
+            self._call(lambda: store.deregister_worker(self.engine, worker_id=self.worker_id))
+
+    def _step(self) -> bool:
+        """One turn of the loop; False when the worker should exit."""
+        self._collect()
+        if self._unwritten or self._requeue:
+            self._flush()
+        stopping = self._stop_at is not None
+        if stopping and self.grace is not None and not self._hard:
+            if time.monotonic() - self._stop_at >= self.grace:
+                log.info("worker %s: grace of %.1fs is over; killing running jobs",
+                         os.getpid(), self.grace)
+                self._hard = True
+        if self._hard and self._running:
+            self.summary.hard_stop = True
+            self.runner.kill_all()
+        if stopping and not self._running:
+            return bool(self._unwritten or self._requeue) and self._db_alive_or_waiting()
+        if self.worker_id is None:
+            return False
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._beat()
+        claimed = 0
+        free = self.concurrency - len(self._running)
+        if not stopping and free > 0 and now >= self._db_retry_at:
+            claimed = self._claim(free)
+            if claimed == free:
+                return True  # full now; loop to collect and refill at once
+        self._wait(self._timeout(claimed, free))
+        return True
+
+    def _db_alive_or_waiting(self) -> bool:
+        """While stopping with results unwritten, keep trying unless told to stop hard."""
+        if self._hard and self._db_down_since is not None:
+            log.error("worker %s: exiting with %d result(s) unwritten: the database is away",
+                      os.getpid(), len(self._unwritten) + len(self._requeue))
+            return False
+        self._sleep_until(self._db_retry_at)
+        return True
+
+    # --- claiming and running ----------------------------------------------------------------
+
+    def _claim(self, free: int) -> int:
+        jobs = self._call(lambda: store.claim_jobs(
+            self.engine, worker_id=self.worker_id, limit=free,
+            lease_seconds=self._config["lease_timeout"]))
+        if not jobs:
+            return 0
+        if self._next_due is not None and self._next_due <= time.time():
+            self._next_due = None
+        default_timeout = self._config["job_timeout"]
+        for job in jobs:
+            run = _Run(job, time.monotonic())
+            self._running[job.run_id] = run
+            timeout_ms = job.timeout_ms or default_timeout
+            log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
+                     job.max_retries + 1, _short(job.command))
+            self._pool.submit(self._execute, run, timeout_ms / 1000 if timeout_ms else None)
+        return len(jobs)
+
+    def _execute(self, run: _Run, timeout: float | None) -> None:
+        try:
+            outcome = self.runner.run(run.job.command, timeout=timeout, key=run.job.run_id)
+        except Exception as exc:  # the runner must never take the worker down with it
+            outcome = Outcome(False, None, f"worker error while running the job: {exc!r}",
+                              "", False, time.monotonic() - run.started)
+        self._done.put((run, outcome))
+        self._wake()
+
+    def _collect(self) -> None:
+        while True:
+            try:
+                run, outcome = self._done.get_nowait()
+            except queue.Empty:
+                return
+            self._running.pop(run.job.run_id, None)
+            if outcome.interrupted:
+                self._requeue.append((run.job.id, run.job.run_id))
+                continue
+            self._unwritten.append(self._result(run.job, outcome))
+
+    def _result(self, job: store.Claimed, outcome: Outcome) -> store.RunResult:
+        if outcome.ok:
+            state, delay = JobState.COMPLETED, 0.0
+        else:
+            state, delay = backoff.after_failure(
+                self._policy, attempts=job.attempts, max_retries=job.max_retries)
+        return store.RunResult(
+            job_id=job.id, run_id=job.run_id, state=state, exit_code=outcome.exit_code,
+            error=outcome.error, output=outcome.output, output_truncated=outcome.truncated,
+            duration=outcome.duration, retry_delay=delay,
+        )
+
+    def _flush(self) -> None:
+        results, requeue = self._unwritten, self._requeue
+        if results:
+            written = self._call(lambda: store.finish_runs(
+                self.engine, results=results, worker_id=self.worker_id))
+            if written is None:
+                return
+            self._unwritten = []
+            for r in results:
+                self._report(r, (r.job_id, r.run_id) in written)
+        if requeue:
+            back = self._call(lambda: store.requeue_runs(self.engine, runs=requeue))
+            if back is None:
+                return
+            self._requeue = []
+            self.summary.requeued += len(back)
+            for job_id in back:
+                log.info("job %s put back to pending (interrupted by shutdown)", job_id)
+
+    def _report(self, r: store.RunResult, written: bool) -> None:
+        if not written:
+            self.summary.stale += 1
+            log.warning("job %s: result of run %d dropped: the run was rescued after its "
+                        "lease expired and belongs to another worker now", r.job_id, r.run_id)
+            return
+        if r.state is JobState.COMPLETED:
+            self.summary.completed += 1
+            log.info("job %s completed in %.3fs", r.job_id, r.duration or 0)
+            return
+        self.summary.failed += 1
+        if r.state is JobState.FAILED:
+            due = time.time() + r.retry_delay
+            self._next_due = due if self._next_due is None else min(self._next_due, due)
+            log.info("job %s failed: %s; retry in %gs", r.job_id, r.error, r.retry_delay)
+        else:
+            log.info("job %s dead (moved to the DLQ): %s", r.job_id, r.error)
+
+    # --- heartbeats, config, rescue ----------------------------------------------------------
+
+    def _refresh_config(self) -> None:
+        self._config = store.load_config(self.engine)
+        self._policy = backoff.Policy(self._config["backoff_base"], self._config["backoff_max"])
+
+    def _beat(self) -> None:
+        def beat() -> None:
+            self._refresh_config()
+            state = "stopping" if self._stop_at is not None else "running"
+            registered, held = store.heartbeat(
+                self.engine, worker_id=self.worker_id, run_ids=list(self._running),
+                lease_seconds=self._config["lease_timeout"], state=state)
+            if not registered:
+                log.warning("worker %s: registration was dropped; registering again",
+                            os.getpid())
+                store.register_worker(self.engine, host=socket.gethostname(), pid=os.getpid(),
+                                      version=__version__, concurrency=self.concurrency,
+                                      worker_id=self.worker_id)
+            self._drop_lost_runs(held)
+            rescued = store.rescue_expired(
+                self.engine, policy=self._policy,
+                stale_after=max(self._config["lease_timeout"] * 2, 60.0))
+            for job_id in rescued:
+                log.warning("job %s rescued: its worker stopped heartbeating", job_id)
+
+        if self._call(beat) is not None or self._db_down_since is None:
+            self._next_heartbeat = time.monotonic() + self._config["heartbeat_interval"]
+
+    def _drop_lost_runs(self, held: set[int]) -> None:
+        """Runs this worker no longer holds were rescued and may run elsewhere: stop ours."""
+        for run_id, run in list(self._running.items()):
+            if run_id not in held and time.monotonic() - run.started > 1.0:
+                log.warning("job %s: this worker lost its lease on run %d; stopping it here",
+                            run.job.id, run_id)
+                self.runner.kill(run_id)
+
+    # --- waiting --------------------------------------------------------------------------------
+
+    def _timeout(self, claimed: int, free: int) -> float:
+        now_m = time.monotonic()
+        timeout = max(0.0, self._next_heartbeat - now_m)
+        if self._stop_at is not None and self.grace is not None and not self._hard:
+            timeout = min(timeout, max(0.0, self._stop_at + self.grace - now_m))
+        if self._db_down_since is not None:
+            return min(timeout, max(0.0, self._db_retry_at - now_m))
+        if free <= 0 or claimed or self._stop_at is not None:
+            return timeout  # busy or stopping: a completion will wake us
+        timeout = min(timeout, self._config["poll_interval"])
+        if self._next_due is not None:
+            timeout = min(timeout, max(0.0, self._next_due - time.time()))
+        return timeout
+
+    def _wait(self, timeout: float) -> None:
+        fds = [self._wake_r]
+        listen = self._listen_fd()
+        if listen is not None:
+            fds.append(listen)
+        try:
+            ready, _, _ = select.select(fds, [], [], timeout)
+        except InterruptedError:
+            return
+        if self._wake_r in ready:
+            try:
+                while os.read(self._wake_r, 4096):
+                    pass
+            except BlockingIOError:
+                pass
+        if listen is not None and listen in ready:
+            self._drain_notifications()
+
+    def _sleep_until(self, deadline: float) -> None:
+        self._wait(max(0.0, deadline - time.monotonic()))
+
+    def _wake(self) -> None:
+        try:
+            os.write(self._wake_w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the main thread is awake anyway
+
+    def _listen_fd(self) -> int | None:
+        if not self.listen or self._db_down_since is not None:
+            return None
+        if self._listen_conn is None or self._listen_conn.closed:
+            try:
+                conn = psycopg.connect(
+                    self.engine.url.set(drivername="postgresql").render_as_string(
+                        hide_password=False),
+                    autocommit=True, application_name="queuectl-listen", connect_timeout=5)
+                conn.execute(f"LISTEN {store.NOTIFY_CHANNEL}")
+            except psycopg.Error:
+                return None
+            self._listen_conn = conn
+        return self._listen_conn.fileno()
+
+    def _drain_notifications(self) -> None:
+        assert self._listen_conn is not None
+        try:
+            for note in self._listen_conn.notifies(timeout=0):
+                if note.payload:
+                    due = float(note.payload)
+                    if due > time.time():
+                        self._next_due = due if self._next_due is None else min(
+                            self._next_due, due)
+        except psycopg.Error:
+            self._close_listen()
+
+    def _close_listen(self) -> None:
+        if self._listen_conn is not None:
+            try:
+                self._listen_conn.close()
+            except psycopg.Error:
+                pass
+            self._listen_conn = None
+
+    # --- database errors ------------------------------------------------------------------------
+
+    def _call(self, fn):
+        """Run a store call; on a lost connection log once, back off, and return None."""
+        try:
+            result = fn()
+        except (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError) as exc:
+            self._db_failed(exc)
+            return None
+        except sa_exc.DBAPIError as exc:
+            if not db.is_disconnect(exc):
+                raise
+            self._db_failed(exc)
+            return None
+        if self._db_down_since is not None:
+            log.warning("worker %s: database is back after %.1fs", os.getpid(),
+                        time.monotonic() - self._db_down_since)
+            self._db_down_since = None
+            self._db_delay = 0.2
+            self._next_heartbeat = 0.0  # extend leases and flush at once
+        return result if result is not None else True
+
+    def _db_failed(self, exc: BaseException) -> None:
+        now = time.monotonic()
+        if self._db_down_since is None:
+            self._db_down_since = now
+            log.warning("worker %s: database unavailable (%s); retrying with backoff, "
+                        "%d job(s) keep running", os.getpid(), db.describe_error(exc),
+                        len(self._running))
+        self._close_listen()
+        self._db_retry_at = now + self._db_delay
+        self._db_delay = min(self._db_delay * 2, _MAX_DB_BACKOFF)
