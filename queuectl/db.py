@@ -69,6 +69,13 @@ def translate_errors(engine: sa.Engine) -> Iterator[None]:
     """Turn connection failures inside the block into `DatabaseUnavailable`."""
     try:
         yield
+    except sa_exc.ProgrammingError as exc:
+        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
+            raise errors.SchemaError(
+                "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
+                "run `queuectl migrate`"
+            ) from exc
+        raise
     except sa_exc.OperationalError as exc:
         target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
         raise errors.DatabaseUnavailable(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import sqlalchemy as sa
 
 from queuectl import db, errors, models
@@ -30,8 +31,33 @@ def _current(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
 
 
+def _create_database_if_missing(engine: sa.Engine) -> None:
+    """A server without the `queuectl` database gets one (needs CREATEDB), so a fresh
+    PostgreSQL works out of the box."""
+    try:
+        with engine.connect():
+            return
+    except sa.exc.OperationalError as exc:
+        if "does not exist" not in str(exc.orig) or not engine.url.database:
+            return  # translate_errors reports it on the next attempt
+    admin = sa.create_engine(engine.url.set(database="postgres"),
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    try:
+        with db.translate_errors(admin), admin.connect() as conn:
+            name = engine.url.database.replace('"', '""')
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    except sa.exc.ProgrammingError as exc:
+        if not isinstance(exc.orig, psycopg.errors.DuplicateDatabase):
+            raise errors.SchemaError(
+                f"database {engine.url.database!r} does not exist and cannot be created: "
+                f"{db.describe_error(exc)}") from exc
+    finally:
+        admin.dispose()
+
+
 def ensure_schema(engine: sa.Engine) -> None:
     """Migrate to head if the database is empty or older; a no-op (one query) when current."""
+    _create_database_if_missing(engine)
     with db.translate_errors(engine), engine.connect() as conn:
         current = _current(conn)
         conn.rollback()
@@ -47,6 +73,7 @@ def migrate(engine: sa.Engine) -> str:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location()))
+    _create_database_if_missing(engine)
     with db.translate_errors(engine), engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         try:

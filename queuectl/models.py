@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import (
-    ARRAY,
     BigInteger,
     Boolean,
     CheckConstraint,
@@ -36,6 +35,7 @@ from sqlalchemy import (
     func,
     text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -158,6 +158,7 @@ metrics = Table(
     Column("exit_code", Integer),
     Column("duration", Double),
     Column("worker_id", BigInteger),
+    Column("started_at", DateTime(timezone=True)),
     Column("finished_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_metrics_finished_at", "finished_at"),
 )

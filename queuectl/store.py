@@ -204,10 +204,12 @@ _FINISH = sa.text(
                           THEN now() + r.delay * interval '1 second' ELSE j.run_at END
         FROM r
         WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = 'processing'
-        RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at
+        RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
+                  j.started_at
     ), ins AS (
-        INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id)
-        SELECT id, run_id, attempts, state, exit_code, duration, :worker_id FROM upd
+        INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id,
+                             started_at)
+        SELECT id, run_id, attempts, state, exit_code, duration, :worker_id, started_at FROM upd
     )
     SELECT id, run_id, state, run_at FROM upd
     """
@@ -230,8 +232,8 @@ def finish_runs(
         "errors": [r.error for r in results],
         "outputs": [r.output for r in results],
         "truncated": [r.output_truncated for r in results],
-        "durations": [r.duration for r in results],
-        "delays": [r.retry_delay for r in results],
+        "durations": [None if r.duration is None else float(r.duration) for r in results],
+        "delays": [float(r.retry_delay) for r in results],
         "worker_id": worker_id,
     }
     if isinstance(engine, sa.Connection):

@@ -94,6 +94,7 @@ def upgrade() -> None:
         sa.Column("exit_code", sa.Integer(), nullable=True),
         sa.Column("duration", sa.Double(), nullable=True),
         sa.Column("worker_id", sa.BigInteger(), nullable=True),
+        sa.Column("started_at", _TS, nullable=True),
         sa.Column("finished_at", _TS, server_default=sa.text("now()"), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_metrics")),
     )

@@ -9,20 +9,24 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from queuectl import errors
-from queuectl.cli import admin, config, dlq, jobs, workers
+from queuectl.cli import admin, config, dashboard, dlq, jobs, workers
 from queuectl.cli.context import State
 
 __all__ = ["app", "main"]
 
 
+# Typer may vendor click; take its exception classes from typer's own BadParameter.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
 class QueuectlGroup(typer.core.TyperGroup):
     """Root group that turns QueuectlError into one line on stderr and its exit code."""
 
-    def invoke(self, ctx: click.Context):
+    def invoke(self, ctx: typer.Context):
         try:
             return super().invoke(ctx)
         except errors.QueuectlError as exc:
@@ -57,6 +61,7 @@ app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
 admin.register(app)
+dashboard.register(app)
 
 
 def main() -> None:
@@ -64,14 +69,14 @@ def main() -> None:
     command = typer.main.get_command(app)
     try:
         code = command.main(prog_name="queuectl", standalone_mode=False)
-    except click.UsageError as exc:
+    except _USAGE_ERROR as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         typer.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)
-    except click.ClickException as exc:
+    except _CLICK_ERROR as exc:
         typer.echo(f"error: {exc.format_message()}", err=True)
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         typer.echo("interrupted", err=True)
         sys.exit(130)
     except BrokenPipeError:

@@ -19,7 +19,7 @@ def _show(key: str, value: object) -> str:
     return f"{text}{unit}" if value is not None and unit in ("s", "ms") else text
 
 
-@app.command("set")
+@app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
     key: str = typer.Argument(..., metavar="KEY"),

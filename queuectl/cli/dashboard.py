@@ -1,0 +1,69 @@
+"""`dashboard`: serve the web dashboard, its JSON API and Prometheus metrics."""
+
+from __future__ import annotations
+
+import typer
+
+from queuectl import db, errors, store
+from queuectl.dashboard import security
+
+__all__ = ["register"]
+
+# A dashboard request waits at most this long for the database, then shows an error banner.
+_STATEMENT_TIMEOUT = 10.0
+
+
+def dashboard(
+    ctx: typer.Context,
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
+    port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
+    token: str = typer.Option(
+        None, "--token", envvar="QUEUECTL_DASHBOARD_TOKEN", show_envvar=True,
+        help="Require this token on every request (needed to listen on a non-local address)."),
+    no_auth: bool = typer.Option(
+        False, "--no-auth", help="Allow a non-local address without a token (anyone who can "
+        "reach it can see jobs and retry dead ones)."),
+) -> None:
+    """Serve the web dashboard, a JSON API under /api/ and Prometheus /metrics."""
+    token = token or None
+    local = security.is_loopback(host)
+    if token and no_auth:
+        raise errors.UsageError("--token and --no-auth contradict each other; give one")
+    if not local and not token and not no_auth:
+        raise errors.UsageError(
+            f"refusing to serve the dashboard on non-local address {host} without a token: "
+            "pass --token or set QUEUECTL_DASHBOARD_TOKEN (or --no-auth to allow anyone)")
+    try:
+        ctx.obj.engine()  # brings the schema to head, as every command does
+    except errors.DatabaseUnavailable as exc:
+        typer.echo(f"warning: {exc}; the dashboard will show this until it is reachable",
+                   err=True)
+    # Imported here: FastAPI and uvicorn take a while to load, and no other command needs them.
+    import uvicorn
+
+    from queuectl.dashboard import app as dashboard_app
+
+    engine = db.create_engine(ctx.obj.target(), pooled=True, pool_size=4)
+    store.limit_statement_time(engine, seconds=_STATEMENT_TIMEOUT)
+    guard = security.Guard(token=token, local_only=local and not token)
+    app = dashboard_app.create_app(engine, guard=guard)
+    typer.echo(_banner(host, port, token=token, local=local), err=True)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+def _banner(host: str, port: int, *, token: str | None, local: bool) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    url = f"http://{shown}:{port}/"
+    if token:
+        auth = (f"token required: open {url}?token=<token> once, or send "
+                "'Authorization: Bearer <token>'")
+    elif local:
+        auth = "local connections only, no token"
+    else:
+        auth = "WARNING: --no-auth, anyone who can reach this address can use it"
+    return f"queuectl dashboard on {url} ({auth}); metrics at {url}metrics; Ctrl-C stops"
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command to the root app."""
+    app.command()(dashboard)

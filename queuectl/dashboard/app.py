@@ -1,0 +1,175 @@
+"""The dashboard's FastAPI application: the page, the JSON API it uses, and `/metrics`.
+
+Handlers are plain functions, so FastAPI runs them in its thread pool and a slow database
+never blocks the event loop. Store errors become JSON `{"error": ...}` answers (503 when the
+database cannot answer) which the page shows as a banner; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from fastapi import FastAPI, Query, Request
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy import exc as sa_exc
+
+from queuectl import configkeys, db, errors, store
+from queuectl.cli import output
+from queuectl.dashboard import metrics, security
+from queuectl.models import JobState
+
+__all__ = ["create_app"]
+
+STATIC = Path(__file__).resolve().parent / "static"
+_MAX_PAGE = 200
+
+_STATUS = (
+    (errors.DatabaseUnavailable, 503),
+    (errors.JobNotFound, 404),
+    (errors.InvalidState, 409),
+    (errors.UsageError, 400),
+    (errors.QueuectlError, 500),
+)
+
+
+def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
+    """The dashboard application on `engine`, protected by `guard`."""
+    app = FastAPI(
+        title="queuectl dashboard", version="1", openapi_url="/api/openapi.json",
+        # Swagger UI and ReDoc load their assets from a CDN; the dashboard works offline.
+        docs_url=None, redoc_url=None,
+    )
+    app.middleware("http")(guard.middleware)
+    app.add_exception_handler(errors.QueuectlError, _queuectl_error)
+    app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    registry = metrics.registry_for(engine)
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(STATIC / "index.html", media_type="text/html")
+
+    @app.get("/api/health", summary="Whether the database answers")
+    def health() -> dict[str, Any]:
+        store.count_states(engine)
+        return {"ok": True}
+
+    @app.get("/api/overview", summary="Counts, throughput, durations, waiting, workers")
+    def overview() -> dict[str, Any]:
+        return _overview_json(store.dashboard_overview(engine))
+
+    @app.get("/api/jobs", summary="Jobs, newest first, one keyset page at a time")
+    def jobs(
+        state: str | None = Query(None, description="pending, processing, completed, "
+                                  "failed or dead"),
+        q: str | None = Query(None, max_length=500, description="id prefix or command text"),
+        cursor: str | None = Query(None, description="next_cursor of the previous page"),
+        limit: int = Query(50, ge=1, le=_MAX_PAGE),
+    ) -> dict[str, Any]:
+        page = store.page_jobs(engine, state=_state(state), search=(q or "").strip() or None,
+                               before=_decode_cursor(cursor), limit=limit + 1)
+        more = len(page) > limit
+        page = page[:limit]
+        next_cursor = _encode_cursor(page[-1]) if more else None
+        return {"jobs": [output.job_json(j) for j in page], "next_cursor": next_cursor}
+
+    @app.get("/api/jobs/{job_id}", summary="One job with its output")
+    def job(job_id: str) -> dict[str, Any]:
+        return output.job_json(store.get_job(engine, job_id=job_id))
+
+    @app.post("/api/jobs/{job_id}/retry", summary="Move a dead job back to pending")
+    def retry(job_id: str) -> dict[str, Any]:
+        return output.job_json(store.retry_dead(engine, job_id=job_id))
+
+    @app.post("/api/dlq/retry", summary="Move every dead job back to pending")
+    def retry_all() -> dict[str, int]:
+        return {"retried": store.retry_all_dead(engine)}
+
+    @app.get("/api/config", summary="Current settings")
+    def config() -> dict[str, Any]:
+        values = store.load_config(engine)
+        return {"settings": [
+            {"key": k.name, "value": configkeys.format_value(values[k.name]), "unit": k.unit,
+             "default": configkeys.format_value(k.default), "help": k.help}
+            for k in configkeys.KEYS.values()
+        ]}
+
+    @app.get("/metrics", summary="Prometheus metrics", response_class=Response)
+    def prometheus() -> Response:
+        return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _queuectl_error(_request: Request, exc: Exception) -> JSONResponse:
+    code = next(status for kind, status in _STATUS if isinstance(exc, kind))
+    return JSONResponse({"error": str(exc)}, status_code=code)
+
+
+def _database_error(_request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": f"database error: {db.describe_error(exc)}"},
+                        status_code=503)
+
+
+def _state(value: str | None) -> JobState | None:
+    if not value:
+        return None
+    try:
+        return JobState(value.strip().lower())
+    except ValueError:
+        names = ", ".join(s.value for s in JobState)
+        raise errors.UsageError(f"unknown state {value!r}; use one of: {names}") from None
+
+
+def _encode_cursor(job: Any) -> str:
+    raw = json.dumps([job.created_at.isoformat(), job.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
+    if not cursor:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        created, job_id = json.loads(raw)
+        return datetime.fromisoformat(created), str(job_id)
+    except (ValueError, TypeError, binascii.Error):
+        raise errors.UsageError("invalid cursor; start again from the first page") from None
+
+
+def _overview_json(ov: store.Overview) -> dict[str, Any]:
+    finished = sum(m.completed + m.failed + m.dead for m in ov.throughput)
+    failures = sum(m.failed + m.dead for m in ov.throughput)
+    running: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
+    for r in ov.running:
+        running[r.worker_id].append(
+            {"id": r.id, "command": r.command, "started_at": output.iso(r.started_at)})
+    hosts: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for w in ov.workers:
+        hosts[w.host].append({**output.worker_json(w), "running": running.get(w.id, [])})
+    return {
+        "now": datetime.now(UTC).isoformat(),
+        "counts": ov.counts,
+        "total": ov.total,
+        "queue_depth": ov.queue_depth,
+        "oldest_waiting_age": ov.oldest_waiting_age,
+        "window_minutes": ov.window_minutes,
+        "throughput": [{"minute": output.iso(m.minute), "completed": m.completed,
+                        "failed": m.failed, "dead": m.dead} for m in ov.throughput],
+        "window_finished": finished,
+        "window_failures": failures,
+        "failure_rate": failures / finished if finished else None,
+        "avg_duration": ov.avg_duration,
+        "p95_duration": ov.p95_duration,
+        "workers": len(ov.workers),
+        "hosts": [{"host": h, "workers": ws} for h, ws in sorted(hosts.items())],
+    }

@@ -1,0 +1,141 @@
+"""The store against a real PostgreSQL: claim order, fencing, retries, rescue, DLQ."""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from queuectl import backoff, errors, store
+from queuectl.jobspec import JobSpec
+from queuectl.models import JobState
+
+
+def enqueue(engine, *specs):
+    return store.enqueue_jobs(engine, specs=list(specs))
+
+
+def result(claimed, state, delay=0.0, error=None):
+    return store.RunResult(claimed.id, claimed.run_id, state, 1 if error else 0, error, "out",
+                           False, 0.01, delay)
+
+
+def test_claim_order_priority_then_run_at_then_id(clean):
+    now = datetime.now(UTC)
+    enqueue(clean,
+            JobSpec("low", "x", priority=0, run_at=now - timedelta(minutes=5)),
+            JobSpec("b-high", "x", priority=5, run_at=now - timedelta(minutes=1)),
+            JobSpec("a-high", "x", priority=5, run_at=now - timedelta(minutes=1)),
+            JobSpec("older-high", "x", priority=5, run_at=now - timedelta(minutes=2)),
+            JobSpec("future", "x", priority=9, run_at=now + timedelta(hours=1)))
+    order = [store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)[0].id
+             for _ in range(4)]
+    assert order == ["older-high", "a-high", "b-high", "low"]
+    assert store.claim_jobs(clean, worker_id=1, limit=5, lease_seconds=30) == []
+
+
+def test_claim_batch_and_skip_locked(clean):
+    enqueue(clean, *[JobSpec(f"j{i}", "x") for i in range(5)])
+    with clean.connect() as other:
+        other.execute(sa.text("BEGIN"))
+        other.execute(sa.text("SELECT 1 FROM jobs WHERE id = 'j0' FOR UPDATE"))
+        got = store.claim_jobs(clean, worker_id=1, limit=10, lease_seconds=30)
+        other.rollback()
+    assert sorted(c.id for c in got) == ["j1", "j2", "j3", "j4"]
+    assert {c.attempts for c in got} == {1}
+    assert len({c.run_id for c in got}) == 4
+
+
+def test_finish_is_fenced_on_the_run(clean):
+    enqueue(clean, JobSpec("f", "x", max_retries=2))
+    first = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)[0]
+    written = store.finish_runs(clean, results=[result(first, JobState.FAILED, 0, "boom")],
+                                worker_id=1)
+    assert written == {("f", first.run_id)}
+    second = store.claim_jobs(clean, worker_id=2, limit=1, lease_seconds=30)[0]
+    assert second.attempts == 2 and second.run_id != first.run_id
+    # A late duplicate of the first run's result must not touch the second run.
+    stale = store.finish_runs(clean, results=[result(first, JobState.COMPLETED)], worker_id=1)
+    assert stale == set()
+    assert store.get_job(clean, job_id="f").state is JobState.PROCESSING
+
+
+def test_failed_job_waits_for_its_backoff(clean):
+    enqueue(clean, JobSpec("r", "x", max_retries=1))
+    run = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)[0]
+    store.finish_runs(clean, results=[result(run, JobState.FAILED, 60, "nope")], worker_id=1)
+    job = store.get_job(clean, job_id="r")
+    assert job.state is JobState.FAILED
+    assert (job.run_at - job.finished_at).total_seconds() == pytest.approx(60, abs=0.01)
+    assert store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30) == []
+
+
+def test_rescue_counts_a_lost_run_as_a_failure(clean):
+    enqueue(clean, JobSpec("lost", "x", max_retries=0), JobSpec("lost2", "x", max_retries=3))
+    runs = store.claim_jobs(clean, worker_id=7, limit=2, lease_seconds=0.01)
+    with clean.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET lease_expires_at = now() - interval '1 s'"))
+    rescued = store.rescue_expired(clean, policy=backoff.Policy(2, 10), stale_after=60)
+    assert rescued == ["lost", "lost2"]
+    dead, failed = store.get_job(clean, job_id="lost"), store.get_job(clean, job_id="lost2")
+    assert dead.state is JobState.DEAD and "worker lost" in dead.error
+    assert failed.state is JobState.FAILED
+    # The lost worker's late results are fenced off.
+    late = [result(r, JobState.COMPLETED) for r in runs]
+    assert store.finish_runs(clean, results=late, worker_id=7) == set()
+
+
+def test_requeue_does_not_count_the_attempt(clean):
+    enqueue(clean, JobSpec("q", "x"))
+    run = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)[0]
+    assert store.requeue_runs(clean, runs=[(run.id, run.run_id)]) == ["q"]
+    job = store.get_job(clean, job_id="q")
+    assert job.state is JobState.PENDING and job.attempts == 0
+
+
+def test_duplicate_id_leaves_existing_job_untouched(clean):
+    enqueue(clean, JobSpec("dup", "original"))
+    with pytest.raises(errors.DuplicateJob, match="'dup' already exists"):
+        enqueue(clean, JobSpec("new", "x"), JobSpec("dup", "replacement"))
+    assert store.get_job(clean, job_id="dup").command == "original"
+    with pytest.raises(errors.JobNotFound):
+        store.get_job(clean, job_id="new")
+
+
+def test_id_prefixes(clean):
+    enqueue(clean, JobSpec("abc1", "x"), JobSpec("abc2", "x"), JobSpec("a_%", "x"))
+    assert store.get_job(clean, job_id="abc1").id == "abc1"
+    with pytest.raises(errors.AmbiguousId, match="abc1, abc2"):
+        store.get_job(clean, job_id="abc")
+    assert store.get_job(clean, job_id="a_").id == "a_%"  # wildcards are literal
+    with pytest.raises(errors.JobNotFound):
+        store.get_job(clean, job_id="zzz")
+
+
+def test_dlq_retry_resets_attempts_and_keeps_error(clean):
+    enqueue(clean, JobSpec("d", "x", max_retries=0))
+    run = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)[0]
+    store.finish_runs(clean, results=[result(run, JobState.DEAD, 0, "kaput")], worker_id=1)
+    with pytest.raises(errors.InvalidState):
+        enqueue(clean, JobSpec("p", "x"))
+        store.retry_dead(clean, job_id="p")
+    job = store.retry_dead(clean, job_id="d")
+    assert (job.state, job.attempts, job.error) == (JobState.PENDING, 0, "kaput")
+    assert store.retry_all_dead(clean) == 0
+
+
+def test_tags_filter_and_status(clean):
+    enqueue(clean, JobSpec("t1", "x", tags=["nightly", 'we"ird']), JobSpec("t2", "x"))
+    assert [j.id for j in store.list_jobs(clean, tag="nightly")] == ["t1"]
+    assert [j.id for j in store.list_jobs(clean, tag='we"ird')] == ["t1"]
+    status = store.status(clean)
+    assert status.counts["pending"] == 2 and status.total == 2
+
+
+def test_bulk_enqueue_is_all_or_nothing(clean):
+    specs = [JobSpec(f"bulk{i}", "true") for i in range(12_000)]
+    specs.append(JobSpec("bulk5", "dup"))  # duplicate inside the payload's last batch
+    with pytest.raises(errors.DuplicateJob):
+        store.enqueue_jobs(clean, specs=specs[:-1] + [JobSpec("bulk11999", "x")])
+    assert store.count_states(clean)["pending"] == 0
+    store.enqueue_jobs(clean, specs=specs[:-1])
+    assert store.count_states(clean)["pending"] == 12_000
