@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Get a working queue: ./start.sh [--local|--docker] [-- COMMAND...]
+#
+# With a Docker engine: build and start the compose stack (PostgreSQL 16, app, worker), wait
+# until it is healthy, then open a shell in the app container. Without one (or with --local):
+# a virtualenv in .venv and a private PostgreSQL cluster for this checkout, migrated, then a
+# shell with `queuectl` on PATH pointed at it. Running it again reuses the same cluster.
+# With `-- COMMAND...`, run that command in the prepared environment instead of a shell.
+set -euo pipefail
+QUEUECTL_SCRIPT=start.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
+# shellcheck source=scripts/pg-local.sh
+source "$QUEUECTL_ROOT/scripts/pg-local.sh"
+
+usage() {
+    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+mode=auto
+while (($#)); do
+    case $1 in
+        --local) mode=local ;;
+        --docker) mode=docker ;;
+        -h | --help) usage; exit 0 ;;
+        --) shift; break ;;
+        *) die "unknown argument '$1' (usage: ./start.sh [--local|--docker] [-- COMMAND...])" ;;
+    esac
+    shift
+done
+cd "$QUEUECTL_ROOT"
+
+start_docker() {
+    docker compose version >/dev/null 2>&1 ||
+        die "the Docker Compose plugin is missing; install docker-compose-plugin"
+    [[ -f .env ]] || die ".env is missing; restore it with 'git checkout .env'"
+    say "building and starting the stack (db, app, worker); first build takes a few minutes"
+    docker compose up --build --detach --wait ||
+        die "the stack did not become healthy; see 'docker compose logs'"
+    if (($#)); then
+        local tty=()
+        [[ -t 0 && -t 1 ]] || tty=(-T)
+        exec docker compose exec "${tty[@]}" app "$@"
+    fi
+    say "stack is up: PostgreSQL 16 (volume queuectl_pgdata), app, 1 worker"
+    say "more workers: docker compose up -d --scale worker=3; stop: ./stop.sh"
+    exec docker compose exec app bash
+}
+
+start_local() {
+    local venv rcfile
+    pg_local_bindir >/dev/null || { pg_local_install_hint; exit 1; }
+    ensure_venv runtime
+    venv=$(venv_dir)
+    pg_local_start
+    export QUEUECTL_DATABASE_URL
+    QUEUECTL_DATABASE_URL=$(pg_local_url queuectl)
+    export QUEUECTL_HOME=${QUEUECTL_HOME:-$PG_LOCAL_STATE/home}
+    export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH"
+    unset DATABASE_URL PYTHONHOME
+    queuectl migrate >&2 || die "migrations failed (see above)"
+    if (($#)); then
+        exec "$@"
+    fi
+    rcfile="$PG_LOCAL_STATE/bashrc"
+    cat >"$rcfile" <<'EOF'
+# Written by start.sh: the user's own bashrc, then queuectl's prompt and completion.
+[[ -f ~/.bashrc ]] && source ~/.bashrc
+export PATH="$VIRTUAL_ENV/bin:$PATH"
+PS1="(queuectl) ${PS1:-\\w \\$ }"
+eval "$(queuectl --show-completion bash 2>/dev/null)"
+EOF
+    cat >&2 <<EOF
+
+queuectl is ready: PostgreSQL on 127.0.0.1:$PG_LOCAL_PORT (data in $PG_LOCAL_DATA)
+  queuectl status                          counts per state and live workers
+  queuectl enqueue '{"command": "echo hi"}'
+  queuectl worker start --count 2 --daemon  then: queuectl list, queuectl worker stop
+  exit                                      leave this shell (the database keeps running;
+                                            ./stop.sh stops it)
+EOF
+    exec bash --rcfile "$rcfile" -i
+}
+
+case $mode in
+    docker) docker_engine_available || die "no Docker engine answers ('docker info' failed)"
+        start_docker "$@" ;;
+    local) start_local "$@" ;;
+    auto)
+        if docker_engine_available; then
+            start_docker "$@"
+        else
+            say "no Docker engine answers; using a local virtualenv and PostgreSQL cluster"
+            start_local "$@"
+        fi ;;
+esac

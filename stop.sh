@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Stop what ./start.sh started, keeping the data: ./stop.sh [--purge]
+#
+# Stops the compose stack (when a Docker engine answers) and this checkout's private PostgreSQL
+# cluster with any daemon workers (when there is one). --purge also deletes the data: the
+# compose volume and the private cluster's data directory, after saying which.
+set -euo pipefail
+QUEUECTL_SCRIPT=stop.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
+# shellcheck source=scripts/pg-local.sh
+source "$QUEUECTL_ROOT/scripts/pg-local.sh"
+
+purge=0
+for arg in "$@"; do
+    case $arg in
+        --purge) purge=1 ;;
+        -h | --help) sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) die "unknown argument '$arg' (usage: ./stop.sh [--purge])" ;;
+    esac
+done
+cd "$QUEUECTL_ROOT"
+
+stop_docker() {
+    docker compose version >/dev/null 2>&1 || return 0
+    [[ -n $(docker compose ps --all --quiet 2>/dev/null) ]] ||
+        { ((purge)) || return 0; }
+    if ((purge)); then
+        say "stopping the stack and deleting its volume (all queued jobs and settings)"
+        docker compose down --volumes --remove-orphans
+    else
+        say "stopping the stack (data kept in the volume; ./stop.sh --purge deletes it)"
+        docker compose down --remove-orphans
+    fi
+}
+
+stop_local() {
+    local venv
+    venv=$(venv_dir)
+    if pg_local_load && [[ -x $venv/bin/queuectl ]]; then
+        # Daemon workers of this checkout finish their running jobs before the server stops.
+        { QUEUECTL_HOME=${QUEUECTL_HOME:-$PG_LOCAL_STATE/home} \
+            "$venv/bin/queuectl" worker stop --timeout 60 2>/dev/null || true; } >&2
+    fi
+    if ((purge)); then
+        pg_local_purge
+    else
+        pg_local_stop
+        if pg_local_load; then
+            say "data kept in $PG_LOCAL_DATA (./stop.sh --purge deletes it)"
+        else
+            say "no local cluster for this checkout"
+        fi
+    fi
+}
+
+if docker_engine_available; then
+    stop_docker
+fi
+stop_local
