@@ -10,6 +10,7 @@ short grace.
 
 from __future__ import annotations
 
+import ctypes
 import os
 import select
 import signal
@@ -80,6 +81,23 @@ def _exited(pidfd: int, timeout: float | None) -> bool:
             return False
 
 
+_PR_SET_PDEATHSIG = 1
+_libc = ctypes.CDLL(None, use_errno=True)
+
+
+def _die_with(parent: int):
+    """A preexec hook: SIGKILL the shell if the worker dies (even by SIGKILL), so a run whose
+    lease is about to be rescued does not go on unsupervised while another worker runs it again.
+    It runs between fork and exec: two system calls, nothing that could take a lock."""
+
+    def hook() -> None:
+        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent:  # the worker died before the prctl took effect
+            os._exit(137)
+
+    return hook
+
+
 def _killpg(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -108,6 +126,7 @@ class Runner:
                     proc = subprocess.Popen(
                         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                         start_new_session=True, close_fds=True,
+                        preexec_fn=_die_with(os.getpid()),
                     )
                 except OSError as exc:
                     return Outcome(False, None,

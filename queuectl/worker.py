@@ -31,7 +31,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from queuectl import __version__, backoff, db, store
+from queuectl import __version__, backoff, db, errors, store
 from queuectl.models import JobState
 from queuectl.runner import Outcome, Runner
 
@@ -407,6 +407,10 @@ class Worker:
             result = fn()
         except (sa_exc.OperationalError, sa_exc.InterfaceError, psycopg.OperationalError) as exc:
             self._db_failed(exc)
+            return None
+        except errors.DatabaseUnavailable as exc:
+            # Store reads (load_config) translate a lost server into this: same outage.
+            self._db_failed(exc.__cause__ or exc)
             return None
         except sa_exc.DBAPIError as exc:
             if not db.is_disconnect(exc):
