@@ -1,0 +1,536 @@
+// queuectl dashboard: plain JavaScript, no build step, no third-party code.
+// Every piece of data from the server is put on the page as text (textContent or text
+// nodes), never as HTML: job commands, output and errors are untrusted.
+"use strict";
+
+(function () {
+  const REFRESH_MS = 3000;
+  const PAGE_SIZE = 50;
+  const STATES = ["pending", "processing", "completed", "failed", "dead"];
+  const STATE_LABELS = {
+    pending: "Pending", processing: "Processing", completed: "Completed",
+    failed: "Failed (retrying)", dead: "Dead",
+  };
+  const SVG = "http://www.w3.org/2000/svg";
+
+  const main = document.getElementById("main");
+  const banner = document.getElementById("banner");
+  const notice = document.getElementById("notice");
+  const live = document.getElementById("live");
+
+  let clockSkew = 0; // server time minus browser time, in ms
+  let current = null; // {refresh: fn} of the view on screen
+  let timer = null;
+  let generation = 0; // bumps on navigation so late answers for an old view are dropped
+
+  // --- DOM helpers -------------------------------------------------------------------------
+
+  function h(tag, attrs, ...children) {
+    const el = document.createElement(tag);
+    for (const [k, v] of Object.entries(attrs || {})) {
+      if (v === null || v === undefined || v === false) continue;
+      if (k.startsWith("on")) el.addEventListener(k.slice(2), v);
+      else if (k === "class") el.className = v;
+      else el.setAttribute(k, v === true ? "" : String(v));
+    }
+    append(el, children);
+    return el;
+  }
+
+  function append(el, children) {
+    for (const c of children.flat(Infinity)) {
+      if (c === null || c === undefined || c === false) continue;
+      el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    }
+    return el;
+  }
+
+  function svg(tag, attrs, ...children) {
+    const el = document.createElementNS(SVG, tag);
+    for (const [k, v] of Object.entries(attrs || {})) el.setAttribute(k, String(v));
+    for (const c of children) el.appendChild(c instanceof Node ? c : document.createTextNode(String(c)));
+    return el;
+  }
+
+  function replace(el, ...children) {
+    el.replaceChildren();
+    return append(el, children);
+  }
+
+  // --- formatting --------------------------------------------------------------------------
+
+  function num(n) {
+    return n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US");
+  }
+
+  function duration(s) {
+    if (s === null || s === undefined) return "–";
+    if (s < 1) return `${Math.round(s * 1000)} ms`;
+    if (s < 60) return `${s.toFixed(s < 10 ? 2 : 1)} s`;
+    if (s < 3600) return `${Math.floor(s / 60)}m ${String(Math.round(s % 60)).padStart(2, "0")}s`;
+    if (s < 86400) return `${Math.floor(s / 3600)}h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m`;
+    return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
+  }
+
+  function ago(iso) {
+    if (!iso) return "–";
+    const s = (Date.now() + clockSkew - Date.parse(iso)) / 1000;
+    if (s < -1) return `in ${coarse(-s)}`;
+    if (s < 1) return "just now";
+    return `${coarse(s)} ago`;
+  }
+
+  function coarse(s) {
+    return s < 60 ? `${Math.round(s)} s` : duration(s);
+  }
+
+  function stamp(iso) {
+    return iso ? iso.replace("T", " ").replace(/\.\d+/, "").replace("+00:00", " UTC") : "–";
+  }
+
+  function when(iso) {
+    return iso ? h("time", { datetime: iso, title: stamp(iso) }, ago(iso)) : "–";
+  }
+
+  function shortId(id) {
+    return id.length > 13 ? id.slice(0, 8) + "…" : id;
+  }
+
+  function oneLine(text, n) {
+    const t = (text || "").replace(/\s+/g, " ").trim();
+    return t.length > n ? t.slice(0, n - 1) + "…" : t;
+  }
+
+  function badge(state) {
+    return h("span", { class: `badge s-${state}` }, state);
+  }
+
+  function jobLink(id, label) {
+    return h("a", { href: `#/jobs/${encodeURIComponent(id)}`, class: "mono", title: id },
+      label || shortId(id));
+  }
+
+  // --- talking to the API ------------------------------------------------------------------
+
+  class ApiError extends Error {
+    constructor(status, message) { super(message); this.status = status; }
+  }
+
+  async function api(path, options) {
+    let res;
+    try {
+      res = await fetch(path, {
+        credentials: "same-origin", cache: "no-store",
+        headers: { Accept: "application/json", ...((options && options.headers) || {}) },
+        method: (options && options.method) || "GET",
+      });
+    } catch (err) {
+      throw new ApiError(0, "the dashboard server does not answer (is `queuectl dashboard` running?)");
+    }
+    let body = null;
+    try { body = await res.json(); } catch (err) { body = null; }
+    if (!res.ok) {
+      const detail = body && (body.error || (body.detail && JSON.stringify(body.detail)));
+      throw new ApiError(res.status, detail || `HTTP ${res.status}`);
+    }
+    return body;
+  }
+
+  function action(path) {
+    // The custom header is what marks this as our own page's request (see security.py).
+    return api(path, { method: "POST", headers: { "X-Queuectl-Action": "1" } });
+  }
+
+  function showBanner(message) {
+    if (message) { banner.textContent = message; banner.hidden = false; }
+    else banner.hidden = true;
+  }
+
+  function showNotice(message, kind) {
+    notice.textContent = message;
+    notice.className = `notice ${kind || ""}`;
+    notice.hidden = false;
+    clearTimeout(showNotice.t);
+    showNotice.t = setTimeout(() => { notice.hidden = true; }, 6000);
+  }
+
+  function setLive(ok, text) {
+    live.textContent = text;
+    live.className = ok ? "live ok" : "live bad";
+  }
+
+  // Runs a view's loader; database trouble becomes a banner, and the last data stays shown.
+  async function guarded(gen, fn) {
+    try {
+      await fn();
+      if (gen !== generation) return;
+      showBanner(null);
+      setLive(true, `live · ${new Date().toLocaleTimeString("en-GB")}`);
+    } catch (err) {
+      if (gen !== generation) return;
+      if (err.status === 401) showBanner("Not authorised: open the dashboard with ?token=<token> once.");
+      else if (err.status === 503 || err.status === 0) showBanner(`Database problem: ${err.message}`);
+      else if (err.status === 404 || err.status === 400) throw err;
+      else showBanner(`Error: ${err.message}`);
+      setLive(false, "offline");
+    }
+  }
+
+  // --- overview ----------------------------------------------------------------------------
+
+  function viewOverview() {
+    const cards = h("section", { class: "cards", "aria-label": "Jobs by state" });
+    const stats = h("section", { class: "stats", "aria-label": "Queue health" });
+    const chart = h("div", { class: "chart" });
+    const chartNote = h("p", { class: "muted small" });
+    const workers = h("div", {});
+    replace(main,
+      h("h1", {}, "Overview"), cards, stats,
+      h("section", { class: "panel" },
+        h("div", { class: "panel-head" }, h("h2", {}, "Throughput, last 60 minutes"),
+          h("span", { class: "legend" },
+            h("i", { class: "k-completed" }), "completed ",
+            h("i", { class: "k-failed" }), "failed ",
+            h("i", { class: "k-dead" }), "dead")),
+        chart, chartNote),
+      h("section", { class: "panel" }, h("h2", {}, "Live workers"), workers));
+
+    async function refresh(gen) {
+      const ov = await api("/api/overview");
+      if (gen !== generation) return;
+      clockSkew = Date.parse(ov.now) - Date.now();
+      replace(cards,
+        STATES.map((s) => h("a", { class: `card c-${s}`, href: `#/jobs?state=${s}`, "data-state": s },
+          h("span", { class: "card-label" }, STATE_LABELS[s]),
+          h("span", { class: "card-value", "data-count": s }, num(ov.counts[s])))),
+        h("a", { class: "card c-total", href: "#/jobs" },
+          h("span", { class: "card-label" }, "Total"),
+          h("span", { class: "card-value", "data-count": "total" }, num(ov.total))));
+      const perMin = ov.window_finished / ov.window_minutes;
+      replace(stats,
+        stat("Queue depth", num(ov.queue_depth), "jobs due to run now"),
+        stat("Oldest waiting", ov.oldest_waiting_age === null ? "–" : duration(ov.oldest_waiting_age),
+          "since the oldest due job became runnable"),
+        stat("Throughput", `${perMin < 10 ? perMin.toFixed(1) : Math.round(perMin)}/min`,
+          `${num(ov.window_finished)} runs finished in the last hour`),
+        stat("Failure rate", ov.failure_rate === null ? "–" : `${(ov.failure_rate * 100).toFixed(1)}%`,
+          `${num(ov.window_failures)} failed or dead runs in the last hour`),
+        stat("Avg duration", duration(ov.avg_duration), "completed runs, last hour"),
+        stat("p95 duration", duration(ov.p95_duration), "completed runs, last hour"));
+      replace(chart, throughputChart(ov.throughput, chart.clientWidth));
+      replace(chartNote, ov.window_finished ? "" : "No runs finished in the last hour.");
+      replace(workers, workerTable(ov));
+    }
+    return { refresh };
+  }
+
+  function stat(label, value, hint) {
+    return h("div", { class: "stat", title: hint },
+      h("span", { class: "stat-label" }, label),
+      h("span", { class: "stat-value" }, value),
+      h("span", { class: "stat-hint" }, hint));
+  }
+
+  function throughputChart(series, width) {
+    // Drawn at the container's pixel size, so text and bars are never stretched.
+    const W = Math.max(280, width || 720), H = W < 600 ? 140 : 180, L = 36, B = 22, T = 8, R = 8;
+    const max = Math.max(1, ...series.map((m) => m.completed + m.failed + m.dead));
+    const top = niceMax(max);
+    const bw = (W - L - R) / Math.max(1, series.length);
+    const y = (v) => T + (H - T - B) * (1 - v / top);
+    const root = svg("svg", {
+      viewBox: `0 0 ${W} ${H}`, width: W, height: H, role: "img",
+      "aria-label": "Runs finished per minute over the last hour",
+    });
+    for (const v of [0, top / 2, top]) {
+      root.appendChild(svg("line", { x1: L, x2: W - R, y1: y(v), y2: y(v), class: "grid" }));
+      root.appendChild(svg("text", { x: L - 6, y: y(v) + 4, class: "axis", "text-anchor": "end" },
+        Number.isInteger(v) ? v : v.toFixed(1)));
+    }
+    series.forEach((m, i) => {
+      const x = L + i * bw + 0.5;
+      let base = 0;
+      const g = svg("g", {});
+      for (const k of ["completed", "failed", "dead"]) {
+        if (!m[k]) continue;
+        g.appendChild(svg("rect", {
+          x, width: Math.max(1, bw - 1.5), y: y(base + m[k]), height: y(base) - y(base + m[k]),
+          class: `bar k-${k}`,
+        }));
+        base += m[k];
+      }
+      // A full-height transparent target so the tooltip works on empty minutes too.
+      g.appendChild(svg("rect", { x, width: bw, y: T, height: H - T - B, class: "hit" }));
+      g.appendChild(svg("title", {},
+        `${stamp(m.minute).slice(11, 16)} UTC: ${m.completed} completed, ${m.failed} failed, ${m.dead} dead`));
+      root.appendChild(g);
+    });
+    const labels = [[0, "−60 min"], [Math.floor(series.length / 2), "−30 min"], [series.length - 1, "now"]];
+    for (const [i, text] of labels) {
+      const anchor = i === 0 ? "start" : i === series.length - 1 ? "end" : "middle";
+      root.appendChild(svg("text", { x: L + i * bw + (anchor === "end" ? bw : 0), y: H - 6, class: "axis", "text-anchor": anchor }, text));
+    }
+    return root;
+  }
+
+  function niceMax(v) {
+    const p = Math.pow(10, Math.floor(Math.log10(v)));
+    for (const m of [1, 2, 5, 10]) if (v <= m * p) return m * p;
+    return v;
+  }
+
+  function workerTable(ov) {
+    if (!ov.hosts.length) return h("p", { class: "muted" }, "No live workers. Start some with `queuectl worker start`.");
+    return ov.hosts.map((host) => h("div", { class: "host" },
+      h("h3", {}, host.host, h("span", { class: "muted" }, ` · ${host.workers.length} worker${host.workers.length === 1 ? "" : "s"}`)),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {},
+          h("th", {}, "Worker"), h("th", {}, "State"), h("th", {}, "Busy"),
+          h("th", { class: "opt" }, "Heartbeat"), h("th", {}, "Running"))),
+        h("tbody", {}, host.workers.map((w) => h("tr", {},
+          h("td", { class: "mono" }, `#${w.id} · pid ${w.pid}`),
+          h("td", {}, h("span", { class: `badge w-${w.state}` }, w.state)),
+          h("td", {}, `${w.running.length}/${w.concurrency}`),
+          h("td", { class: "opt" }, when(w.heartbeat_at)),
+          h("td", { class: "running" }, w.running.length
+            ? w.running.map((r) => h("div", {}, jobLink(r.id), " ",
+              h("code", { title: r.command }, oneLine(r.command, 60)), " ",
+              h("span", { class: "muted" }, `for ${ago(r.started_at).replace(" ago", "")}`)))
+            : h("span", { class: "muted" }, "idle")))))))));
+  }
+
+  // --- jobs list ---------------------------------------------------------------------------
+
+  function viewJobs(params, dlq) {
+    const state = dlq ? "dead" : (STATES.includes(params.get("state")) ? params.get("state") : "");
+    const q = dlq ? "" : (params.get("q") || "");
+    const cursors = [null]; // cursor of each page visited, for "Newer"
+    let page = 0;
+    let nextCursor = null;
+    const body = h("tbody", {});
+    const info = h("span", { class: "muted" });
+    const older = h("button", { type: "button", onclick: () => { cursors[page + 1] = nextCursor; page += 1; reload(); } }, "Older →");
+    const newer = h("button", { type: "button", onclick: () => { page -= 1; reload(); } }, "← Newer");
+    const pager = h("div", { class: "pager" }, newer, info, older);
+
+    const header = [];
+    if (dlq) {
+      header.push(h("div", { class: "title-row" }, h("h1", {}, "Dead letters"),
+        h("button", { type: "button", class: "danger", id: "retry-all", onclick: retryAll }, "Retry all dead jobs")),
+      h("p", { class: "muted" }, "Jobs that failed and ran out of retries. Retrying puts a job back to pending with its attempts reset."));
+    } else {
+      const input = h("input", { type: "search", name: "q", value: q, placeholder: "Search by id prefix or command text", "aria-label": "Search jobs", autocomplete: "off" });
+      const form = h("form", { class: "search", role: "search", onsubmit: (e) => {
+        e.preventDefault();
+        location.hash = jobsHash(state, input.value.trim());
+      } }, input, h("button", { type: "submit" }, "Search"));
+      header.push(h("h1", {}, "Jobs"),
+        h("div", { class: "filters" },
+          h("div", { class: "chips", role: "group", "aria-label": "Filter by state" },
+            ["", ...STATES].map((s) => h("a", { href: jobsHash(s, q), class: `chip${s === state ? " on" : ""}`, "data-filter": s || "all" }, s || "all"))),
+          form));
+    }
+    const cols = dlq
+      ? ["ID", "Command", ["Attempts", "opt"], "Last error", ["Died", "opt"], ""]
+      : ["ID", "State", "Command", ["Attempts", "opt"], ["Created", "opt"], ["Duration", "opt"]];
+    replace(main, ...header,
+      h("div", { class: "table-wrap" }, h("table", { class: "jobs" },
+        h("thead", {}, h("tr", {}, cols.map((c) => Array.isArray(c) ? h("th", { class: c[1] }, c[0]) : h("th", {}, c)))),
+        body)),
+      pager);
+
+    function row(j) {
+      if (dlq) {
+        return h("tr", { "data-id": j.id },
+          h("td", {}, jobLink(j.id)),
+          h("td", {}, h("code", { title: j.command }, oneLine(j.command, 70))),
+          h("td", { class: "opt" }, `${j.attempts}/${j.max_retries + 1}`),
+          h("td", { class: "err" }, oneLine(j.error, 90) || "–"),
+          h("td", { class: "opt" }, when(j.finished_at)),
+          h("td", {}, h("button", { type: "button", class: "small", onclick: () => retryOne(j.id) }, "Retry")));
+      }
+      return h("tr", { "data-id": j.id },
+        h("td", {}, jobLink(j.id)),
+        h("td", {}, badge(j.state)),
+        h("td", {}, h("code", { title: j.command }, oneLine(j.command, 80))),
+        h("td", { class: "opt" }, `${j.attempts}/${j.max_retries + 1}`),
+        h("td", { class: "opt" }, when(j.created_at)),
+        h("td", { class: "opt" }, duration(j.duration)));
+    }
+
+    async function refresh(gen) {
+      const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
+      if (state) qs.set("state", state);
+      if (q) qs.set("q", q);
+      if (cursors[page]) qs.set("cursor", cursors[page]);
+      const data = await api(`/api/jobs?${qs}`);
+      if (gen !== generation) return;
+      nextCursor = data.next_cursor;
+      replace(body, data.jobs.length ? data.jobs.map(row)
+        : h("tr", {}, h("td", { colspan: cols.length, class: "empty" },
+          dlq ? "The dead letter queue is empty." : q ? "No job matches this search." : "No jobs here.")));
+      newer.disabled = page === 0;
+      older.disabled = !nextCursor;
+      const first = page * PAGE_SIZE + (data.jobs.length ? 1 : 0);
+      replace(info, `${num(first)}–${num(page * PAGE_SIZE + data.jobs.length)}`);
+      if (dlq) document.getElementById("retry-all").disabled = page === 0 && !data.jobs.length;
+    }
+
+    function reload() { run(refresh); }
+
+    async function retryOne(id) {
+      try {
+        const job = await action(`/api/jobs/${encodeURIComponent(id)}/retry`);
+        showNotice(`Job ${job.id} moved back to ${job.state}.`, "ok");
+      } catch (err) {
+        showNotice(`Retry failed: ${err.message}`, "bad");
+      }
+      reload();
+    }
+
+    async function retryAll() {
+      if (!window.confirm("Move every dead job back to pending?")) return;
+      try {
+        const res = await action("/api/dlq/retry");
+        showNotice(`${num(res.retried)} dead job(s) moved back to pending.`, "ok");
+      } catch (err) {
+        showNotice(`Retry failed: ${err.message}`, "bad");
+      }
+      page = 0;
+      reload();
+    }
+
+    return { refresh };
+  }
+
+  function jobsHash(state, q) {
+    const qs = new URLSearchParams();
+    if (state) qs.set("state", state);
+    if (q) qs.set("q", q);
+    const s = qs.toString();
+    return `#/jobs${s ? "?" + s : ""}`;
+  }
+
+  // --- one job -----------------------------------------------------------------------------
+
+  function viewJob(id) {
+    const box = h("div", {});
+    let shown = null; // updated_at on screen: re-render only on change, keeping text selections
+    replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← All jobs")), box);
+
+    async function refresh(gen) {
+      let j;
+      try {
+        j = await api(`/api/jobs/${encodeURIComponent(id)}`);
+      } catch (err) {
+        if (err.status === 404 || err.status === 400) {
+          if (gen === generation) replace(box, h("h1", {}, "Job not found"), h("p", { class: "muted" }, err.message));
+          return;
+        }
+        throw err;
+      }
+      if (gen !== generation || j.updated_at === shown) return;
+      shown = j.updated_at;
+      const retry = j.state === "dead"
+        ? h("button", { type: "button", class: "danger", id: "retry", onclick: async () => {
+          try {
+            const res = await action(`/api/jobs/${encodeURIComponent(j.id)}/retry`);
+            showNotice(`Job ${res.id} moved back to ${res.state}.`, "ok");
+          } catch (err) {
+            showNotice(`Retry failed: ${err.message}`, "bad");
+          }
+          run(refresh);
+        } }, "Retry")
+        : null;
+      const fields = [
+        ["State", badge(j.state)],
+        ["Attempts", `${j.attempts} of ${j.max_retries + 1}`],
+        ["Exit code", j.exit_code === null ? "–" : String(j.exit_code)],
+        ["Duration", duration(j.duration)],
+        ["Priority", String(j.priority)],
+        ["Timeout", j.timeout === null ? "none" : duration(j.timeout / 1000)],
+        ["Tags", j.tags.length ? j.tags.map((t) => h("span", { class: "tag" }, t)) : "–"],
+        ["Created", stampAgo(j.created_at)],
+        ["Run at", stampAgo(j.run_at)],
+        ["Started", stampAgo(j.started_at)],
+        ["Finished", stampAgo(j.finished_at)],
+        ["Updated", stampAgo(j.updated_at)],
+      ];
+      replace(box,
+        h("div", { class: "title-row" }, h("h1", { class: "mono job-id" }, j.id), retry),
+        h("section", { class: "panel" }, h("h2", {}, "Command"), h("pre", { class: "command", id: "command" }, j.command)),
+        h("section", { class: "panel" }, h("dl", { class: "fields" },
+          fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
+        j.error ? h("section", { class: "panel" }, h("h2", {}, "Error"), h("pre", { class: "error", id: "error" }, j.error)) : null,
+        h("section", { class: "panel" },
+          h("h2", {}, "Output", j.output_truncated ? h("span", { class: "muted" }, " (truncated)") : null),
+          j.output ? h("pre", { class: "output", id: "output" }, j.output)
+            : h("p", { class: "muted", id: "output" }, j.state === "pending" ? "Not run yet." : "No output captured.")));
+    }
+    return { refresh };
+  }
+
+  function stampAgo(iso) {
+    return iso ? [stamp(iso), h("span", { class: "muted" }, ` · ${ago(iso)}`)] : "–";
+  }
+
+  // --- config ------------------------------------------------------------------------------
+
+  function viewConfig() {
+    const body = h("tbody", {});
+    replace(main, h("h1", {}, "Config"),
+      h("p", { class: "muted" }, "Change a value with ", h("code", {}, "queuectl config set KEY VALUE"), "."),
+      h("div", { class: "table-wrap" }, h("table", {},
+        h("thead", {}, h("tr", {}, h("th", {}, "Key"), h("th", {}, "Value"), h("th", { class: "opt" }, "Default"), h("th", {}, "Meaning"))),
+        body)));
+    async function refresh(gen) {
+      const data = await api("/api/config");
+      if (gen !== generation) return;
+      replace(body, data.settings.map((s) => h("tr", { "data-key": s.key },
+        h("td", { class: "mono" }, s.key),
+        h("td", { class: `mono${s.value !== s.default ? " changed" : ""}` }, s.value + (s.unit && s.value !== "none" ? ` ${s.unit}` : "")),
+        h("td", { class: "mono opt" }, s.default + (s.unit && s.default !== "none" ? ` ${s.unit}` : "")),
+        h("td", {}, s.help))));
+    }
+    return { refresh };
+  }
+
+  // --- routing and refresh -----------------------------------------------------------------
+
+  function run(refresh) {
+    const gen = generation;
+    return guarded(gen, () => refresh(gen)).catch((err) => showBanner(`Error: ${err.message}`));
+  }
+
+  function route() {
+    generation += 1;
+    const hash = location.hash.replace(/^#\/?/, "");
+    const [path, query] = hash.split("?");
+    const params = new URLSearchParams(query || "");
+    const parts = path.split("/").filter(Boolean);
+    let name = "overview";
+    if (parts[0] === "jobs" && parts.length > 1) { name = "jobs"; current = viewJob(decodeURIComponent(parts.slice(1).join("/"))); }
+    else if (parts[0] === "jobs") { name = "jobs"; current = viewJobs(params, false); }
+    else if (parts[0] === "dlq") { name = "dlq"; current = viewJobs(params, true); }
+    else if (parts[0] === "config") { name = "config"; current = viewConfig(); }
+    else current = viewOverview();
+    for (const a of document.querySelectorAll("[data-nav]")) {
+      a.classList.toggle("on", a.dataset.nav === name);
+      if (a.dataset.nav === name) a.setAttribute("aria-current", "page"); else a.removeAttribute("aria-current");
+    }
+    const view = current;
+    run(view.refresh);
+    clearInterval(timer);
+    timer = setInterval(() => {
+      if (document.hidden || view !== current) return;
+      run(view.refresh);
+    }, REFRESH_MS);
+  }
+
+  window.addEventListener("hashchange", route);
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) setLive(true, "paused");
+    else if (current) run(current.refresh);
+  });
+  route();
+})();
