@@ -1,4 +1,4 @@
-"""Helpers and fixtures for the robustness tests: private PostgreSQL clusters, worker processes, ledgers.
+"""Helpers and fixtures for the robustness tests: private clusters, workers, ledgers.
 
 Tests that restart or cut off PostgreSQL must not touch the shared server other suites use, so
 they start a private cluster of their own (`PgCluster`): initdb into a directory under /var/tmp

@@ -17,12 +17,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-
 from pgcluster import (
     Ledger,
     configure,
-    enqueue,
     engine_for,
+    enqueue,
     job_rows,
     metric_rows,
     ok_command,
