@@ -82,12 +82,14 @@ def serve(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[..., Server]
     started: list[Server] = []
 
     def start(*args: str, host: str = "127.0.0.1", token: str | None = None,
-              extra_env: dict[str, str] | None = None) -> Server:
+              extra_env: dict[str, str] | None = None,
+              global_args: tuple[str, ...] = ()) -> Server:
         port = free_port()
         log = tmp_path / f"dashboard-{port}.log"
         with open(log, "wb") as out:
             proc = subprocess.Popen(
-                [*QUEUECTL, *args, "dashboard", "--host", host, "--port", str(port)],
+                [*QUEUECTL, *global_args, "dashboard", "--host", host, "--port", str(port),
+                 *args],
                 env={**env, **(extra_env or {})}, stdout=out, stderr=subprocess.STDOUT,
                 cwd=ROOT)
         url = f"http://{'127.0.0.1' if host in ('0.0.0.0', '127.0.0.1') else host}:{port}"
