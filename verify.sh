@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# The test command: ./verify.sh [PYTEST ARGS...]
+#
+# Sets itself up on a fresh machine (virtualenv with the pinned test dependencies, a database
+# server), runs the end-to-end scenario through the real `queuectl` command (PASS/FAIL per
+# step), then the whole pytest suite, so the last line is pytest's summary. Exits non-zero if
+# either failed. Database server, first that applies: QUEUECTL_TEST_DATABASE_URL; a Docker
+# engine (testcontainers); PostgreSQL on 127.0.0.1:5432 as user postgres (started with
+# pg_ctlcluster when root and it is down); else this checkout's private cluster (as ./start.sh).
+#   VERIFY_SKIP_E2E=1  skip the end-to-end scenario
+set -euo pipefail
+QUEUECTL_SCRIPT=verify.sh
+# shellcheck source=scripts/common.sh
+source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
+# shellcheck source=scripts/pg-local.sh
+source "$QUEUECTL_ROOT/scripts/pg-local.sh"
+cd "$QUEUECTL_ROOT"
+
+# The dashboard's browser tests need /usr/bin/chromium; without it they skip themselves.
+ensure_chromium() {
+    [[ -x /usr/bin/chromium ]] && return 0
+    if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        say "no /usr/bin/chromium (browser tests will skip; as root: apt-get install chromium)"
+        return 0
+    fi
+    say "installing chromium for the browser tests (apt-get)"
+    if ! { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            chromium; } >/dev/null 2>&1; then
+        say "could not install chromium; browser tests will skip"
+    fi
+}
+
+# True when $1 accepts a connection (auth included).
+can_connect() {
+    "$PY" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' \
+        "$1" 2>/dev/null
+}
+
+start_system_cluster() {
+    local version
+    [[ $EUID -eq 0 ]] && command -v pg_ctlcluster >/dev/null 2>&1 && [[ -d /etc/postgresql ]] ||
+        return 1
+    version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' | sort -V | tail -n1)
+    [[ -n $version && -d /etc/postgresql/$version/main ]] || return 1
+    say "starting PostgreSQL $version (pg_ctlcluster $version main)"
+    pg_ctlcluster --skip-systemctl-redirect "$version" main start >/dev/null 2>&1 || true
+}
+
+# Export QUEUECTL_TEST_DATABASE_URL (or leave it to testcontainers when Docker answers).
+choose_database() {
+    local system=postgresql://postgres@127.0.0.1:5432/postgres
+    if [[ -n ${QUEUECTL_TEST_DATABASE_URL:-} ]]; then
+        say "database server: QUEUECTL_TEST_DATABASE_URL"
+        return 0
+    fi
+    if [[ ${QUEUECTL_TEST_NO_DOCKER:-0} != 1 ]] && docker_engine_available; then
+        say "database server: a PostgreSQL 16 container (Docker engine, testcontainers)"
+        return 0
+    fi
+    export QUEUECTL_TEST_NO_DOCKER=1
+    if can_connect "$system" || { start_system_cluster && can_connect "$system"; }; then
+        say "database server: local PostgreSQL at 127.0.0.1:5432"
+        export QUEUECTL_TEST_DATABASE_URL=$system
+        return 0
+    fi
+    pg_local_start
+    say "database server: private cluster at 127.0.0.1:$PG_LOCAL_PORT ($PG_LOCAL_DATA)"
+    QUEUECTL_TEST_DATABASE_URL=$(pg_local_url postgres)
+    export QUEUECTL_TEST_DATABASE_URL
+}
+
+ensure_venv test
+VENV=$(venv_dir)
+PY="$VENV/bin/python"
+export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
+unset DATABASE_URL QUEUECTL_DATABASE_URL
+ensure_chromium
+choose_database
+
+e2e=0
+if [[ ${VERIFY_SKIP_E2E:-0} != 1 ]]; then
+    say "end-to-end scenario (tests/e2e/scenario.py)"
+    "$PY" tests/e2e/scenario.py || e2e=$?
+    if ((e2e)); then
+        say "end-to-end scenario FAILED (see above); running pytest anyway"
+    fi
+fi
+
+say "pytest"
+status=0
+"$PY" -m pytest "$@" || status=$?
+if ((status)); then
+    exit "$status"  # includes 5: no tests collected counts as a failure
+fi
+exit $((e2e ? 1 : 0))
