@@ -300,17 +300,18 @@ class Ledger:
             parts = line.split()
             if not parts:
                 continue
-            if parts[0] == "S":
-                run = Run(int(parts[2]))
-                ledger.runs[parts[1]].append(run)
-                open_runs[(parts[1], run.worker_pid)].append(run)
+            if parts[0] == "S":  # ids may hold spaces: the pids are the last fields
+                job_id, run = " ".join(parts[1:-1]), Run(int(parts[-1]))
+                ledger.runs[job_id].append(run)
+                open_runs[(job_id, run.worker_pid)].append(run)
             else:
-                pending = open_runs.get((parts[1], int(parts[2])))
+                job_id = " ".join(parts[1:-2])
+                pending = open_runs.get((job_id, int(parts[-2])))
                 if not pending:
                     ledger.orphan_ends.append(line)
                     continue
                 run = pending.pop(0)
-                run.end, run.ppid_at_end = parts[0], int(parts[3])
+                run.end, run.ppid_at_end = parts[0], int(parts[-1])
         return ledger
 
     def ends(self, job_id: str, kind: str) -> int:
