@@ -210,11 +210,11 @@
       replace(stats,
         stat("Queue depth", num(ov.queue_depth), "jobs due to run now"),
         stat("Oldest waiting", ov.oldest_waiting_age === null ? "–" : duration(ov.oldest_waiting_age),
-          "since the oldest due job became runnable"),
+          "age of the oldest due job"),
         stat("Throughput", `${perMin < 10 ? perMin.toFixed(1) : Math.round(perMin)}/min`,
-          `${num(ov.window_finished)} runs finished in the last hour`),
+          `${num(ov.window_finished)} runs in the last hour`),
         stat("Failure rate", ov.failure_rate === null ? "–" : `${(ov.failure_rate * 100).toFixed(1)}%`,
-          `${num(ov.window_failures)} failed or dead runs in the last hour`),
+          `${num(ov.window_failures)} failed or dead, last hour`),
         stat("Avg duration", duration(ov.avg_duration), "completed runs, last hour"),
         stat("p95 duration", duration(ov.p95_duration), "completed runs, last hour"));
       replace(chart, throughputChart(ov.throughput, chart.clientWidth));
