@@ -17,7 +17,7 @@ def dashboard(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
-    token: str = typer.Option(
+    token: str | None = typer.Option(
         None, "--token", envvar="QUEUECTL_DASHBOARD_TOKEN", show_envvar=True,
         help="Require this token on every request (needed to listen on a non-local address)."),
     no_auth: bool = typer.Option(
