@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Stop what ./start.sh started, keeping the data: ./stop.sh [--purge]
+# Stop what ./start.sh started, keeping the data: ./stop.sh [--local|--docker] [--purge]
 #
 # Stops the compose stack (when a Docker engine answers) and this checkout's private PostgreSQL
-# cluster with any daemon workers (when there is one). --purge also deletes the data: the
-# compose volume and the private cluster's data directory, after saying which.
+# cluster with any daemon workers (when there is one); --local or --docker stops only that one.
+# --purge also deletes the data: the compose volume and the private cluster's data directory,
+# after saying which.
 set -euo pipefail
 QUEUECTL_SCRIPT=stop.sh
 # shellcheck source=scripts/common.sh
@@ -11,12 +12,14 @@ source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 # shellcheck source=scripts/pg-local.sh
 source "$QUEUECTL_ROOT/scripts/pg-local.sh"
 
-purge=0
+purge=0 mode=both
 for arg in "$@"; do
     case $arg in
         --purge) purge=1 ;;
-        -h | --help) sed -n '2,6s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
-        *) die "unknown argument '$arg' (usage: ./stop.sh [--purge])" ;;
+        --local) mode=local ;;
+        --docker) mode=docker ;;
+        -h | --help) sed -n '2,7s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        *) die "unknown argument '$arg' (usage: ./stop.sh [--local|--docker] [--purge])" ;;
     esac
 done
 cd "$QUEUECTL_ROOT"
@@ -54,7 +57,9 @@ stop_local() {
     fi
 }
 
-if docker_engine_available; then
+if [[ $mode != local ]] && docker_engine_available; then
     stop_docker
 fi
-stop_local
+if [[ $mode != docker ]]; then
+    stop_local
+fi
