@@ -8,6 +8,7 @@ one statement is one transaction and one round trip.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,7 @@ __all__ = [
     "count_states",
     "deregister_worker",
     "enqueue_jobs",
+    "finish_and_claim",
     "finish_runs",
     "get_job",
     "get_jobs",
@@ -88,8 +90,20 @@ class Status:
     workers: list[WorkerInfo]
 
 
+_autocommit_engines: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def _autocommit(engine: sa.Engine) -> sa.Engine:
-    return engine.execution_options(isolation_level="AUTOCOMMIT")
+    """The same engine in autocommit mode (one statement = one transaction = one round trip);
+    cached because building the option wrapper costs more than the statement on the hot path."""
+    try:
+        return _autocommit_engines[engine]
+    except KeyError:
+        auto = _autocommit_engines[engine] = engine.execution_options(
+            isolation_level="AUTOCOMMIT")
+        return auto
 
 
 def _job(row: sa.Row) -> Job:
@@ -154,42 +168,29 @@ def _duplicate_message(exc: sa_exc.IntegrityError) -> str:
 
 # --- claim, finish, requeue, rescue ----------------------------------------------------------
 
-_CLAIM = sa.text(
-    """
-    WITH due AS (
+# The statements below are composed from these CTEs so that a worker can record finished
+# runs and claim new jobs in one round trip (`finish_and_claim`).
+_CLAIM_CTES = """
+    due AS (
         SELECT id FROM jobs
         WHERE state IN ('pending', 'failed') AND run_at <= now()
         ORDER BY priority DESC, run_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
-    )
-    UPDATE jobs j
-    SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
-        worker_id = :worker_id, started_at = now(), updated_at = now(),
-        lease_expires_at = now() + :lease * interval '1 second'
-    FROM due WHERE j.id = due.id
-    RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority
-    """
-)
+    ), claimed AS (
+        UPDATE jobs j
+        SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
+            worker_id = :worker_id, started_at = now(), updated_at = now(),
+            lease_expires_at = now() + :lease * interval '1 second'
+        FROM due WHERE j.id = due.id
+        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority
+    )"""
 
-
-def claim_jobs(
-    engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float
-) -> list[Claimed]:
-    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement."""
-    with _autocommit(engine).connect() as conn:
-        rows = conn.execute(
-            _CLAIM, {"worker_id": worker_id, "limit": limit, "lease": lease_seconds}
-        ).all()
-    rows.sort(key=lambda r: (-r.priority, r.id))
-    return [
-        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms) for r in rows
-    ]
-
-
-_FINISH = sa.text(
-    """
-    WITH r AS (
+# Fenced: a result is written only while the job is still processing under the same run_id.
+# In the same statement the claim cannot pick a job being finished: its snapshot still shows
+# that job as processing.
+_FINISH_CTES = """
+    r AS (
         SELECT * FROM unnest(
             CAST(:ids AS text[]), CAST(:run_ids AS bigint[]), CAST(:states AS text[]),
             CAST(:exit_codes AS int[]), CAST(:errors AS text[]), CAST(:outputs AS text[]),
@@ -210,21 +211,27 @@ _FINISH = sa.text(
         INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id,
                              started_at)
         SELECT id, run_id, attempts, state, exit_code, duration, :worker_id, started_at FROM upd
-    )
-    SELECT id, run_id, state, run_at FROM upd
-    """
+    )"""
+
+_FINISHED_ROWS = """
+    SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
+           NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
+           NULL::int AS priority
+    FROM upd"""
+_CLAIMED_ROWS = """
+    SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
+           attempts, max_retries, timeout_ms, priority
+    FROM claimed"""
+
+_CLAIM = sa.text(f"WITH {_CLAIM_CTES} {_CLAIMED_ROWS}")
+_FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
+_FINISH_AND_CLAIM = sa.text(
+    f"WITH {_FINISH_CTES}, {_CLAIM_CTES} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}"
 )
 
 
-def finish_runs(
-    engine: sa.Engine | sa.Connection, *, results: Sequence[RunResult], worker_id: int | None
-) -> set[tuple[str, int]]:
-    """Record outcomes of runs that are still current (fenced on run_id); returns the
-    (job id, run id) pairs written. Runs missing from the answer were stale: rescued and
-    handed to another worker, or put back."""
-    if not results:
-        return set()
-    params = {
+def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
+    return {
         "ids": [r.job_id for r in results],
         "run_ids": [r.run_id for r in results],
         "states": [r.state.value for r in results],
@@ -236,15 +243,61 @@ def finish_runs(
         "delays": [float(r.retry_delay) for r in results],
         "worker_id": worker_id,
     }
+
+
+def _split(conn: sa.Connection, rows: Sequence[sa.Row]) -> tuple[set[tuple[str, int]],
+                                                                 list[Claimed]]:
+    written = {(r.id, r.run_id) for r in rows if r.kind == "finished"}
+    retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
+    if retry_at:
+        _notify(conn, min(retry_at))  # idle workers wake when the earliest retry is due
+    claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: (-r.priority, r.id))
+    return written, [
+        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms)
+        for r in claimed
+    ]
+
+
+def claim_jobs(
+    engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement."""
+    return finish_and_claim(engine, results=[], worker_id=worker_id, limit=limit,
+                            lease_seconds=lease_seconds)[1]
+
+
+def finish_runs(
+    engine: sa.Engine | sa.Connection, *, results: Sequence[RunResult], worker_id: int | None
+) -> set[tuple[str, int]]:
+    """Record outcomes of runs that are still current (fenced on run_id); returns the
+    (job id, run id) pairs written. Runs missing from the answer were stale: rescued and
+    handed to another worker, or put back."""
+    if not results:
+        return set()
     if isinstance(engine, sa.Connection):
-        rows = engine.execute(_FINISH, params).all()
+        return _split(engine, engine.execute(_FINISH, _result_params(results, worker_id)).all())[0]
+    return finish_and_claim(engine, results=results, worker_id=worker_id, limit=0,
+                            lease_seconds=0)[0]
+
+
+def finish_and_claim(
+    engine: sa.Engine, *, results: Sequence[RunResult], worker_id: int | None, limit: int,
+    lease_seconds: float,
+) -> tuple[set[tuple[str, int]], list[Claimed]]:
+    """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs, in one
+    statement and one round trip; returns (runs written, jobs claimed)."""
+    if results and limit:
+        stmt = _FINISH_AND_CLAIM
+    elif results:
+        stmt = _FINISH
+    elif limit:
+        stmt = _CLAIM
     else:
-        with _autocommit(engine).connect() as conn:
-            rows = conn.execute(_FINISH, params).all()
-            retry_at = [r.run_at for r in rows if r.state == JobState.FAILED.value]
-            if retry_at:
-                _notify(conn, min(retry_at))
-    return {(r.id, r.run_id) for r in rows}
+        return set(), []
+    params = _result_params(results, worker_id) if results else {"worker_id": worker_id}
+    params.update(limit=limit, lease=lease_seconds)
+    with _autocommit(engine).connect() as conn:
+        return _split(conn, conn.execute(stmt, params).all())
 
 
 def _notify(conn: sa.Connection, due: datetime | None) -> None:

@@ -158,10 +158,32 @@ class Worker:
     def _step(self) -> bool:
         """One turn of the loop; False when the worker should exit."""
         self._collect()
-        if self._unwritten or self._requeue:
-            self._flush()
         stopping = self._stop_at is not None
-        if stopping and self.grace is not None and not self._hard:
+        if stopping:
+            self._enforce_grace()
+            if not (self._running or self._unwritten or self._requeue):
+                return False
+        if self.worker_id is None:
+            return False
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._beat()
+        free = 0 if stopping else self.concurrency - len(self._running)
+        claimed = 0
+        if now >= self._db_retry_at:
+            if self._requeue:
+                self._put_back()
+            if self._unwritten or free > 0:
+                claimed = self._finish_and_claim(free)
+                if free > 0 and claimed == free:
+                    return True  # full now; loop to collect and refill at once
+        if stopping and not self._running and (self._unwritten or self._requeue):
+            return self._db_alive_or_waiting()
+        self._wait(self._timeout(claimed, free))
+        return True
+
+    def _enforce_grace(self) -> None:
+        if self.grace is not None and not self._hard:
             if time.monotonic() - self._stop_at >= self.grace:
                 log.info("worker %s: grace of %.1fs is over; killing running jobs",
                          os.getpid(), self.grace)
@@ -169,21 +191,6 @@ class Worker:
         if self._hard and self._running:
             self.summary.hard_stop = True
             self.runner.kill_all()
-        if stopping and not self._running:
-            return bool(self._unwritten or self._requeue) and self._db_alive_or_waiting()
-        if self.worker_id is None:
-            return False
-        now = time.monotonic()
-        if now >= self._next_heartbeat:
-            self._beat()
-        claimed = 0
-        free = self.concurrency - len(self._running)
-        if not stopping and free > 0 and now >= self._db_retry_at:
-            claimed = self._claim(free)
-            if claimed == free:
-                return True  # full now; loop to collect and refill at once
-        self._wait(self._timeout(claimed, free))
-        return True
 
     def _db_alive_or_waiting(self) -> bool:
         """While stopping with results unwritten, keep trying unless told to stop hard."""
@@ -196,10 +203,19 @@ class Worker:
 
     # --- claiming and running ----------------------------------------------------------------
 
-    def _claim(self, free: int) -> int:
-        jobs = self._call(lambda: store.claim_jobs(
-            self.engine, worker_id=self.worker_id, limit=free,
+    def _finish_and_claim(self, free: int) -> int:
+        """Write finished runs and claim up to `free` jobs in one round trip; returns how
+        many jobs were claimed and started."""
+        results = self._unwritten
+        answer = self._call(lambda: store.finish_and_claim(
+            self.engine, results=results, worker_id=self.worker_id, limit=free,
             lease_seconds=self._config["lease_timeout"]))
+        if answer is None:
+            return 0
+        written, jobs = answer
+        self._unwritten = []
+        for r in results:
+            self._report(r, (r.job_id, r.run_id) in written)
         if not jobs:
             return 0
         if self._next_due is not None and self._next_due <= time.time():
@@ -247,24 +263,15 @@ class Worker:
             duration=outcome.duration, retry_delay=delay,
         )
 
-    def _flush(self) -> None:
-        results, requeue = self._unwritten, self._requeue
-        if results:
-            written = self._call(lambda: store.finish_runs(
-                self.engine, results=results, worker_id=self.worker_id))
-            if written is None:
-                return
-            self._unwritten = []
-            for r in results:
-                self._report(r, (r.job_id, r.run_id) in written)
-        if requeue:
-            back = self._call(lambda: store.requeue_runs(self.engine, runs=requeue))
-            if back is None:
-                return
-            self._requeue = []
-            self.summary.requeued += len(back)
-            for job_id in back:
-                log.info("job %s put back to pending (interrupted by shutdown)", job_id)
+    def _put_back(self) -> None:
+        requeue = self._requeue
+        back = self._call(lambda: store.requeue_runs(self.engine, runs=requeue))
+        if back is None:
+            return
+        self._requeue = []
+        self.summary.requeued += len(back)
+        for job_id in back:
+            log.info("job %s put back to pending (interrupted by shutdown)", job_id)
 
     def _report(self, r: store.RunResult, written: bool) -> None:
         if not written:

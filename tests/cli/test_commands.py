@@ -7,6 +7,8 @@ import signal
 import pytest
 import sqlalchemy as sa
 
+from queuectl import store
+
 from tests.conftest import wait_for
 
 
@@ -184,9 +186,9 @@ def test_daemon_workers_start_and_stop(clean, cli, env, tmp_path):
     pids = [int(line.rsplit(" ", 1)[1]) for line in lines if "PID" in line]
     assert len(pids) == 2
     try:
-        cli("enqueue", f'{{"command": "sleep 1; echo ok > {tmp_path}/done", "id": "dj"}}')
-        wait_for(lambda: json.loads(cli("show", "dj", "--json").stdout)["state"]
-                 == "processing", message="daemon worker picked the job")
+        cli("enqueue", f'{{"command": "sleep 2; echo ok > {tmp_path}/done", "id": "dj"}}')
+        wait_for(lambda: store.get_job(clean, job_id="dj").state.value == "processing",
+                 message="daemon worker picked the job")
         stopped = cli("worker", "stop")
         assert stopped.returncode == 0
         assert "stopped gracefully" in stopped.stdout and "1 completed" in stopped.stdout
