@@ -402,6 +402,14 @@ _HEARTBEAT = sa.text(
         WHERE state = 'processing' AND worker_id = :worker_id
               AND run_id = ANY(CAST(:run_ids AS bigint[]))
         RETURNING run_id
+    ), phantom AS (
+        -- Claimed by this worker, but it never learned so (the connection died before the
+        -- claim's answer arrived): put back uncounted rather than rescue it as a lost run.
+        UPDATE jobs SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+                        worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+        WHERE state = 'processing' AND worker_id = :worker_id
+              AND run_id <> ALL(CAST(:run_ids AS bigint[]))
+        RETURNING id
     )
     SELECT (SELECT count(*) FROM w) AS registered, (SELECT array_agg(run_id) FROM leases) AS held
     """
@@ -413,7 +421,9 @@ def heartbeat(
     state: str = "running",
 ) -> tuple[bool, set[int]]:
     """Prove the worker is alive and extend the leases of its runs; returns whether the
-    registration still exists and which runs it still holds."""
+    registration still exists and which runs it still holds. `run_ids` must name every run
+    the worker holds (running or with a result not yet written): its other processing jobs
+    are claims whose answer was lost, and go back to pending without counting the attempt."""
     with _autocommit(engine).connect() as conn:
         row = conn.execute(
             _HEARTBEAT,
@@ -607,23 +617,40 @@ def set_config(engine: sa.Engine, *, key: str, value: float | int | None) -> Non
 # --- retention ------------------------------------------------------------------------------
 
 
-def prune(engine: sa.Engine, *, older_than: float) -> tuple[int, int]:
+_PRUNE_LOCK = 0x71756576  # advisory lock: one pruner at a time across the fleet
+_PRUNE_BATCH = 10_000
+
+
+def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[int, int] | None:
     """Delete completed and dead jobs finished, and metrics recorded, more than `older_than`
-    seconds ago; returns (jobs deleted, metrics deleted)."""
-    params = {"s": older_than}
-    with db.translate_errors(engine), engine.begin() as conn:
-        n_jobs = conn.execute(
-            sa.text(
-                "DELETE FROM jobs WHERE state IN ('completed', 'dead') "
-                "AND finished_at < now() - :s * interval '1 second'"
-            ),
-            params,
-        ).rowcount
-        n_metrics = conn.execute(
-            sa.text("DELETE FROM metrics WHERE finished_at < now() - :s * interval '1 second'"),
-            params,
-        ).rowcount
-    return n_jobs, n_metrics
+    seconds ago, in batches so no lock is held long; returns (jobs, metrics) deleted, or None
+    when `wait` is False and another process is pruning."""
+    params = {"s": older_than, "n": _PRUNE_BATCH}
+    totals = [0, 0]
+    statements = (
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'dead')"
+        " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
+        "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
+        " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",
+    )
+    with db.translate_errors(engine), engine.connect() as conn:
+        lock = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        if conn.execute(sa.text(f"SELECT {lock}(:k)"), {"k": _PRUNE_LOCK}).scalar() is False:
+            conn.rollback()
+            return None
+        conn.commit()
+        try:
+            for i, statement in enumerate(statements):
+                while True:
+                    deleted = conn.execute(sa.text(statement), params).rowcount
+                    conn.commit()
+                    totals[i] += deleted
+                    if deleted < _PRUNE_BATCH:
+                        break
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PRUNE_LOCK})
+            conn.commit()
+    return totals[0], totals[1]
 
 
 # --- dashboard queries ---

@@ -40,6 +40,7 @@ __all__ = ["Summary", "Worker"]
 log = logging.getLogger("queuectl.worker")
 
 _MAX_DB_BACKOFF = 5.0
+_PRUNE_EVERY = 3600.0
 
 
 @dataclass
@@ -96,6 +97,7 @@ class Worker:
         self._stop_at: float | None = None
         self._hard = False
         self._next_heartbeat = 0.0
+        self._next_prune = time.monotonic() + 60.0  # not while a fleet is starting up
         self._next_due: float | None = None
         self._db_down_since: float | None = None
         self._db_retry_at = 0.0
@@ -301,8 +303,10 @@ class Worker:
         def beat() -> None:
             self._refresh_config()
             state = "stopping" if self._stop_at is not None else "running"
+            known = [*self._running, *(r.run_id for r in self._unwritten),
+                     *(run_id for _, run_id in self._requeue)]
             registered, held = store.heartbeat(
-                self.engine, worker_id=self.worker_id, run_ids=list(self._running),
+                self.engine, worker_id=self.worker_id, run_ids=known,
                 lease_seconds=self._config["lease_timeout"], state=state)
             if not registered:
                 log.warning("worker %s: registration was dropped; registering again",
@@ -311,6 +315,7 @@ class Worker:
                                       version=__version__, concurrency=self.concurrency,
                                       worker_id=self.worker_id)
             self._drop_lost_runs(held)
+            self._maybe_prune()
             rescued = store.rescue_expired(
                 self.engine, policy=self._policy,
                 stale_after=max(self._config["lease_timeout"] * 2, 60.0))
@@ -319,6 +324,17 @@ class Worker:
 
         if self._call(beat) is not None or self._db_down_since is None:
             self._next_heartbeat = time.monotonic() + self._config["heartbeat_interval"]
+
+    def _maybe_prune(self) -> None:
+        """Once an hour, one worker of the fleet (advisory lock) applies `retention`."""
+        retention = self._config["retention"]
+        if retention is None or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + _PRUNE_EVERY
+        pruned = store.prune(self.engine, older_than=retention, wait=False)
+        if pruned and any(pruned):
+            log.info("pruned %d finished job(s) and %d metric row(s) older than %gs",
+                     pruned[0], pruned[1], retention)
 
     def _drop_lost_runs(self, held: set[int]) -> None:
         """Runs this worker no longer holds were rescued and may run elsewhere: stop ours."""

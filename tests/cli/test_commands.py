@@ -205,3 +205,22 @@ def test_daemon_workers_start_and_stop(clean, cli, env, tmp_path):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
+
+
+def test_prune_deletes_only_old_finished_jobs(clean, cli):
+    cli("enqueue", '[{"command": "a", "id": "old-done"}, {"command": "b", "id": "old-dead"},'
+                   ' {"command": "c", "id": "recent"}, {"command": "d", "id": "waiting"}]')
+    with clean.begin() as conn:
+        conn.execute(sa.text(
+            "UPDATE jobs SET state = CASE id WHEN 'old-dead' THEN 'dead' ELSE 'completed' END,"
+            " finished_at = now() - CASE WHEN id LIKE 'old%' THEN interval '2 days'"
+            " ELSE interval '1 minute' END WHERE id <> 'waiting'"))
+        conn.execute(sa.text(
+            "INSERT INTO metrics (job_id, attempt, outcome, finished_at) VALUES"
+            " ('old-done', 1, 'completed', now() - interval '2 days'),"
+            " ('recent', 1, 'completed', now())"))
+    result = cli("prune", "--older-than", "1d")
+    assert result.stdout == "Pruned 2 finished job(s) and 1 metric row(s)\n"
+    left = sorted(j["id"] for j in json.loads(cli("list", "--json").stdout))
+    assert left == ["recent", "waiting"]
+    assert "duration" in one_error_line(cli("prune", "--older-than", "soon"), 2)
