@@ -21,11 +21,11 @@ import queue
 import select
 import signal
 import socket
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -92,7 +92,7 @@ class Worker:
         self._unwritten: list[store.RunResult] = []
         self._requeue: list[tuple[str, int]] = []
         self._listen_conn: psycopg.Connection | None = None
-        self._config: dict = {}
+        self._config: dict[str, Any] = {}
         self._policy = backoff.Policy()
         self._stop_at: float | None = None
         self._hard = False
@@ -185,6 +185,7 @@ class Worker:
         return True
 
     def _enforce_grace(self) -> None:
+        assert self._stop_at is not None
         if self.grace is not None and not self._hard:
             if time.monotonic() - self._stop_at >= self.grace:
                 log.info("worker %s: grace of %.1fs is over; killing running jobs",
@@ -297,10 +298,14 @@ class Worker:
 
     def _refresh_config(self) -> None:
         self._config = store.load_config(self.engine)
-        self._policy = backoff.Policy(self._config["backoff_base"], self._config["backoff_max"])
+        self._policy = backoff.Policy(float(self._config["backoff_base"]),
+                                      float(self._config["backoff_max"]))
 
     def _beat(self) -> None:
+        assert self.worker_id is not None
+
         def beat() -> None:
+            assert self.worker_id is not None
             self._refresh_config()
             state = "stopping" if self._stop_at is not None else "running"
             known = [*self._running, *(r.run_id for r in self._unwritten),

@@ -123,6 +123,10 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
         # Runs beyond the recorded results must be ones whose worker was killed or fenced off.
         blamable = sum(1 for r in runs if r.worker_pid in killed or (r.worker_pid, job_id) in cut)
         extra = len(runs) - len(written)
+        if not killed and len(lost_runs) > extra:
+            # Nobody was killed: every run counted as lost must have started for real.
+            problems.append(f"{job_id}: {len(lost_runs)} lost run(s) counted, only {extra} "
+                            f"started without a result: {runs}")
         if extra > blamable:
             problems.append(f"{job_id}: {extra} unexplained extra run(s): {runs}")
         extra_runs += extra
