@@ -185,6 +185,7 @@ class Runner:
         if interrupted:
             return failed("interrupted by worker shutdown; put back to pending", None)
         if timed_out:
+            assert timeout is not None
             return failed(
                 f"timed out after {duration:.1f}s (timeout {timeout * 1000:.0f} ms); "
                 "its process group was killed", None,

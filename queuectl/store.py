@@ -12,6 +12,7 @@ import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -588,7 +589,7 @@ def retry_all_dead(engine: sa.Engine) -> int:
 # --- config ---------------------------------------------------------------------------------
 
 
-def _config(conn: sa.Connection) -> dict[str, float | int | None]:
+def _config(conn: sa.Connection) -> dict[str, Any]:
     values = configkeys.defaults()
     for row in conn.execute(sa.select(models.config.c.key, models.config.c.value)):
         if row.key in values:
@@ -596,7 +597,7 @@ def _config(conn: sa.Connection) -> dict[str, float | int | None]:
     return values
 
 
-def load_config(engine: sa.Engine) -> dict[str, float | int | None]:
+def load_config(engine: sa.Engine) -> dict[str, Any]:
     """Every config key with its stored value, or its default."""
     with db.translate_errors(engine), engine.connect() as conn:
         return _config(conn)

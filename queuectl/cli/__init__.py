@@ -8,6 +8,7 @@ error's exit code, never a traceback.
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -19,14 +20,16 @@ __all__ = ["app", "main"]
 
 
 # Typer may vendor click; take its exception classes from typer's own BadParameter.
-_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
-_CLICK_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_USAGE_ERROR: Any = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_CLICK_ERROR: Any = next(
+    c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 class QueuectlGroup(typer.core.TyperGroup):
     """Root group that turns QueuectlError into one line on stderr and its exit code."""
 
-    def invoke(self, ctx: typer.Context):
+    def invoke(self, ctx: typer.Context):  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except errors.QueuectlError as exc:

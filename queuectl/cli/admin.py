@@ -34,7 +34,9 @@ def prune(
         _, seconds = configkeys.parse("retention", older_than)
         if seconds is None:
             raise typer.BadParameter("give a positive duration such as 7d or 12h")
-    jobs, metrics = store.prune(engine, older_than=float(seconds))
+    pruned = store.prune(engine, older_than=float(seconds))
+    assert pruned is not None  # waited for the lock
+    jobs, metrics = pruned
     typer.echo(f"Pruned {jobs} finished job(s) and {metrics} metric row(s)")
 
 

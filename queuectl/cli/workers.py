@@ -199,10 +199,14 @@ def run(
     engine = db.create_engine(target, pooled=True, pool_size=1)
     worker = worker_mod.Worker(engine, concurrency=concurrency, listen=listen, grace=grace)
     pid_file = pid_dir / f"{os.getpid()}.pid" if pid_dir else None
-    if pid_file:
-        worker.on_ready = lambda: pid_file.write_text(f"{os.getpid()}\n")
+
+    def ready() -> None:
+        if pid_file:
+            pid_file.write_text(f"{os.getpid()}\n")
+
+    worker.on_ready = ready
     summary = worker.run()
-    if pid_dir:
+    if pid_dir and pid_file:
         (pid_dir / f"{os.getpid()}.exit").write_text(json.dumps({
             "completed": summary.completed, "failed": summary.failed,
             "requeued": summary.requeued, "stale": summary.stale,

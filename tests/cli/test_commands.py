@@ -8,7 +8,6 @@ import pytest
 import sqlalchemy as sa
 
 from queuectl import store
-
 from tests.conftest import wait_for
 
 
