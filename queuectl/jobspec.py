@@ -77,7 +77,14 @@ def _parse_one(item: Any, where: str) -> JobSpec:
 
 
 def _text_ok(value: str) -> bool:
-    return "\x00" not in value
+    """No NUL (PostgreSQL text cannot hold it) and no lone surrogate (not encodable)."""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _command(value: Any, where: str) -> str:
@@ -86,8 +93,9 @@ def _command(value: Any, where: str) -> str:
     if not value.strip():
         raise errors.InvalidJob(f"{where}field 'command' must not be empty")
     if not _text_ok(value):
-        raise errors.InvalidJob(f"{where}field 'command' must not contain NUL characters")
-    if len(value.encode("utf-8", "surrogatepass")) > MAX_COMMAND_BYTES:
+        raise errors.InvalidJob(
+            f"{where}field 'command' must not contain NUL characters or lone surrogates")
+    if len(value.encode("utf-8")) > MAX_COMMAND_BYTES:
         raise errors.InvalidJob(f"{where}field 'command' is longer than 1 MiB")
     return value
 
@@ -97,7 +105,7 @@ def _id(value: Any, where: str) -> str:
         return str(uuid.uuid4())
     if not isinstance(value, str):
         raise errors.InvalidJob(f"{where}field 'id' must be a string")
-    if not value.strip() or not value.isprintable():
+    if not value.strip() or not value.isprintable() or not _text_ok(value):
         raise errors.InvalidJob(
             f"{where}field 'id' must be non-empty printable text (no control characters)"
         )

@@ -157,8 +157,6 @@ def test_long_commands_odd_ids_and_odd_run_at(pool, clean, cli, scratch):
     _healthy(pool)
 
 
-@pytest.mark.xfail(strict=True, reason="bug (jobspec, not in this suite's remit): a lone "
-                   "surrogate passes validation and enqueue dies in the driver with a traceback")
 def test_lone_surrogate_in_a_command_is_rejected_at_enqueue(clean, cli):
     result = cli("enqueue", "-", input='{"id": "sur", "command": "echo \\udcff"}')
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-300:]
