@@ -17,7 +17,8 @@ def ceiling(rows: list[dict]) -> None:
         "1. raw ceiling: sh -c true spawned from plain Python (spawns/s)",
         [[r["concurrency"], r["spawns"], _f(r["threads_per_s"], 0), _f(r["processes_per_s"], 0),
           _f(r["runner_threads_per_s"], 0)] for r in rows],
-        ["C", "spawns", "C threads (reference)", "C processes", "queuectl Runner, C threads"])
+        ["C", "spawns", "C threads (reference)", "C processes", "queuectl Runner, C threads"],
+        "Runner column: at most 500 spawns per level (diagnostic).")
 
 
 def e2e(rows: list[dict], ceiling_rows: list[dict]) -> None:
