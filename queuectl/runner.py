@@ -10,11 +10,11 @@ short grace.
 
 from __future__ import annotations
 
-import ctypes
 import os
 import select
 import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -81,21 +81,62 @@ def _exited(pidfd: int, timeout: float | None) -> bool:
             return False
 
 
-_PR_SET_PDEATHSIG = 1
-_libc = ctypes.CDLL(None, use_errno=True)
+# The watchdog: a tiny process per worker that learns each job's process group over a pipe
+# ("+PGID"/"-PGID" lines) and SIGKILLs the live ones when the worker's end of the pipe closes,
+# that is when the worker dies, even by SIGKILL. So a killed worker's jobs do not go on
+# unsupervised while another worker re-runs them after the rescue. The job's shell announces
+# itself ("+$$") through /proc/WATCHDOG/fd/0 before running the command, so there is no window
+# in which a job runs unknown to the watchdog; if the watchdog is already gone (the worker
+# died while spawning), the shell exits at once. The spawn stays on the fast (vfork) path,
+# unlike a preexec_fn, and costs one builtin `echo`.
+_WATCHDOG = """
+import os, signal, sys
+live = set()
+for line in sys.stdin.buffer:
+    pgid = int(line[1:])
+    (live.add if line[:1] == b"+" else live.discard)(pgid)
+for pgid in live:
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except OSError:
+        pass
+"""
 
 
-def _die_with(parent: int):
-    """A preexec hook: SIGKILL the shell if the worker dies (even by SIGKILL), so a run whose
-    lease is about to be rescued does not go on unsupervised while another worker runs it again.
-    It runs between fork and exec: two system calls, nothing that could take a lock."""
+class _Watchdog:
+    """Kills the process groups of a worker's running jobs if the worker dies."""
 
-    def hook() -> None:
-        _libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-        if os.getppid() != parent:  # the worker died before the prctl took effect
-            os._exit(137)
+    def __init__(self) -> None:
+        read, self._write = os.pipe()
+        try:
+            self._proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", _WATCHDOG], stdin=read,
+                stdout=subprocess.DEVNULL, start_new_session=True, close_fds=True,
+            )
+        finally:
+            os.close(read)
+        os.set_inheritable(self._write, False)
 
-    return hook
+    def guard(self, command: str) -> str:
+        """`command`, prefixed (on the same line) with the shell's self-announcement."""
+        return f"echo +$$ 2>/dev/null >/proc/{self._proc.pid}/fd/0 || exit 137; {command}"
+
+    def alive(self) -> bool:
+        """False if the watchdog died (it is then restarted by the runner)."""
+        return self._proc.poll() is None
+
+    def tell(self, op: str, pgid: int) -> None:
+        try:
+            os.write(self._write, f"{op}{pgid}\n".encode())
+        except OSError:
+            pass  # the watchdog is gone; jobs still run, only the crash guard is lost
+
+    def close(self) -> None:
+        try:
+            os.close(self._write)
+        except OSError:
+            pass
+        self._proc.wait()
 
 
 def _killpg(pgid: int, sig: int) -> None:
@@ -113,11 +154,20 @@ class Runner:
         self._lock = threading.Lock()
         self._live: dict[object, subprocess.Popen] = {}
         self._interrupted: set[object] = set()
+        self._watchdog = _Watchdog()
+
+    def close(self) -> None:
+        """Stop the watchdog (call once no command is running)."""
+        self._watchdog.close()
 
     def run(self, command: str, *, timeout: float | None = None, key: object = None) -> Outcome:
         """Run `command` to completion (or timeout) and describe what happened; `key` names
         the run for `kill`."""
         start = time.monotonic()
+        if not self._watchdog.alive():
+            self._watchdog.close()
+            self._watchdog = _Watchdog()
+        command = self._watchdog.guard(command)
         script = self._script(command) if len(command) > _ARGV_LIMIT else None
         argv = ["/bin/sh", script] if script else ["/bin/sh", "-c", command]
         try:
@@ -126,7 +176,6 @@ class Runner:
                     proc = subprocess.Popen(
                         argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                         start_new_session=True, close_fds=True,
-                        preexec_fn=_die_with(os.getpid()),
                     )
                 except OSError as exc:
                     return Outcome(False, None,
@@ -138,6 +187,7 @@ class Runner:
                 try:
                     timed_out = self._wait(proc, timeout)
                 finally:
+                    self._watchdog.tell("-", proc.pid)
                     with self._lock:
                         self._live.pop(key, None)
                         interrupted = key in self._interrupted

@@ -134,6 +134,7 @@ class Worker:
                 pass
         finally:
             self._pool.shutdown(wait=True)
+            self.runner.close()
             self._close_listen()
             self._deregister()
         return self.summary

@@ -175,8 +175,11 @@ def test_output_is_captured_and_failures_recorded(clean, workers):
     assert big.output.endswith("xEND\n")
 
 
-def test_status_shows_live_workers_and_running_jobs(clean, cli, workers):
-    store.enqueue_jobs(clean, specs=[JobSpec("busy", "sleep 3")])
+def test_status_shows_live_workers_and_running_jobs(clean, cli, workers, tmp_path):
+    gate = tmp_path / "gate"
+    # The job runs until the test opens the gate, however slow the machine is.
+    store.enqueue_jobs(clean, specs=[JobSpec("busy", f"while [ ! -e {gate} ]; do sleep 0.05; "
+                                                     "done")])
     workers.start(1, "--concurrency", "2")
     wait_for(lambda: states(clean)["processing"] == 1, message="job running")
     status = json.loads(cli("status", "--json").stdout)
@@ -185,3 +188,5 @@ def test_status_shows_live_workers_and_running_jobs(clean, cli, workers):
     assert worker["pid"] == workers.procs[0].pid
     human = cli("status").stdout
     assert "PROCESSING" in human and "busy" in human
+    gate.touch()
+    wait_for(all_done(clean, 1), message="job completed once the gate opened")

@@ -6,9 +6,10 @@ owned by the `postgres` user, a free port, torn down (stop -m immediate, rm -rf)
 test fails.
 
 Jobs prove that they ran by appending to a ledger file, one line per event:
-`S <job id> <worker pid>` when a run starts and `E`/`F <job id> <worker pid> <ppid now>` when it
-ends (E = success, F = failure). The last field is the shell's parent *at the end* of the run:
-if it differs from the worker pid, the job kept running after its worker died.
+`S <job id> <worker pid>` when a run starts and `E`/`F <job id> <worker pid> <ppid now> <uptime>`
+when it ends (E = success, F = failure). `ppid now` is the shell's parent *at the end* of the
+run: if it differs from the worker pid, the job kept running after its worker died, and
+`uptime` (/proc/uptime) says for how long.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ class Workers:
         log_dir.mkdir(parents=True, exist_ok=True)
         self.procs: list[subprocess.Popen] = []
         self.killed: dict[int, float] = {}  # pid -> time.time() of its SIGKILL
+        self.killed_boot: dict[int, float] = {}  # pid -> CLOCK_BOOTTIME of its SIGKILL
 
     def start(self, *args: str, prefix: list[str] | None = None,
               env: dict[str, str] | None = None) -> subprocess.Popen:
@@ -182,6 +184,7 @@ class Workers:
     def crash(self, proc: subprocess.Popen) -> None:
         """SIGKILL the worker process alone (its jobs run in sessions of their own)."""
         self.killed[proc.pid] = time.time()
+        self.killed_boot[proc.pid] = time.clock_gettime(time.CLOCK_BOOTTIME)
         proc.kill()
         proc.wait()
 
@@ -253,7 +256,8 @@ def q(text: str) -> str:
 
 def ok_command(job_id: str, ledger: Path, sleep: str = "0.05") -> str:
     """A run that writes S, sleeps, writes E and succeeds."""
-    end = f"read -r _ _ _ p _ < /proc/$$/stat; echo \"E {job_id} $PPID $p\" >> {q(str(ledger))}"
+    end = (f"read -r _ _ _ p _ < /proc/$$/stat; read -r up _ < /proc/uptime; "
+           f"echo \"E {job_id} $PPID $p $up\" >> {q(str(ledger))}")
     return (f"echo \"S {job_id} $PPID\" >> {q(str(ledger))}; sleep {sleep}; {end}")
 
 
@@ -261,17 +265,18 @@ def flaky_command(job_id: str, ledger: Path, markers: Path, sleep: str = "0.05")
     """Fails its first finished run (leaving a marker file), then succeeds."""
     marker = q(str(markers / job_id))
     led = q(str(ledger))
-    now = "read -r _ _ _ p _ < /proc/$$/stat"
+    now = "read -r _ _ _ p _ < /proc/$$/stat; read -r up _ < /proc/uptime"
     return (f"echo \"S {job_id} $PPID\" >> {led}; sleep {sleep}; "
-            f"if [ -e {marker} ]; then {now}; echo \"E {job_id} $PPID $p\" >> {led}; exit 0; "
-            f"fi; touch {marker}; {now}; echo \"F {job_id} $PPID $p\" >> {led}; exit 1")
+            f"if [ -e {marker} ]; then {now}; echo \"E {job_id} $PPID $p $up\" >> {led}; exit 0; "
+            f"fi; touch {marker}; {now}; echo \"F {job_id} $PPID $p $up\" >> {led}; exit 1")
 
 
 def fail_command(job_id: str, ledger: Path, sleep: str = "0.05") -> str:
     """Always fails with exit code 3."""
     led = q(str(ledger))
     return (f"echo \"S {job_id} $PPID\" >> {led}; sleep {sleep}; "
-            f"read -r _ _ _ p _ < /proc/$$/stat; echo \"F {job_id} $PPID $p\" >> {led}; exit 3")
+            f"read -r _ _ _ p _ < /proc/$$/stat; read -r up _ < /proc/uptime; "
+            f"echo \"F {job_id} $PPID $p $up\" >> {led}; exit 3")
 
 
 @dataclass
@@ -281,6 +286,7 @@ class Run:
     worker_pid: int
     end: str | None = None  # "E", "F" or None (cut off)
     ppid_at_end: int | None = None
+    ended_at: float | None = None  # CLOCK_BOOTTIME seconds (/proc/uptime) at the end
 
 
 @dataclass
@@ -305,13 +311,14 @@ class Ledger:
                 ledger.runs[job_id].append(run)
                 open_runs[(job_id, run.worker_pid)].append(run)
             else:
-                job_id = " ".join(parts[1:-2])
-                pending = open_runs.get((job_id, int(parts[-2])))
+                job_id = " ".join(parts[1:-3])
+                pending = open_runs.get((job_id, int(parts[-3])))
                 if not pending:
                     ledger.orphan_ends.append(line)
                     continue
                 run = pending.pop(0)
-                run.end, run.ppid_at_end = parts[0], int(parts[-1])
+                run.end, run.ppid_at_end = parts[0], int(parts[-2])
+                run.ended_at = float(parts[-1])
         return ledger
 
     def ends(self, job_id: str, kind: str) -> int:

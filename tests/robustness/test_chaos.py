@@ -85,14 +85,21 @@ def fenced(logs: dict[int, str]) -> set[tuple[int, str]]:
     return {(pid, m.group(1)) for pid, text in logs.items() for m in pat.finditer(text)}
 
 
+# A run may end shortly after its worker was SIGKILLed: the worker's watchdog kills the job's
+# process group within milliseconds. It must never go on long enough to overlap the re-run that
+# the rescue starts after the lease (3s here) expires.
+ORPHAN_LIMIT = 1.0
+
+
 def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict[int, float],
-          logs: dict[int, str]) -> dict:
+          logs: dict[int, str], killed_boot: dict[int, float] | None = None) -> dict:
     """Check every job against its design and every run against the ledger; returns figures."""
     jobs, metrics = job_rows(engine), metric_rows(engine)
     cut = fenced(logs)
     problems: list[str] = []
     extra_runs = repeated_effect = lost = orphans = rescues = 0
-    rescue_latency = []
+    rescue_latency: list[float] = []
+    overruns: list[float] = []
     for job_id, kind in kinds.items():
         job, rows, runs = jobs[job_id], metrics.get(job_id, []), ledger.runs.get(job_id, [])
         written = [m for m in rows if m.exit_code is not None]
@@ -121,7 +128,9 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
             problems.append(f"{job_id}: {len(runs)} runs in the ledger, {job.attempts} claims, "
                             f"{len(written)} results")
         # Runs beyond the recorded results must be ones whose worker was killed or fenced off.
-        blamable = sum(1 for r in runs if r.worker_pid in killed or (r.worker_pid, job_id) in cut)
+        # A shell whose worker died while spawning it sees pid 1 as its parent from the start.
+        blamable = sum(1 for r in runs if r.worker_pid in killed or (r.worker_pid, job_id) in cut
+                       or (r.worker_pid == 1 and killed))
         extra = len(runs) - len(written)
         if not killed and len(lost_runs) > extra:
             # Nobody was killed: every run counted as lost must have started for real.
@@ -135,7 +144,15 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
         for r in runs:
             if r.end is not None and r.ppid_at_end != r.worker_pid:
                 orphans += 1
-                problems.append(f"{job_id}: a run outlived its worker {r.worker_pid}: {r}")
+                t_kill = (killed_boot or {}).get(r.worker_pid)
+                if r.worker_pid == 1 and killed_boot:  # spawned as its worker died
+                    t_kill = max(killed_boot.values())
+                overrun = None if t_kill is None or r.ended_at is None else r.ended_at - t_kill
+                if overrun is None or overrun > ORPHAN_LIMIT:
+                    problems.append(f"{job_id}: a run outlived its worker {r.worker_pid} "
+                                    f"by {overrun}s: {r}")
+                else:
+                    overruns.append(overrun)
             if r.end is None and r.worker_pid in killed:
                 t_kill = killed[r.worker_pid]
                 after = [m.finished_at.timestamp() - t_kill for m in lost_runs
@@ -144,7 +161,8 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
                     rescue_latency.append(min(after))
     assert not problems, f"{len(problems)} problem(s):\n" + "\n".join(problems[:40])
     return {"extra_runs": extra_runs, "jobs_with_side_effect_twice": repeated_effect,
-            "lost": lost, "orphans": orphans, "rescued_runs": rescues,
+            "lost": lost, "runs_ending_after_their_worker_died": orphans,
+            "longest_overrun_s": round(max(overruns, default=0.0), 3), "rescued_runs": rescues,
             "rescue_latency": rescue_latency}
 
 
@@ -195,7 +213,8 @@ def test_chaos_kill_workers_and_restart_postgres(private_pg, make_workers, scrat
     assert {j["id"] for j in json.loads(dlq.stdout)} == {
         j for j, k in kinds.items() if k == "fail"}
     logs = worker_notes(pool)
-    figures = audit(engine, kinds, Ledger.read(ledger_path), pool.killed, logs)
+    figures = audit(engine, kinds, Ledger.read(ledger_path), pool.killed, logs,
+                    pool.killed_boot)
     assert not Ledger.read(ledger_path).orphan_ends
     assert "Traceback" not in "".join(logs.values())
     latency = figures.pop("rescue_latency")
