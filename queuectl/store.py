@@ -467,6 +467,13 @@ def list_workers(engine: sa.Engine, *, live_within: float) -> list[WorkerInfo]:
         return _workers(conn, live_within)
 
 
+def _live_within(conn: sa.Connection) -> float:
+    """A worker counts as live while it has missed fewer than three heartbeats (and never
+    longer than its lease)."""
+    config = _config(conn)
+    return min(3 * float(config["heartbeat_interval"]), float(config["lease_timeout"]))
+
+
 def _workers(conn: sa.Connection, live_within: float) -> list[WorkerInfo]:
     rows = conn.execute(_WORKERS, {"live": live_within}).all()
     return [WorkerInfo(**{**r._asdict(), "running": list(r.running)}) for r in rows]
@@ -550,8 +557,7 @@ def status(engine: sa.Engine) -> Status:
         avg = conn.execute(
             sa.text("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'")
         ).scalar()
-        live = _config(conn)["lease_timeout"]
-        return Status(counts, sum(counts.values()), avg, _workers(conn, live))
+        return Status(counts, sum(counts.values()), avg, _workers(conn, _live_within(conn)))
 
 
 # --- DLQ ------------------------------------------------------------------------------------
@@ -793,7 +799,7 @@ def dashboard_overview(
         waiting = conn.execute(_WAITING).one()
         minutes = conn.execute(_THROUGHPUT, {"n": window_minutes}).all()
         durations = conn.execute(_DURATIONS, {"n": window_minutes}).one()
-        live = float(_config(conn)["lease_timeout"] or 30.0)
+        live = _live_within(conn)
         running = conn.execute(_RUNNING, {"limit": running_limit}).all()
         return Overview(
             counts=counts,
@@ -836,7 +842,7 @@ def collect_metrics(engine: sa.Engine) -> MetricsSnapshot:
         outcomes.update({r.outcome: r.n for r in rows})
         hist = conn.execute(_HISTOGRAM).one()
         waiting = conn.execute(_WAITING).one()
-        live = float(_config(conn)["lease_timeout"] or 30.0)
+        live = _live_within(conn)
         n_workers = conn.execute(_LIVE_WORKERS, {"live": live}).scalar_one()
     return MetricsSnapshot(
         counts=counts,

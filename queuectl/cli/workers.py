@@ -27,6 +27,7 @@ __all__ = ["app"]
 app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True)
 
 _READY_TIMEOUT = 15.0
+_RESTART_PAUSE = 5.0  # a worker that dies sooner than this after starting waits this long
 
 
 def _workers_dir() -> Path:
@@ -73,20 +74,52 @@ def start(
 
 
 def _supervise(argv: list[str], count: int) -> int:
-    procs = [subprocess.Popen(argv, start_new_session=True) for _ in range(count)]
-    received: list[int] = []
+    """Run `count` workers; restart one that dies unexpectedly (after a pause if it keeps
+    dying); on SIGINT/SIGTERM pass one SIGTERM to each and wait for them."""
+    procs = {slot: subprocess.Popen(argv, start_new_session=True) for slot in range(count)}
+    started = {slot: time.monotonic() for slot in procs}
+    restart_at: dict[int, float] = {}
+    stopping: list[int] = []
+    codes: list[int] = []
 
     def forward(signum: int, _frame) -> None:
-        received.append(signum)
-        for p in procs:
+        stopping.append(signum)
+        for p in procs.values():
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    codes = [p.wait() for p in procs]
+    while procs or (restart_at and not stopping):
+        for slot, proc in list(procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del procs[slot]
+            if stopping:
+                codes.append(code)
+                continue
+            quick = time.monotonic() - started[slot] < _RESTART_PAUSE
+            pause = f" in {_RESTART_PAUSE:g}s" if quick else ""
+            typer.echo(f"worker PID {proc.pid} exited unexpectedly ({_exit_text(code)}); "
+                       f"restarting it{pause}", err=True)
+            restart_at[slot] = time.monotonic() + (_RESTART_PAUSE if quick else 0)
+        for slot, when in list(restart_at.items()):
+            if stopping:
+                restart_at.clear()
+            elif time.monotonic() >= when:
+                del restart_at[slot]
+                procs[slot] = subprocess.Popen(argv, start_new_session=True)
+                started[slot] = time.monotonic()
+        time.sleep(0.1)
     bad = [c for c in codes if c not in (0, -signal.SIGTERM)]
     return bad[0] if bad and bad[0] > 0 else (1 if bad else 0)
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
 
 
 def _start_daemons(argv: list[str], count: int) -> None:

@@ -58,7 +58,7 @@ class StoreCollector(Collector):
             "queuectl_oldest_waiting_seconds", "How long the oldest due job has been waiting "
             "(0 when none is waiting).", value=snap.oldest_waiting_age or 0.0)
         yield GaugeMetricFamily(
-            "queuectl_workers_live", "Workers that heartbeated within lease_timeout.",
+            "queuectl_workers_live", "Workers that missed fewer than three heartbeats.",
             value=snap.live_workers)
 
 

@@ -223,3 +223,30 @@ def test_prune_deletes_only_old_finished_jobs(clean, cli):
     left = sorted(j["id"] for j in json.loads(cli("list", "--json").stdout))
     assert left == ["recent", "waiting"]
     assert "duration" in one_error_line(cli("prune", "--older-than", "soon"), 2)
+
+
+def test_foreground_supervisor_restarts_a_crashed_worker(clean, cli, env):
+    import subprocess
+
+    from tests.conftest import QUEUECTL, ROOT
+
+    def worker_pids():
+        return sorted(w["pid"] for w in json.loads(cli("status", "--json").stdout)["workers"])
+
+    cli("config", "set", "heartbeat_interval", "0.5s")  # a dead worker drops out of status in 1.5s
+    sup = subprocess.Popen([*QUEUECTL, "worker", "start", "--count", "2"], env=env, cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first = wait_for(lambda: (p := worker_pids()) and len(p) == 2 and p,
+                         message="two workers registered")
+        os.kill(first[0], signal.SIGKILL)
+        wait_for(lambda: (p := worker_pids()) and len(p) == 2 and first[0] not in p,
+                 timeout=30, message="the killed worker replaced")
+        sup.send_signal(signal.SIGTERM)
+        _, err = sup.communicate(timeout=30)
+        assert sup.returncode == 0, err
+        assert f"worker PID {first[0]} exited unexpectedly (killed by SIGKILL)" in err
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+            sup.wait()
