@@ -6,7 +6,9 @@ workers, for each concurrency and two layouts:
 
 Throughput is N / (last finished_at − first started_at), both from the jobs table (database
 clock), so worker start-up is excluded; the wall rate from launching the workers until
-`count_states` shows every job completed is reported too.
+`count_states` shows every job completed is reported too. With several processes, the first
+one may start claiming while the others are still starting: "steady" counts only the jobs
+finished after the last worker registered (when more than 50 were), over that window.
 
 The machine may be shared, so the reference ceiling (C threads spawning `sh -c true`, see
 `ceiling`) is measured again right before each run with the same N and C: the ratio to that
@@ -36,6 +38,13 @@ _SPAN = sa.text(
     """
 )
 _WORKERS_USED = sa.text("SELECT count(DISTINCT worker_id) FROM metrics")
+_ALL_READY = sa.text("SELECT max(started_at) FROM workers")
+_STEADY = sa.text(
+    """
+    SELECT count(*) AS n, extract(epoch FROM max(finished_at) - :ready) AS span
+    FROM jobs WHERE finished_at > :ready
+    """
+)
 
 
 def _enqueue(sc: scratch.Scratch, n: int, tag: str) -> None:
@@ -71,15 +80,20 @@ def _one(sc: scratch.Scratch, log_dir: Path, n: int, c: int, layout: str) -> dic
             workers.start(count=c)
         _drain(sc, workers, n, timeout=max(120.0, n / 20))
         wall = time.perf_counter() - launched
+        with sc.engine.connect() as conn:
+            ready = conn.execute(_ALL_READY).scalar_one()  # before they deregister
     with sc.engine.connect() as conn:
         row = conn.execute(_SPAN).one()
         used = conn.execute(_WORKERS_USED).scalar_one()
+        steady = conn.execute(_STEADY, {"ready": ready}).one()
     return {
         "layout": layout, "concurrency": c, "jobs": n,
         "span_s": float(row.span), "jobs_per_s": n / float(row.span),
         "wall_s": wall, "wall_jobs_per_s": n / wall,
         "avg_job_ms": float(row.avg_duration) * 1000, "worker_processes_used": used,
         "ceiling_adjacent_per_s": adjacent, "ratio_adjacent": n / float(row.span) / adjacent,
+        "steady_jobs": steady.n,
+        "steady_jobs_per_s": steady.n / float(steady.span) if steady.n > 50 else None,
     }
 
 
