@@ -26,17 +26,27 @@ _targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
 
 
 def create_engine(
-    target: settings.DatabaseTarget, *, pooled: bool = False, pool_size: int = 2
+    target: settings.DatabaseTarget, *, pooled: bool = False, pool_size: int = 2,
+    worker: bool = False,
 ) -> sa.Engine:
-    """An engine for `target`; `pooled=False` (CLI) opens a connection per use."""
+    """An engine for `target`; `pooled=False` (CLI) opens a connection per use.
+
+    `worker=True`: one long-lived connection, no ping before each use (the worker retries on
+    disconnects itself), and generic plans for its few prepared statements, so PostgreSQL does
+    not re-plan the claim on every call (planning cost more than executing it)."""
+    options = "-c timezone=UTC"
+    if worker:
+        options += " -c plan_cache_mode=force_generic_plan"
     kwargs: dict = {
         "connect_args": {
-            "application_name": "queuectl",
+            "application_name": "queuectl-worker" if worker else "queuectl",
             "connect_timeout": 5,
-            "options": "-c timezone=UTC",
+            "options": options,
         },
     }
-    if pooled:
+    if worker:
+        kwargs.update(pool_size=1, max_overflow=1, pool_pre_ping=False)
+    elif pooled:
         kwargs.update(pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
     else:
         kwargs["poolclass"] = NullPool

@@ -15,6 +15,7 @@ jobs back to pending without counting the attempt.
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import queue
@@ -41,6 +42,7 @@ log = logging.getLogger("queuectl.worker")
 
 _MAX_DB_BACKOFF = 5.0
 _PRUNE_EVERY = 3600.0
+_PREFETCH_BELOW = 0.05  # seconds: prefetch only while runs are this short on average
 
 
 @dataclass
@@ -89,6 +91,8 @@ class Worker:
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
         self._running: dict[int, _Run] = {}
+        self._ready: collections.deque[store.Claimed] = collections.deque()  # prefetched
+        self._avg_run: float | None = None  # moving average of run durations, seconds
         self._unwritten: list[store.RunResult] = []
         self._requeue: list[tuple[str, int]] = []
         self._listen_conn: psycopg.Connection | None = None
@@ -164,6 +168,8 @@ class Worker:
         stopping = self._stop_at is not None
         if stopping:
             self._enforce_grace()
+            self._requeue.extend((job.id, job.run_id) for job in self._ready)
+            self._ready.clear()
             if not (self._running or self._unwritten or self._requeue):
                 return False
         if self.worker_id is None:
@@ -171,15 +177,16 @@ class Worker:
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._beat()
-        free = 0 if stopping else self.concurrency - len(self._running)
+        free = 0 if stopping else self._start_ready()
+        want = 0 if stopping else free + self._prefetch_depth() - len(self._ready)
         claimed = 0
         if now >= self._db_retry_at:
             if self._requeue:
                 self._put_back()
-            if self._unwritten or free > 0:
-                claimed = self._finish_and_claim(free)
-                if free > 0 and claimed == free:
-                    return True  # full now; loop to collect and refill at once
+            if self._unwritten or want > 0:
+                claimed = self._finish_and_claim(want)
+                if want > 0 and claimed == want:
+                    return True  # got all we asked for: loop to refill at once
         if stopping and not self._running and (self._unwritten or self._requeue):
             return self._db_alive_or_waiting()
         self._wait(self._timeout(claimed, free))
@@ -207,12 +214,39 @@ class Worker:
 
     # --- claiming and running ----------------------------------------------------------------
 
-    def _finish_and_claim(self, free: int) -> int:
-        """Write finished runs and claim up to `free` jobs in one round trip; returns how
-        many jobs were claimed and started."""
+    def _prefetch_depth(self) -> int:
+        """How many claimed jobs to keep ready beyond the free slots. Only while recent runs
+        are short (under `_PREFETCH_BELOW` on average): then a slot whose job ends starts the
+        next one at once while the database round trip that records the result and refills
+        the buffer overlaps the run. A prefetched job waits at most about one short run, and
+        long jobs are never held back behind each other."""
+        if self._avg_run is not None and self._avg_run < _PREFETCH_BELOW:
+            return self.concurrency
+        return 0
+
+    def _start_ready(self) -> int:
+        """Start prefetched jobs in free slots; returns the slots still free."""
+        free = self.concurrency - len(self._running)
+        while free > 0 and self._ready:
+            self._start_job(self._ready.popleft())
+            free -= 1
+        return free
+
+    def _start_job(self, job: store.Claimed) -> None:
+        run = _Run(job, time.monotonic())
+        self._running[job.run_id] = run
+        timeout_ms = job.timeout_ms or self._config["job_timeout"]
+        log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
+                 job.max_retries + 1, _short(job.command))
+        self._pool.submit(self._execute, run, timeout_ms / 1000 if timeout_ms else None)
+
+    def _finish_and_claim(self, limit: int) -> int:
+        """Write finished runs and claim up to `limit` jobs in one round trip; claimed jobs
+        start in free slots, the rest wait in the prefetch buffer; returns how many were
+        claimed."""
         results = self._unwritten
         answer = self._call(lambda: store.finish_and_claim(
-            self.engine, results=results, worker_id=self.worker_id, limit=free,
+            self.engine, results=results, worker_id=self.worker_id, limit=limit,
             lease_seconds=self._config["lease_timeout"]))
         if answer is None:
             return 0
@@ -224,14 +258,8 @@ class Worker:
             return 0
         if self._next_due is not None and self._next_due <= time.time():
             self._next_due = None
-        default_timeout = self._config["job_timeout"]
-        for job in jobs:
-            run = _Run(job, time.monotonic())
-            self._running[job.run_id] = run
-            timeout_ms = job.timeout_ms or default_timeout
-            log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
-                     job.max_retries + 1, _short(job.command))
-            self._pool.submit(self._execute, run, timeout_ms / 1000 if timeout_ms else None)
+        self._ready.extend(jobs)
+        self._start_ready()
         return len(jobs)
 
     def _execute(self, run: _Run, timeout: float | None) -> None:
@@ -250,6 +278,8 @@ class Worker:
             except queue.Empty:
                 return
             self._running.pop(run.job.run_id, None)
+            self._avg_run = outcome.duration if self._avg_run is None else (
+                0.8 * self._avg_run + 0.2 * outcome.duration)
             if outcome.interrupted:
                 self._requeue.append((run.job.id, run.job.run_id))
                 continue
@@ -275,7 +305,7 @@ class Worker:
         self._requeue = []
         self.summary.requeued += len(back)
         for job_id in back:
-            log.info("job %s put back to pending (interrupted by shutdown)", job_id)
+            log.info("job %s put back to pending (worker stopping; attempt not counted)", job_id)
 
     def _report(self, r: store.RunResult, written: bool) -> None:
         if not written:
@@ -309,7 +339,8 @@ class Worker:
             assert self.worker_id is not None
             self._refresh_config()
             state = "stopping" if self._stop_at is not None else "running"
-            known = [*self._running, *(r.run_id for r in self._unwritten),
+            known = [*self._running, *(j.run_id for j in self._ready),
+                     *(r.run_id for r in self._unwritten),
                      *(run_id for _, run_id in self._requeue)]
             registered, held = store.heartbeat(
                 self.engine, worker_id=self.worker_id, run_ids=known,
@@ -344,6 +375,10 @@ class Worker:
 
     def _drop_lost_runs(self, held: set[int]) -> None:
         """Runs this worker no longer holds were rescued and may run elsewhere: stop ours."""
+        for job in [j for j in self._ready if j.run_id not in held]:
+            log.warning("job %s: this worker lost its lease on prefetched run %d; dropping it",
+                        job.id, job.run_id)
+            self._ready.remove(job)
         for run_id, run in list(self._running.items()):
             if run_id not in held and time.monotonic() - run.started > 1.0:
                 log.warning("job %s: this worker lost its lease on run %d; stopping it here",

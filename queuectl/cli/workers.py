@@ -229,7 +229,7 @@ def run(
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     target = ctx.obj.target()
-    engine = db.create_engine(target, pooled=True, pool_size=1)
+    engine = db.create_engine(target, worker=True)
     worker = worker_mod.Worker(engine, concurrency=concurrency, listen=listen, grace=grace)
     pid_file = pid_dir / f"{os.getpid()}.pid" if pid_dir else None
 
