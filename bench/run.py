@@ -127,16 +127,19 @@ def main(argv: list[str]) -> int:
                      "sections": {}, "load_start": report.load()}
     work = Path(tempfile.mkdtemp(prefix="qbench-"))
     start = time.perf_counter()
+    failed = True
     try:
         with scratch.scratch_database(args.database_url) as sc:
             results["database"] = sc.name
             results["machine"] = report.machine(sc.engine)
             _header(results)
             _run(args, plan, sc, work, results)
+        failed = False
     finally:
         results["seconds"] = time.perf_counter() - start
         results["load_end"] = report.load()
-        _finish(results, out, work, keep_logs=args.keep_logs)
+        results["completed"] = not failed
+        _finish(results, out, work, keep_logs=args.keep_logs or failed)
     print(f"\nload at end: {results['load_end']['uptime']}; took {results['seconds']:.0f}s")
     return 0 if all(t["result"] == "PASS" for t in results["targets"]) else 1
 

@@ -63,6 +63,7 @@ class Workers:
         self.label = label
         self.stop_timeout = stop_timeout
         self.procs: list[subprocess.Popen] = []
+        self.logs: dict[int, Path] = {}
         self.expected = 0
         self.env = {**os.environ, "QUEUECTL_HOME": str(log_dir / "home")}
 
@@ -79,6 +80,7 @@ class Workers:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log,
                                     env=self.env, start_new_session=True)
         self.procs.append(proc)
+        self.logs[proc.pid] = log_path
         return proc
 
     def run(self, *, concurrency: int, listen: bool = True) -> None:
@@ -97,8 +99,10 @@ class Workers:
         """Raise if a process we started has exited."""
         for proc in self.procs:
             if proc.poll() is not None:
+                log = self.logs.get(proc.pid)
+                tail = log.read_text(errors="replace").splitlines()[-8:] if log else []
                 raise WorkerError(f"worker process {proc.pid} exited with {proc.returncode}; "
-                                  f"see {self.log_dir}")
+                                  f"log {log}, last lines:\n  " + "\n  ".join(tail))
 
     def _wait_for(self, sql: str, params: dict, want: int, what: str, timeout: float) -> None:
         deadline = time.monotonic() + timeout
