@@ -160,4 +160,8 @@ def _finish(results: dict, out: Path, work: Path, *, keep_logs: bool) -> None:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    try:
+        sys.exit(main(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("\ninterrupted: workers stopped, scratch database dropped", file=sys.stderr)
+        sys.exit(130)
