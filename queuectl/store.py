@@ -287,6 +287,7 @@ def finish_and_claim(
 ) -> tuple[set[tuple[str, int]], list[Claimed]]:
     """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs, in one
     statement and one round trip; returns (runs written, jobs claimed)."""
+    limit = max(0, limit)
     if results and limit:
         stmt = _FINISH_AND_CLAIM
     elif results:
@@ -526,7 +527,8 @@ def list_jobs(
     if state is not None:
         query = query.where(jobs.c.state == state.value)
     if tag is not None:
-        query = query.where(jobs.c.tags.contains([tag]))
+        # The non-empty condition lets PostgreSQL use the partial GIN index on tags.
+        query = query.where(jobs.c.tags.contains([tag]), sa.text("jobs.tags <> '{}'::text[]"))
     if search:
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(

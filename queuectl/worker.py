@@ -178,7 +178,8 @@ class Worker:
         if now >= self._next_heartbeat:
             self._beat()
         free = 0 if stopping else self._start_ready()
-        want = 0 if stopping else free + self._prefetch_depth() - len(self._ready)
+        # The depth can shrink below what is already buffered when runs get longer.
+        want = 0 if stopping else max(0, free + self._prefetch_depth() - len(self._ready))
         claimed = 0
         if now >= self._db_retry_at:
             if self._requeue:

@@ -64,7 +64,8 @@ def upgrade() -> None:
         ["lease_expires_at"],
         postgresql_where=sa.text("state = 'processing'"),
     )
-    op.create_index("ix_jobs_tags", "jobs", ["tags"], postgresql_using="gin")
+    op.create_index("ix_jobs_tags", "jobs", ["tags"], postgresql_using="gin",
+                    postgresql_where=sa.text("tags <> '{}'::text[]"))
     op.create_table(
         "workers",
         sa.Column("id", sa.BigInteger(), autoincrement=True, nullable=False),

@@ -213,6 +213,9 @@ def test_chaos_kill_workers_and_restart_postgres(private_pg, make_workers, scrat
     assert {j["id"] for j in json.loads(dlq.stdout)} == {
         j for j, k in kinds.items() if k == "fail"}
     logs = worker_notes(pool)
+    crashed = {pid: text[text.index("Traceback"):][:2000] for pid, text in logs.items()
+               if "Traceback" in text}
+    assert not crashed, f"worker(s) crashed: {crashed}"
     figures = audit(engine, kinds, Ledger.read(ledger_path), pool.killed, logs,
                     pool.killed_boot)
     assert not Ledger.read(ledger_path).orphan_ends
@@ -259,6 +262,9 @@ def test_connection_chaos_terminated_backends(private_pg, make_workers, scratch,
     assert all(p.poll() is None for p in pool.procs), "a worker died of a lost connection"
     pool.stop()
     logs = worker_notes(pool)
+    crashed = {pid: text[text.index("Traceback"):][:2000] for pid, text in logs.items()
+               if "Traceback" in text}
+    assert not crashed, f"worker(s) crashed: {crashed}"
     figures = audit(engine, kinds, Ledger.read(ledger_path), {}, logs)
     figures.pop("rescue_latency")
     assert rounds >= 20 and terminated >= 20, (rounds, terminated)
