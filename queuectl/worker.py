@@ -15,16 +15,15 @@ jobs back to pending without counting the attempt.
 
 from __future__ import annotations
 
-import collections
 import logging
 import os
 import queue
 import select
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,13 +84,20 @@ class Worker:
         self.worker_id: int | None = None
         #: Called once the worker is registered and about to claim (daemon pid files).
         self.on_ready: Callable[[], None] | None = None
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="run")
+        # Claimed jobs wait here; `concurrency` slot threads take them one by one, so a slot
+        # whose job ends starts the next buffered job without waiting for the main thread.
+        self._queue: queue.SimpleQueue[store.Claimed | None] = queue.SimpleQueue()
+        self._slots = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
+                       for i in range(concurrency)]
+        self._lock = threading.Lock()
+        self._started: dict[int, float] = {}  # run_id -> monotonic start, set by the slots
+        self._cancelled: set[int] = set()  # queued runs the slots must skip
         self._done: queue.SimpleQueue[tuple[_Run, Outcome]] = queue.SimpleQueue()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
-        self._running: dict[int, _Run] = {}
-        self._ready: collections.deque[store.Claimed] = collections.deque()  # prefetched
+        # Claimed and not yet collected: queued or running. Only the main thread changes it.
+        self._inflight: dict[int, store.Claimed] = {}
         self._avg_run: float | None = None  # moving average of run durations, seconds
         self._unwritten: list[store.RunResult] = []
         self._requeue: list[tuple[str, int]] = []
@@ -123,7 +129,7 @@ class Worker:
         if first:
             log.info("worker %s: %s received; finishing %d running job(s), no new claims "
                      "(signal again to kill them)", os.getpid(),
-                     signal.Signals(signum).name, len(self._running))
+                     signal.Signals(signum).name, len(self._inflight))
         else:
             log.info("worker %s: second signal; killing running jobs", os.getpid())
 
@@ -133,11 +139,17 @@ class Worker:
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         self._start()
+        for slot in self._slots:
+            slot.start()
         try:
             while self._step():
                 pass
         finally:
-            self._pool.shutdown(wait=True)
+            self._unqueue()  # only after a crash can jobs still be queued here
+            for _ in self._slots:
+                self._queue.put(None)
+            for slot in self._slots:
+                slot.join()
             self.runner.close()
             self._close_listen()
             self._deregister()
@@ -159,7 +171,7 @@ class Worker:
                 self.on_ready()
 
     def _deregister(self) -> None:
-        if self.worker_id is not None and not self._running:
+        if self.worker_id is not None and not self._inflight:
             self._call(lambda: store.deregister_worker(self.engine, worker_id=self.worker_id))
 
     def _step(self) -> bool:
@@ -168,18 +180,17 @@ class Worker:
         stopping = self._stop_at is not None
         if stopping:
             self._enforce_grace()
-            self._requeue.extend((job.id, job.run_id) for job in self._ready)
-            self._ready.clear()
-            if not (self._running or self._unwritten or self._requeue):
+            self._unqueue()
+            if not (self._inflight or self._unwritten or self._requeue):
                 return False
         if self.worker_id is None:
             return False
         now = time.monotonic()
         if now >= self._next_heartbeat:
             self._beat()
-        free = 0 if stopping else self._start_ready()
-        # The depth can shrink below what is already buffered when runs get longer.
-        want = 0 if stopping else max(0, free + self._prefetch_depth() - len(self._ready))
+        free = self.concurrency - len(self._inflight)
+        # The capacity can shrink below what is already claimed when runs get longer.
+        want = 0 if stopping else max(0, self._capacity() - len(self._inflight))
         claimed = 0
         if now >= self._db_retry_at:
             if self._requeue:
@@ -188,7 +199,7 @@ class Worker:
                 claimed = self._finish_and_claim(want)
                 if want > 0 and claimed == want:
                     return True  # got all we asked for: loop to refill at once
-        if stopping and not self._running and (self._unwritten or self._requeue):
+        if stopping and not self._inflight and (self._unwritten or self._requeue):
             return self._db_alive_or_waiting()
         self._wait(self._timeout(claimed, free))
         return True
@@ -200,7 +211,7 @@ class Worker:
                 log.info("worker %s: grace of %.1fs is over; killing running jobs",
                          os.getpid(), self.grace)
                 self._hard = True
-        if self._hard and self._running:
+        if self._hard and self._inflight:
             self.summary.hard_stop = True
             self.runner.kill_all()
 
@@ -215,31 +226,31 @@ class Worker:
 
     # --- claiming and running ----------------------------------------------------------------
 
-    def _prefetch_depth(self) -> int:
-        """How many claimed jobs to keep ready beyond the free slots. Only while recent runs
-        are short (under `_PREFETCH_BELOW` on average): then a slot whose job ends starts the
-        next one at once while the database round trip that records the result and refills
-        the buffer overlaps the run. A prefetched job waits at most about one short run, and
-        long jobs are never held back behind each other."""
+    def _capacity(self) -> int:
+        """How many jobs to hold claimed: one per slot, and while recent runs are short (under
+        `_PREFETCH_BELOW` on average) one more per slot, so a slot whose job ends starts the
+        next at once while the round trip that records the result and refills the buffer
+        overlaps the run. A prefetched job waits about one short run at most, and long jobs
+        are never held back behind each other."""
         if self._avg_run is not None and self._avg_run < _PREFETCH_BELOW:
-            return self.concurrency
-        return 0
+            return 4 * self.concurrency
+        return self.concurrency
 
-    def _start_ready(self) -> int:
-        """Start prefetched jobs in free slots; returns the slots still free."""
-        free = self.concurrency - len(self._running)
-        while free > 0 and self._ready:
-            self._start_job(self._ready.popleft())
-            free -= 1
-        return free
-
-    def _start_job(self, job: store.Claimed) -> None:
-        run = _Run(job, time.monotonic())
-        self._running[job.run_id] = run
-        timeout_ms = job.timeout_ms or self._config["job_timeout"]
-        log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
-                 job.max_retries + 1, _short(job.command))
-        self._pool.submit(self._execute, run, timeout_ms / 1000 if timeout_ms else None)
+    def _unqueue(self) -> None:
+        """Take back claimed jobs no slot has started (stopping): they go back to pending."""
+        while True:
+            try:
+                job = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if job is None:
+                continue
+            with self._lock:
+                if job.run_id in self._cancelled:
+                    self._cancelled.discard(job.run_id)
+                    continue
+            self._inflight.pop(job.run_id, None)
+            self._requeue.append((job.id, job.run_id))
 
     def _finish_and_claim(self, limit: int) -> int:
         """Write finished runs and claim up to `limit` jobs in one round trip; claimed jobs
@@ -259,18 +270,30 @@ class Worker:
             return 0
         if self._next_due is not None and self._next_due <= time.time():
             self._next_due = None
-        self._ready.extend(jobs)
-        self._start_ready()
+        for job in jobs:
+            self._inflight[job.run_id] = job
+            self._queue.put(job)
         return len(jobs)
 
-    def _execute(self, run: _Run, timeout: float | None) -> None:
-        try:
-            outcome = self.runner.run(run.job.command, timeout=timeout, key=run.job.run_id)
-        except Exception as exc:  # the runner must never take the worker down with it
-            outcome = Outcome(False, None, f"worker error while running the job: {exc!r}",
-                              "", False, time.monotonic() - run.started)
-        self._done.put((run, outcome))
-        self._wake()
+    def _slot(self) -> None:
+        """A slot thread: run queued jobs one after another until told to stop (None)."""
+        while (job := self._queue.get()) is not None:
+            with self._lock:
+                if job.run_id in self._cancelled:
+                    self._cancelled.discard(job.run_id)
+                    continue
+                self._started[job.run_id] = started = time.monotonic()
+            timeout_ms = job.timeout_ms or self._config["job_timeout"]
+            log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
+                     job.max_retries + 1, _short(job.command))
+            try:
+                outcome = self.runner.run(job.command, key=job.run_id,
+                                          timeout=timeout_ms / 1000 if timeout_ms else None)
+            except Exception as exc:  # the runner must never take the worker down with it
+                outcome = Outcome(False, None, f"worker error while running the job: {exc!r}",
+                                  "", False, time.monotonic() - started)
+            self._done.put((_Run(job, started), outcome))
+            self._wake()
 
     def _collect(self) -> None:
         while True:
@@ -278,7 +301,9 @@ class Worker:
                 run, outcome = self._done.get_nowait()
             except queue.Empty:
                 return
-            self._running.pop(run.job.run_id, None)
+            self._inflight.pop(run.job.run_id, None)
+            with self._lock:
+                self._started.pop(run.job.run_id, None)
             self._avg_run = outcome.duration if self._avg_run is None else (
                 0.8 * self._avg_run + 0.2 * outcome.duration)
             if outcome.interrupted:
@@ -340,8 +365,7 @@ class Worker:
             assert self.worker_id is not None
             self._refresh_config()
             state = "stopping" if self._stop_at is not None else "running"
-            known = [*self._running, *(j.run_id for j in self._ready),
-                     *(r.run_id for r in self._unwritten),
+            known = [*self._inflight, *(r.run_id for r in self._unwritten),
                      *(run_id for _, run_id in self._requeue)]
             registered, held = store.heartbeat(
                 self.engine, worker_id=self.worker_id, run_ids=known,
@@ -375,15 +399,23 @@ class Worker:
                      pruned[0], pruned[1], retention)
 
     def _drop_lost_runs(self, held: set[int]) -> None:
-        """Runs this worker no longer holds were rescued and may run elsewhere: stop ours."""
-        for job in [j for j in self._ready if j.run_id not in held]:
-            log.warning("job %s: this worker lost its lease on prefetched run %d; dropping it",
-                        job.id, job.run_id)
-            self._ready.remove(job)
-        for run_id, run in list(self._running.items()):
-            if run_id not in held and time.monotonic() - run.started > 1.0:
+        """Runs this worker no longer holds were rescued and may run elsewhere: stop ours (a
+        queued one is skipped, a running one killed; its result will be fenced off)."""
+        now = time.monotonic()
+        for run_id, job in list(self._inflight.items()):
+            if run_id in held:
+                continue
+            with self._lock:
+                started = self._started.get(run_id)
+                if started is None:
+                    self._cancelled.add(run_id)
+            if started is None:
+                del self._inflight[run_id]
+                log.warning("job %s: this worker lost its lease on queued run %d; dropping it",
+                            job.id, run_id)
+            elif now - started > 1.0:
                 log.warning("job %s: this worker lost its lease on run %d; stopping it here",
-                            run.job.id, run_id)
+                            job.id, run_id)
                 self.runner.kill(run_id)
 
     # --- waiting --------------------------------------------------------------------------------
@@ -496,7 +528,7 @@ class Worker:
             self._db_down_since = now
             log.warning("worker %s: database unavailable (%s); retrying with backoff, "
                         "%d job(s) keep running", os.getpid(), db.describe_error(exc),
-                        len(self._running))
+                        len(self._inflight))
         self._close_listen()
         self._db_retry_at = now + self._db_delay
         self._db_delay = min(self._db_delay * 2, _MAX_DB_BACKOFF)
