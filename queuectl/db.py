@@ -45,7 +45,7 @@ def create_engine(
         },
     }
     if worker:
-        kwargs.update(pool_size=1, max_overflow=1, pool_pre_ping=False)
+        kwargs.update(pool_size=1, max_overflow=0, pool_pre_ping=False)
     elif pooled:
         kwargs.update(pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
     else:
