@@ -466,14 +466,9 @@ class Worker:
             return None
         if self._listen_conn is None or self._listen_conn.closed:
             try:
-                conn = psycopg.connect(
-                    self.engine.url.set(drivername="postgresql").render_as_string(
-                        hide_password=False),
-                    autocommit=True, application_name="queuectl-listen", connect_timeout=5)
-                conn.execute(f"LISTEN {store.NOTIFY_CHANNEL}")
+                self._listen_conn = store.open_listener(self.engine)
             except psycopg.Error:
                 return None
-            self._listen_conn = conn
         return self._listen_conn.fileno()
 
     def _drain_notifications(self) -> None:

@@ -1,0 +1,70 @@
+"""Settings stored in the database, and retention (prune)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from queuectl import configkeys, db, models
+from queuectl.store._common import _config
+
+__all__ = ["load_config", "prune", "set_config"]
+
+
+def load_config(engine: sa.Engine) -> dict[str, Any]:
+    """Every config key with its stored value, or its default."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return _config(conn)
+
+
+def set_config(engine: sa.Engine, *, key: str, value: float | int | None) -> None:
+    """Store a validated value for `key` (see `configkeys.parse`)."""
+    stmt = postgresql.insert(models.config).values(
+        key=key, value=configkeys.format_value(value)
+    )
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["key"], set_={"value": stmt.excluded.value, "updated_at": sa.func.now()}
+    )
+    with db.translate_errors(engine), engine.begin() as conn:
+        conn.execute(stmt)
+
+
+# --- retention ------------------------------------------------------------------------------
+
+
+_PRUNE_LOCK = 0x71756576  # advisory lock: one pruner at a time across the fleet
+_PRUNE_BATCH = 10_000
+
+
+def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[int, int] | None:
+    """Delete completed and dead jobs finished, and metrics recorded, more than `older_than`
+    seconds ago, in batches so no lock is held long; returns (jobs, metrics) deleted, or None
+    when `wait` is False and another process is pruning."""
+    params = {"s": older_than, "n": _PRUNE_BATCH}
+    totals = [0, 0]
+    statements = (
+        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'dead')"
+        " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
+        "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
+        " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",
+    )
+    with db.translate_errors(engine), engine.connect() as conn:
+        lock = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
+        if conn.execute(sa.text(f"SELECT {lock}(:k)"), {"k": _PRUNE_LOCK}).scalar() is False:
+            conn.rollback()
+            return None
+        conn.commit()
+        try:
+            for i, statement in enumerate(statements):
+                while True:
+                    deleted = conn.execute(sa.text(statement), params).rowcount
+                    conn.commit()
+                    totals[i] += deleted
+                    if deleted < _PRUNE_BATCH:
+                        break
+        finally:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PRUNE_LOCK})
+            conn.commit()
+    return totals[0], totals[1]

@@ -1,0 +1,185 @@
+"""Jobs as users see them: enqueue, read, list, count, status, and the DLQ."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
+
+from queuectl import db, errors, jobspec, models
+from queuectl.models import Job, JobState, WorkerInfo
+from queuectl.store._common import (
+    _LIST_COLUMNS,
+    NOTIFY_CHANNEL,
+    _config,
+    _counts,
+    _get_job,
+    _job,
+    _live_within,
+    _notify,
+    _workers,
+)
+
+__all__ = [
+    "Status",
+    "count_states",
+    "enqueue_jobs",
+    "get_job",
+    "get_jobs",
+    "list_jobs",
+    "retry_all_dead",
+    "retry_dead",
+    "status",
+]
+
+
+_BATCH = 5000
+
+
+@dataclass(frozen=True)
+class Status:
+    """Counts per state, the total, the average completed duration and the live workers."""
+
+    counts: dict[str, int]
+    total: int
+    avg_duration: float | None
+    workers: list[WorkerInfo]
+
+
+_INSERT = sa.text(
+    """
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
+    SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
+           coalesce(CAST(tags AS text[]), '{}')
+    FROM unnest(CAST(:ids AS text[]), CAST(:commands AS text[]), CAST(:max_retries AS int[]),
+                CAST(:priorities AS int[]), CAST(:run_ats AS timestamptz[]),
+                CAST(:timeouts AS bigint[]), CAST(:tags AS text[]))
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
+    """
+)
+
+
+def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
+    """Insert all `specs` in one transaction (all or none) and wake idle workers."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        default_retries = _config(conn)["max_retries"]
+        for start in range(0, len(specs), _BATCH):
+            batch = specs[start : start + _BATCH]
+            params = {
+                "ids": [s.id for s in batch],
+                "commands": [s.command for s in batch],
+                "max_retries": [
+                    default_retries if s.max_retries is None else s.max_retries for s in batch
+                ],
+                "priorities": [s.priority for s in batch],
+                "run_ats": [s.run_at for s in batch],
+                "timeouts": [s.timeout_ms for s in batch],
+                # A text[] of '{a,b}' literals keeps unnest one-dimensional.
+                "tags": [_array_literal(s.tags) for s in batch],
+            }
+            try:
+                conn.execute(_INSERT, params)
+            except sa_exc.IntegrityError as exc:
+                raise errors.DuplicateJob(_duplicate_message(exc)) from None
+        conn.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+    return [s.id for s in specs]
+
+
+def _array_literal(values: list[str]) -> str:
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _duplicate_message(exc: sa_exc.IntegrityError) -> str:
+    detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None) or ""
+    match = re.search(r"\(id\)=\((.*)\) already exists", detail, re.S)
+    job_id = match.group(1) if match else "?"
+    return f"a job with id {job_id!r} already exists; nothing was enqueued"
+
+
+def get_job(engine: sa.Engine, *, job_id: str) -> Job:
+    """The job with id `job_id`, or the only one whose id starts with it."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return _get_job(conn, job_id)
+
+
+def get_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Job]:
+    """The jobs with these exact ids, in the order given (missing ones left out)."""
+    jobs = models.jobs
+    with db.translate_errors(engine), engine.connect() as conn:
+        rows = conn.execute(sa.select(jobs).where(jobs.c.id.in_(list(ids)))).all()
+    by_id = {r.id: _job(r) for r in rows}
+    return [by_id[i] for i in ids if i in by_id]
+
+
+def list_jobs(
+    engine: sa.Engine, *, state: JobState | None = None, tag: str | None = None,
+    search: str | None = None, limit: int = 50, offset: int = 0,
+) -> list[Job]:
+    """Jobs, newest first, without their output; filtered by state, tag and id/command text."""
+    jobs = models.jobs
+    query = sa.select(*_LIST_COLUMNS)
+    if state is not None:
+        query = query.where(jobs.c.state == state.value)
+    if tag is not None:
+        # The non-empty condition lets PostgreSQL use the partial GIN index on tags.
+        query = query.where(jobs.c.tags.contains([tag]), sa.text("jobs.tags <> '{}'::text[]"))
+    if search:
+        like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        query = query.where(
+            sa.or_(jobs.c.id.like(like, escape="\\"), jobs.c.command.ilike(like, escape="\\"))
+        )
+    query = query.order_by(jobs.c.created_at.desc(), jobs.c.id.desc()).limit(limit).offset(offset)
+    with db.translate_errors(engine), engine.connect() as conn:
+        return [_job(r) for r in conn.execute(query)]
+
+
+def count_states(engine: sa.Engine) -> dict[str, int]:
+    """Number of jobs in each state (every state present, zero when empty)."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return _counts(conn)
+
+
+def status(engine: sa.Engine) -> Status:
+    """Counts per state, total, average duration of completed runs, live workers."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        counts = _counts(conn)
+        avg = conn.execute(
+            sa.text("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'")
+        ).scalar()
+        return Status(counts, sum(counts.values()), avg, _workers(conn, _live_within(conn)))
+
+
+# --- DLQ ------------------------------------------------------------------------------------
+
+_RETRY = """
+    UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), updated_at = now()
+    WHERE state = 'dead' {where}
+    RETURNING id
+"""
+
+
+def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
+    """Put a dead job back to pending with attempts reset and run_at now; its last error
+    stays visible until it runs again."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        job = _get_job(conn, job_id)
+        if job.state is not JobState.DEAD:
+            raise errors.InvalidState(
+                f"job {job.id} is {job.state.value}, not dead; only dead jobs can be retried"
+            )
+        conn.execute(sa.text(_RETRY.format(where="AND id = :id")), {"id": job.id})
+        _notify(conn, None)
+        return _get_job(conn, job.id)
+
+
+def retry_all_dead(engine: sa.Engine) -> int:
+    """Put every dead job back to pending; returns how many."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        n = len(conn.execute(sa.text(_RETRY.format(where=""))).all())
+        if n:
+            _notify(conn, None)
+        return n

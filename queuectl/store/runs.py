@@ -1,0 +1,286 @@
+"""Runs as workers see them: claim, finish (fenced on run_id), finish-and-claim in one
+statement, requeue after a hard shutdown, and rescue of runs whose lease expired."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import psycopg
+import sqlalchemy as sa
+from psycopg.rows import namedtuple_row
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.dialects import postgresql
+
+from queuectl import backoff
+from queuectl.models import JobState
+from queuectl.store._common import _autocommit, _notify
+
+__all__ = [
+    "Claimed",
+    "RunResult",
+    "claim_jobs",
+    "finish_and_claim",
+    "finish_runs",
+    "requeue_runs",
+    "rescue_expired",
+]
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job a worker has claimed: `run_id` is the fencing token for this run."""
+
+    id: str
+    command: str
+    run_id: int
+    attempts: int
+    max_retries: int
+    timeout_ms: int | None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """The outcome of one run, ready to be written if the run is still current."""
+
+    job_id: str
+    run_id: int
+    state: JobState
+    exit_code: int | None
+    error: str | None
+    output: str | None
+    output_truncated: bool
+    duration: float | None
+    retry_delay: float = 0.0
+
+
+# --- claim, finish, requeue, rescue ----------------------------------------------------------
+
+# The statements below are composed from these CTEs so that a worker can record finished
+# runs and claim new jobs in one round trip (`finish_and_claim`).
+_CLAIM_CTES = """
+    due AS (
+        SELECT id FROM jobs
+        WHERE state IN ('pending', 'failed') AND run_at <= now()
+        ORDER BY priority DESC, run_at, id
+        LIMIT :limit
+        FOR UPDATE SKIP LOCKED
+    ), claimed AS (
+        UPDATE jobs j
+        SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
+            worker_id = :worker_id, started_at = now(), updated_at = now(),
+            lease_expires_at = now() + :lease * interval '1 second'
+        FROM due WHERE j.id = due.id
+        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority
+    )"""
+
+# Fenced: a result is written only while the job is still processing under the same run_id.
+# In the same statement the claim cannot pick a job being finished: its snapshot still shows
+# that job as processing.
+_FINISH_CTES = """
+    r AS (
+        SELECT * FROM unnest(
+            CAST(:ids AS text[]), CAST(:run_ids AS bigint[]), CAST(:states AS text[]),
+            CAST(:exit_codes AS int[]), CAST(:errors AS text[]), CAST(:outputs AS text[]),
+            CAST(:truncated AS bool[]), CAST(:durations AS float8[]), CAST(:delays AS float8[])
+        ) AS r(id, run_id, state, exit_code, error, output, truncated, duration, delay)
+    ), upd AS (
+        UPDATE jobs j
+        SET state = r.state, exit_code = r.exit_code, error = r.error, output = r.output,
+            output_truncated = r.truncated, duration = r.duration, finished_at = now(),
+            updated_at = now(), lease_expires_at = NULL, worker_id = NULL,
+            run_at = CASE WHEN r.state = 'failed'
+                          THEN now() + r.delay * interval '1 second' ELSE j.run_at END
+        FROM r
+        WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = 'processing'
+        RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
+                  j.started_at
+    ), ins AS (
+        INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id,
+                             started_at)
+        SELECT id, run_id, attempts, state, exit_code, duration, :worker_id, started_at FROM upd
+    )"""
+
+_FINISHED_ROWS = """
+    SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
+           NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
+           NULL::int AS priority
+    FROM upd"""
+_CLAIMED_ROWS = """
+    SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
+           attempts, max_retries, timeout_ms, priority
+    FROM claimed"""
+
+_CLAIM = sa.text(f"WITH {_CLAIM_CTES} {_CLAIMED_ROWS}")
+_FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
+_FINISH_AND_CLAIM = sa.text(
+    f"WITH {_FINISH_CTES}, {_CLAIM_CTES} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}"
+)
+
+
+def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
+    return {
+        "ids": [r.job_id for r in results],
+        "run_ids": [r.run_id for r in results],
+        "states": [r.state.value for r in results],
+        "exit_codes": [r.exit_code for r in results],
+        "errors": [r.error for r in results],
+        "outputs": [r.output for r in results],
+        "truncated": [r.output_truncated for r in results],
+        "durations": [None if r.duration is None else float(r.duration) for r in results],
+        "delays": [float(r.retry_delay) for r in results],
+        "worker_id": worker_id,
+    }
+
+
+def _split(conn: sa.Connection, rows: Sequence[sa.Row]) -> tuple[set[tuple[str, int]],
+                                                                 list[Claimed]]:
+    written = {(r.id, r.run_id) for r in rows if r.kind == "finished"}
+    retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
+    if retry_at:
+        _notify(conn, min(retry_at))  # idle workers wake when the earliest retry is due
+    claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: (-r.priority, r.id))
+    return written, [
+        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms)
+        for r in claimed
+    ]
+
+
+def claim_jobs(
+    engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float
+) -> list[Claimed]:
+    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement."""
+    return finish_and_claim(engine, results=[], worker_id=worker_id, limit=limit,
+                            lease_seconds=lease_seconds)[1]
+
+
+def finish_runs(
+    engine: sa.Engine | sa.Connection, *, results: Sequence[RunResult], worker_id: int | None
+) -> set[tuple[str, int]]:
+    """Record outcomes of runs that are still current (fenced on run_id); returns the
+    (job id, run id) pairs written. Runs missing from the answer were stale: rescued and
+    handed to another worker, or put back."""
+    if not results:
+        return set()
+    if isinstance(engine, sa.Connection):
+        return _split(engine, engine.execute(_FINISH, _result_params(results, worker_id)).all())[0]
+    return finish_and_claim(engine, results=results, worker_id=worker_id, limit=0,
+                            lease_seconds=0)[0]
+
+
+def finish_and_claim(
+    engine: sa.Engine, *, results: Sequence[RunResult], worker_id: int | None, limit: int,
+    lease_seconds: float,
+) -> tuple[set[tuple[str, int]], list[Claimed]]:
+    """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs, in one
+    statement and one round trip; returns (runs written, jobs claimed)."""
+    limit = max(0, limit)
+    if results and limit:
+        stmt = _FINISH_AND_CLAIM
+    elif results:
+        stmt = _FINISH
+    elif limit:
+        stmt = _CLAIM
+    else:
+        return set(), []
+    params = _result_params(results, worker_id) if results else {"worker_id": worker_id}
+    params.update(limit=limit, lease=lease_seconds)
+    with _autocommit(engine).connect() as conn:
+        # The worker's hot path: straight to the driver, as a prepared statement. SQLAlchemy's
+        # per-call bookkeeping cost as much CPU as the statement, under the same GIL as the
+        # threads that spawn jobs.
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        cursor = driver.cursor(row_factory=namedtuple_row)
+        try:
+            rows = cursor.execute(_compiled(stmt), params, prepare=True).fetchall()
+        except psycopg.Error as exc:
+            lost = isinstance(exc, psycopg.OperationalError)
+            if lost:
+                conn.connection.invalidate(exc)  # the pool must not hand it out again
+            raise sa_exc.DBAPIError.instance(
+                _compiled(stmt), params, exc, psycopg.Error, hide_parameters=True,
+                connection_invalidated=lost) from exc
+        finally:
+            cursor.close()
+        return _split(conn, rows)
+
+
+_compiled_sql: dict[sa.TextClause, str] = {}
+
+
+def _compiled(stmt: sa.TextClause) -> str:
+    """The statement as psycopg's `%(name)s` SQL text (compiled once)."""
+    try:
+        return _compiled_sql[stmt]
+    except KeyError:
+        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=postgresql.psycopg.dialect()))
+        return sql
+
+
+_REQUEUE = sa.text(
+    """
+    UPDATE jobs SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+                    worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+    FROM unnest(CAST(:ids AS text[]), CAST(:run_ids AS bigint[])) AS r(id, run_id)
+    WHERE jobs.id = r.id AND jobs.run_id = r.run_id AND jobs.state = 'processing'
+    RETURNING jobs.id
+    """
+)
+
+
+def requeue_runs(engine: sa.Engine, *, runs: Iterable[tuple[str, int]]) -> list[str]:
+    """Put runs that were interrupted by a hard shutdown back to pending, not counted as an
+    attempt; returns the job ids put back."""
+    runs = list(runs)
+    if not runs:
+        return []
+    with _autocommit(engine).connect() as conn:
+        rows = conn.execute(
+            _REQUEUE, {"ids": [r[0] for r in runs], "run_ids": [r[1] for r in runs]}
+        ).all()
+        _notify(conn, None)
+    return [r.id for r in rows]
+
+
+_EXPIRED = sa.text(
+    """
+    SELECT j.id, j.run_id, j.attempts, j.max_retries, j.worker_id, w.host, w.pid,
+           extract(epoch FROM now() - j.started_at) AS ran_for
+    FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
+    WHERE j.state = 'processing' AND j.lease_expires_at < now()
+    ORDER BY j.lease_expires_at
+    LIMIT :limit
+    FOR UPDATE OF j SKIP LOCKED
+    """
+)
+
+
+def rescue_expired(
+    engine: sa.Engine, *, policy: backoff.Policy, stale_after: float, limit: int = 500
+) -> list[str]:
+    """Fail the runs whose lease expired ("worker lost"), following the retry/DLQ rules, and
+    drop worker registrations that stopped heartbeating; returns the rescued job ids."""
+    with engine.begin() as conn:
+        rows = conn.execute(_EXPIRED, {"limit": limit}).all()
+        results = []
+        for r in rows:
+            state, delay = backoff.after_failure(
+                policy, attempts=r.attempts, max_retries=r.max_retries
+            )
+            who = f"worker {r.worker_id} (pid {r.pid} on {r.host})" if r.host else "its worker"
+            results.append(
+                RunResult(
+                    job_id=r.id, run_id=r.run_id, state=state, exit_code=None,
+                    error=f"worker lost: {who} stopped heartbeating; the run was abandoned",
+                    output=None, output_truncated=False, duration=r.ran_for, retry_delay=delay,
+                )
+            )
+        written = finish_runs(conn, results=results, worker_id=None)
+        conn.execute(
+            sa.text("DELETE FROM workers WHERE heartbeat_at < now() - :s * interval '1 second'"),
+            {"s": stale_after},
+        )
+        if written:
+            _notify(conn, None)
+    return sorted(job_id for job_id, _ in written)

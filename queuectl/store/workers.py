@@ -1,0 +1,101 @@
+"""The worker registry: register, heartbeat (which extends leases), state, deregister, list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import psycopg
+import sqlalchemy as sa
+
+from queuectl import db, models
+from queuectl.models import WorkerInfo
+from queuectl.store._common import NOTIFY_CHANNEL, _autocommit, _workers
+
+__all__ = ["deregister_worker", "heartbeat", "list_workers", "register_worker", "set_worker_state"]
+
+
+def register_worker(
+    engine: sa.Engine, *, host: str, pid: int, version: str, concurrency: int,
+    worker_id: int | None = None,
+) -> int:
+    """Register a worker process (again, under the same id, after it was dropped)."""
+    values = {"host": host, "pid": pid, "version": version, "concurrency": concurrency}
+    if worker_id is not None:
+        values["id"] = worker_id
+    with engine.begin() as conn:
+        return int(
+            conn.execute(
+                sa.insert(models.workers).values(**values).returning(models.workers.c.id)
+            ).scalar_one()
+        )
+
+
+_HEARTBEAT = sa.text(
+    """
+    WITH w AS (
+        UPDATE workers SET heartbeat_at = now(), state = :state WHERE id = :worker_id
+        RETURNING id
+    ), leases AS (
+        UPDATE jobs SET lease_expires_at = now() + :lease * interval '1 second'
+        WHERE state = 'processing' AND worker_id = :worker_id
+              AND run_id = ANY(CAST(:run_ids AS bigint[]))
+        RETURNING run_id
+    ), phantom AS (
+        -- Claimed by this worker, but it never learned so (the connection died before the
+        -- claim's answer arrived): put back uncounted rather than rescue it as a lost run.
+        UPDATE jobs SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+                        worker_id = NULL, lease_expires_at = NULL, updated_at = now()
+        WHERE state = 'processing' AND worker_id = :worker_id
+              AND run_id <> ALL(CAST(:run_ids AS bigint[]))
+        RETURNING id
+    )
+    SELECT (SELECT count(*) FROM w) AS registered, (SELECT array_agg(run_id) FROM leases) AS held
+    """
+)
+
+
+def heartbeat(
+    engine: sa.Engine, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
+    state: str = "running",
+) -> tuple[bool, set[int]]:
+    """Prove the worker is alive and extend the leases of its runs; returns whether the
+    registration still exists and which runs it still holds. `run_ids` must name every run
+    the worker holds (running or with a result not yet written): its other processing jobs
+    are claims whose answer was lost, and go back to pending without counting the attempt."""
+    with _autocommit(engine).connect() as conn:
+        row = conn.execute(
+            _HEARTBEAT,
+            {"worker_id": worker_id, "run_ids": list(run_ids), "lease": lease_seconds,
+             "state": state},
+        ).one()
+    return bool(row.registered), set(row.held or [])
+
+
+def set_worker_state(engine: sa.Engine, *, worker_id: int, state: str) -> None:
+    """Mark a worker `running` or `stopping` (shown by status)."""
+    with engine.begin() as conn:
+        conn.execute(
+            sa.update(models.workers).where(models.workers.c.id == worker_id).values(state=state)
+        )
+
+
+def deregister_worker(engine: sa.Engine, *, worker_id: int) -> None:
+    """Remove a worker's registration when it exits cleanly."""
+    with engine.begin() as conn:
+        conn.execute(sa.delete(models.workers).where(models.workers.c.id == worker_id))
+
+
+def open_listener(engine: sa.Engine) -> psycopg.Connection:
+    """A dedicated autocommit connection LISTENing on the channel enqueue and retries NOTIFY;
+    the worker waits on its socket. Raises psycopg.Error when the database is away."""
+    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    conn = psycopg.connect(url, autocommit=True, application_name="queuectl-listen",
+                           connect_timeout=5)
+    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+    return conn
+
+
+def list_workers(engine: sa.Engine, *, live_within: float) -> list[WorkerInfo]:
+    """Workers that heartbeated within `live_within` seconds, with the jobs they run."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return _workers(conn, live_within)
