@@ -32,6 +32,7 @@ import pytest
 import sqlalchemy as sa
 
 from queuectl import db, jobspec, migrate, settings, store
+from tests.conftest import wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,14 +51,7 @@ def report(name: str, **figures: object) -> None:
 def wait_until(cond: Callable[[], object], timeout: float, message: str,
                interval: float = 0.05) -> object:
     """Poll `cond` until truthy; fail with `message` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {message}")
-        time.sleep(interval)
+    return wait_for(cond, timeout=timeout, interval=interval, message=message)
 
 
 def free_port(host: str = "127.0.0.1") -> int:
