@@ -231,9 +231,10 @@ class Worker:
         `_PREFETCH_BELOW` on average) one more per slot, so a slot whose job ends starts the
         next at once while the round trip that records the result and refills the buffer
         overlaps the run. A prefetched job waits about one short run at most, and long jobs
-        are never held back behind each other."""
+        are never held back behind each other. Not more: a worker killed with SIGKILL loses
+        its buffered jobs too, and their rescue counts an attempt like a running job's."""
         if self._avg_run is not None and self._avg_run < _PREFETCH_BELOW:
-            return 4 * self.concurrency
+            return 2 * self.concurrency
         return self.concurrency
 
     def _unqueue(self) -> None:
