@@ -21,7 +21,10 @@ def iso(value: datetime | None) -> str | None:
 
 def fmt_time(value: datetime | None) -> str:
     """`2026-11-22 05:13:52` in UTC, or `-`."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+    if not value:
+        return "-"
+    v = value.astimezone(UTC)
+    return f"{v.year:04d}-{v:%m-%d %H:%M:%S}"  # %Y drops leading zeros before year 1000
 
 
 def fmt_duration(seconds: float | None) -> str:

@@ -90,6 +90,8 @@ def _workers(conn: sa.Connection, live_within: float) -> list[WorkerInfo]:
 
 def _get_job(conn: sa.Connection, job_id: str) -> Job:
     jobs = models.jobs
+    if not job_id.strip():
+        raise errors.UsageError("give a job id (or a unique prefix of one), not an empty string")
     row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
     if row is not None:
         return _job(row)
