@@ -1,39 +1,27 @@
 """`worker start`, `worker stop` (and the internal `worker run`).
 
-`worker start` runs N worker processes (`worker run` each) in their own process groups, so a
-Ctrl-C reaches them exactly once, through this supervisor. With `--daemon` they are detached,
-log to `<data dir>/worker.log`, and leave a pid file in `<data dir>/workers/` that
-`worker stop` uses; each writes how it ended into `<pid>.exit`.
+The processes themselves are `queuectl.supervisor`'s: this module parses options and prints.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import typer
 
-from queuectl import db, settings
+from queuectl import db, settings, supervisor
 from queuectl import worker as worker_mod
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True)
 
-_READY_TIMEOUT = 15.0
-_RESTART_PAUSE = 5.0  # a worker that dies sooner than this after starting waits this long
-
 
 def _workers_dir() -> Path:
-    path = settings.data_dir() / "workers"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    return settings.data_dir() / "workers"
 
 
 def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
@@ -47,6 +35,11 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
     if not listen:
         argv.append("--no-listen")
     return argv
+
+
+def _restarting(pid: int, why: str, pause: float) -> None:
+    later = f" in {pause:g}s" if pause else ""
+    typer.echo(f"worker PID {pid} exited unexpectedly ({why}); restarting it{later}", err=True)
 
 
 @app.command()
@@ -67,100 +60,14 @@ def start(
     """Start worker processes (foreground by default; Ctrl-C stops them gracefully)."""
     ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
     argv = _child_argv(ctx, concurrency, grace, listen)
-    if daemon:
-        _start_daemons(argv, count)
-    else:
-        raise typer.Exit(code=_supervise(argv, count))
-
-
-def _supervise(argv: list[str], count: int) -> int:
-    """Run `count` workers; restart one that dies unexpectedly (after a pause if it keeps
-    dying); on SIGINT/SIGTERM pass one SIGTERM to each and wait for them."""
-    procs = {slot: subprocess.Popen(argv, start_new_session=True) for slot in range(count)}
-    started = {slot: time.monotonic() for slot in procs}
-    restart_at: dict[int, float] = {}
-    stopping: list[int] = []
-    codes: list[int] = []
-
-    def forward(signum: int, _frame) -> None:
-        stopping.append(signum)
-        for p in procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-
-    signal.signal(signal.SIGINT, forward)
-    signal.signal(signal.SIGTERM, forward)
-    while procs or (restart_at and not stopping):
-        for slot, proc in list(procs.items()):
-            code = proc.poll()
-            if code is None:
-                continue
-            del procs[slot]
-            if stopping:
-                codes.append(code)
-                continue
-            quick = time.monotonic() - started[slot] < _RESTART_PAUSE
-            pause = f" in {_RESTART_PAUSE:g}s" if quick else ""
-            typer.echo(f"worker PID {proc.pid} exited unexpectedly ({_exit_text(code)}); "
-                       f"restarting it{pause}", err=True)
-            restart_at[slot] = time.monotonic() + (_RESTART_PAUSE if quick else 0)
-        for slot, when in list(restart_at.items()):
-            if stopping:
-                restart_at.clear()
-            elif time.monotonic() >= when:
-                del restart_at[slot]
-                procs[slot] = subprocess.Popen(argv, start_new_session=True)
-                started[slot] = time.monotonic()
-        time.sleep(0.1)
-    bad = [c for c in codes if c not in (0, -signal.SIGTERM)]
-    return bad[0] if bad and bad[0] > 0 else (1 if bad else 0)
-
-
-def _exit_text(code: int) -> str:
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit code {code}"
-
-
-def _start_daemons(argv: list[str], count: int) -> None:
-    directory = _workers_dir()
+    if not daemon:
+        raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting))
     log_path = settings.data_dir() / "worker.log"
-    pids = []
-    with open(log_path, "ab") as log:
-        for _ in range(count):
-            proc = subprocess.Popen(
-                [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, start_new_session=True,
-            )
-            pids.append(proc)
-    deadline = time.monotonic() + _READY_TIMEOUT
-    while time.monotonic() < deadline:
-        if all((directory / f"{p.pid}.pid").exists() or p.poll() is not None for p in pids):
-            break
-        time.sleep(0.05)
-    failed = [p for p in pids if p.poll() is not None or not (directory / f"{p.pid}.pid").exists()]
-    if failed:
-        for p in pids:
-            if p.poll() is None:
-                p.terminate()
-        raise _fail(f"{len(failed)} of {count} worker(s) failed to start; see {log_path}")
+    pids = supervisor.start_daemons(argv, count, directory=_workers_dir(), log_path=log_path)
     typer.echo(f"Started {count} worker(s)")
-    for i, p in enumerate(pids, 1):
-        typer.echo(f"  worker {i}: PID {p.pid}")
+    for i, pid in enumerate(pids, 1):
+        typer.echo(f"  worker {i}: PID {pid}")
     typer.echo(f"Logs: {log_path}")
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"error: {message}", err=True)
-    return typer.Exit(code=1)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ")[-1][:1] not in ("Z", "X")
-    except OSError:
-        return False
 
 
 @app.command()
@@ -173,48 +80,14 @@ def stop(
 ) -> None:
     """Stop daemon workers gracefully: running jobs finish first."""
     directory = _workers_dir()
-    pids = []
-    for path in sorted(directory.glob("*.pid")):
-        pid = int(path.stem)
-        if _alive(pid):
-            pids.append(pid)
-        else:
-            path.unlink(missing_ok=True)
+    pids = supervisor.running_daemons(directory)
     if not pids:
         typer.echo("No daemon workers are running", err=True)
         return
-    for pid in pids:
-        os.kill(pid, signal.SIGTERM)
     typer.echo(f"Stopping {len(pids)} worker(s): waiting for running jobs to finish")
-    start = time.monotonic()
-    hard_sent = False
-    while any(_alive(p) for p in pids):
-        waited = time.monotonic() - start
-        if grace is not None and not hard_sent and waited >= grace:
-            for pid in pids:
-                if _alive(pid):
-                    os.kill(pid, signal.SIGTERM)
-            hard_sent = True
-        if timeout is not None and waited >= timeout:
-            left = [str(p) for p in pids if _alive(p)]
-            raise _fail(f"worker(s) {', '.join(left)} still running after {timeout:g}s")
-        time.sleep(0.05)
+    supervisor.stop_daemons(pids, timeout=timeout, grace=grace)
     for pid in pids:
-        typer.echo(f"  worker PID {pid}: {_how_it_ended(directory, pid)}")
-
-
-def _how_it_ended(directory: Path, pid: int) -> str:
-    exit_file = directory / f"{pid}.exit"
-    try:
-        info = json.loads(exit_file.read_text())
-    except (OSError, ValueError):
-        return "exited (no report; it may have been killed)"
-    exit_file.unlink(missing_ok=True)
-    parts = [f"{info['completed']} completed", f"{info['failed']} failed"]
-    if info.get("requeued"):
-        parts.append(f"{info['requeued']} put back to pending")
-    how = "killed running jobs" if info.get("hard_stop") else "stopped gracefully"
-    return f"{how} ({', '.join(parts)})"
+        typer.echo(f"  worker PID {pid}: {supervisor.how_it_ended(directory, pid)}")
 
 
 @app.command(hidden=True)
@@ -228,22 +101,16 @@ def run(
     """Run one worker in this process (used by `worker start`)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
-    target = ctx.obj.target()
-    engine = db.create_engine(target, worker=True)
+    engine = db.create_engine(ctx.obj.target(), worker=True)
     worker = worker_mod.Worker(engine, concurrency=concurrency, listen=listen, grace=grace)
-    pid_file = pid_dir / f"{os.getpid()}.pid" if pid_dir else None
+    if pid_dir is not None:
+        pid_file = pid_dir / f"{os.getpid()}.pid"
 
-    def ready() -> None:
-        if pid_file:
+        def ready() -> None:  # `worker start --daemon` waits for this file
             pid_file.write_text(f"{os.getpid()}\n")
 
-    worker.on_ready = ready
+        worker.on_ready = ready
     summary = worker.run()
-    if pid_dir and pid_file:
-        (pid_dir / f"{os.getpid()}.exit").write_text(json.dumps({
-            "completed": summary.completed, "failed": summary.failed,
-            "requeued": summary.requeued, "stale": summary.stale,
-            "hard_stop": summary.hard_stop,
-        }))
-        pid_file.unlink(missing_ok=True)
+    if pid_dir is not None:
+        supervisor.write_exit_report(pid_dir, os.getpid(), summary)
     engine.dispose()

@@ -1,0 +1,171 @@
+"""Worker processes as the operating system sees them: a foreground supervisor that restarts
+workers dying unexpectedly, detached (daemon) workers with pid files, and stopping them.
+
+The CLI (`queuectl.cli.workers`) parses options and prints; this module owns the processes.
+Daemon workers leave `<pid>.pid` in the workers directory once they are registered and claiming,
+and `<pid>.exit` (how they ended) when they exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from queuectl import errors
+from queuectl.worker import Summary
+
+__all__ = ["alive", "how_it_ended", "running_daemons", "start_daemons", "stop_daemons",
+           "supervise", "write_exit_report"]
+
+_READY_TIMEOUT = 15.0
+_RESTART_PAUSE = 5.0  # a worker that dies sooner than this after starting waits this long
+
+
+def supervise(argv: list[str], count: int,
+              on_restart: Callable[[int, str, float], None] = lambda pid, why, pause: None
+              ) -> int:
+    """Run `count` workers (`argv` each, in sessions of their own so a terminal's Ctrl-C
+    reaches them once, through us); restart one that dies unexpectedly, after a pause if it
+    keeps dying; on SIGINT/SIGTERM pass one SIGTERM to each and wait. Returns an exit code."""
+    procs = {slot: subprocess.Popen(argv, start_new_session=True) for slot in range(count)}
+    started = {slot: time.monotonic() for slot in procs}
+    restart_at: dict[int, float] = {}
+    stopping: list[int] = []
+    codes: list[int] = []
+
+    def forward(signum: int, _frame) -> None:
+        stopping.append(signum)
+        for p in procs.values():
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, forward)
+    signal.signal(signal.SIGTERM, forward)
+    while procs or (restart_at and not stopping):
+        for slot, proc in list(procs.items()):
+            code = proc.poll()
+            if code is None:
+                continue
+            del procs[slot]
+            if stopping:
+                codes.append(code)
+                continue
+            pause = _RESTART_PAUSE if time.monotonic() - started[slot] < _RESTART_PAUSE else 0.0
+            on_restart(proc.pid, _exit_text(code), pause)
+            restart_at[slot] = time.monotonic() + pause
+        for slot, when in list(restart_at.items()):
+            if stopping:
+                restart_at.clear()
+            elif time.monotonic() >= when:
+                del restart_at[slot]
+                procs[slot] = subprocess.Popen(argv, start_new_session=True)
+                started[slot] = time.monotonic()
+        time.sleep(0.1)
+    bad = [c for c in codes if c not in (0, -signal.SIGTERM)]
+    return bad[0] if bad and bad[0] > 0 else (1 if bad else 0)
+
+
+def _exit_text(code: int) -> str:
+    if code < 0:
+        return f"killed by {signal.Signals(-code).name}"
+    return f"exit code {code}"
+
+
+def start_daemons(argv: list[str], count: int, *, directory: Path, log_path: Path) -> list[int]:
+    """Start `count` detached workers logging to `log_path`; wait until each is registered
+    (its pid file appears). Returns their pids; if any fails, stops the others and raises."""
+    directory.mkdir(parents=True, exist_ok=True)
+    procs = []
+    with open(log_path, "ab") as log:
+        for _ in range(count):
+            procs.append(subprocess.Popen(
+                [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
+                stdout=log, stderr=log, start_new_session=True,
+            ))
+
+    def ready(p: subprocess.Popen) -> bool:
+        return (directory / f"{p.pid}.pid").exists()
+
+    deadline = time.monotonic() + _READY_TIMEOUT
+    while time.monotonic() < deadline and not all(ready(p) or p.poll() is not None
+                                                   for p in procs):
+        time.sleep(0.05)
+    failed = [p for p in procs if p.poll() is not None or not ready(p)]
+    if failed:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+        raise errors.QueuectlError(
+            f"{len(failed)} of {count} worker(s) failed to start; see {log_path}")
+    return [p.pid for p in procs]
+
+
+def alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(") ")[-1][:1] not in ("Z", "X")
+    except OSError:
+        return False
+
+
+def running_daemons(directory: Path) -> list[int]:
+    """Pids of daemon workers still running; stale pid files are removed."""
+    pids = []
+    for path in sorted(directory.glob("*.pid")):
+        pid = int(path.stem)
+        if alive(pid):
+            pids.append(pid)
+        else:
+            path.unlink(missing_ok=True)
+    return pids
+
+
+def stop_daemons(pids: list[int], *, timeout: float | None, grace: float | None) -> None:
+    """SIGTERM each worker (running jobs finish) and wait; after `grace` seconds signal again
+    (running jobs are killed and put back); raise after `timeout` seconds."""
+    for pid in pids:
+        os.kill(pid, signal.SIGTERM)
+    start = time.monotonic()
+    hard_sent = False
+    while any(alive(p) for p in pids):
+        waited = time.monotonic() - start
+        if grace is not None and not hard_sent and waited >= grace:
+            for pid in pids:
+                if alive(pid):
+                    os.kill(pid, signal.SIGTERM)
+            hard_sent = True
+        if timeout is not None and waited >= timeout:
+            left = ", ".join(str(p) for p in pids if alive(p))
+            raise errors.QueuectlError(f"worker(s) {left} still running after {timeout:g}s")
+        time.sleep(0.05)
+
+
+def write_exit_report(directory: Path, pid: int, summary: Summary) -> None:
+    """Record how a daemon worker ended, for `worker stop`, and remove its pid file."""
+    (directory / f"{pid}.exit").write_text(json.dumps({
+        "completed": summary.completed, "failed": summary.failed,
+        "requeued": summary.requeued, "stale": summary.stale,
+        "hard_stop": summary.hard_stop,
+    }))
+    (directory / f"{pid}.pid").unlink(missing_ok=True)
+
+
+def how_it_ended(directory: Path, pid: int) -> str:
+    """One line on how a stopped daemon worker ended, from its exit report."""
+    exit_file = directory / f"{pid}.exit"
+    try:
+        info = json.loads(exit_file.read_text())
+    except (OSError, ValueError):
+        return "exited (no report; it may have been killed)"
+    exit_file.unlink(missing_ok=True)
+    parts = [f"{info['completed']} completed", f"{info['failed']} failed"]
+    if info.get("requeued"):
+        parts.append(f"{info['requeued']} put back to pending")
+    how = "killed running jobs" if info.get("hard_stop") else "stopped gracefully"
+    return f"{how} ({', '.join(parts)})"
