@@ -37,6 +37,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
+from queuectl import errors
+
 __all__ = [
     "SCHEMA_HEAD",
     "Job",
@@ -62,6 +64,17 @@ class JobState(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD = "dead"
+
+    @classmethod
+    def parse(cls, value: str | None) -> JobState | None:
+        """A state name in any case (None for none), or a usage error listing the valid ones."""
+        if not value:
+            return None
+        try:
+            return cls(value.strip().lower())
+        except ValueError:
+            names = ", ".join(s.value for s in cls)
+            raise errors.UsageError(f"unknown state {value!r}; use one of: {names}") from None
 
 
 CLAIMABLE = (JobState.PENDING.value, JobState.FAILED.value)

@@ -10,20 +10,9 @@ from queuectl import jobspec, store
 from queuectl.cli import output
 from queuectl.models import JobState
 
-__all__ = ["parse_state", "register"]
+__all__ = ["register"]
 
 JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
-
-
-def parse_state(value: str | None) -> JobState | None:
-    """A state name in any case, or a usage error listing the valid ones."""
-    if value is None:
-        return None
-    try:
-        return JobState(value.strip().lower())
-    except ValueError:
-        names = ", ".join(s.value for s in JobState)
-        raise typer.BadParameter(f"unknown state {value!r}; use one of: {names}") from None
 
 
 def enqueue(
@@ -80,7 +69,7 @@ def list_(
     as_json: bool = JSON_OPT,
 ) -> None:
     """List jobs, newest first."""
-    jobs = store.list_jobs(ctx.obj.engine(), state=parse_state(state), tag=tag, limit=limit)
+    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit)
     if as_json:
         output.emit_json([output.job_json(j) for j in jobs])
         return

@@ -76,7 +76,8 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         cursor: str | None = Query(None, description="next_cursor of the previous page"),
         limit: int = Query(50, ge=1, le=_MAX_PAGE),
     ) -> dict[str, Any]:
-        page = store.page_jobs(engine, state=_state(state), search=(q or "").strip() or None,
+        page = store.page_jobs(engine, state=JobState.parse(state),
+                               search=(q or "").strip() or None,
                                before=_decode_cursor(cursor), limit=limit + 1)
         more = len(page) > limit
         page = page[:limit]
@@ -119,16 +120,6 @@ def _queuectl_error(_request: Request, exc: Exception) -> JSONResponse:
 def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": f"database error: {db.describe_error(exc)}"},
                         status_code=503)
-
-
-def _state(value: str | None) -> JobState | None:
-    if not value:
-        return None
-    try:
-        return JobState(value.strip().lower())
-    except ValueError:
-        names = ", ".join(s.value for s in JobState)
-        raise errors.UsageError(f"unknown state {value!r}; use one of: {names}") from None
 
 
 def _encode_cursor(job: Any) -> str:
