@@ -17,7 +17,7 @@ from sqlalchemy.pool import NullPool
 
 from queuectl import errors, settings
 
-__all__ = ["create_engine", "describe_error", "is_disconnect", "translate_errors"]
+__all__ = ["create_engine", "describe_error", "is_disconnect", "translate", "translate_errors"]
 
 # Where each engine's URL came from, for error messages.
 _targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
@@ -74,21 +74,32 @@ def is_disconnect(exc: BaseException) -> bool:
     )
 
 
+def translate(engine: sa.Engine | None, exc: BaseException) -> errors.QueuectlError:
+    """The `errors` tree's view of a driver error: a lost or refused connection is
+    `DatabaseUnavailable`, a missing schema `SchemaError`, anything else `DatabaseError`; each
+    with one line that says where and what."""
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, psycopg.errors.UndefinedTable):
+        return errors.SchemaError(
+            "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
+            "run `queuectl migrate`"
+        )
+    target = _targets.get(engine) if engine is not None else None
+    where = target.where if target is not None else (
+        engine.url.render_as_string(hide_password=True) if engine is not None else "the server")
+    if is_disconnect(exc) or isinstance(orig, psycopg.InterfaceError | sa_exc.InterfaceError):
+        source = target.source if target is not None else "the engine URL"
+        return errors.DatabaseUnavailable(
+            f"cannot connect to PostgreSQL at {where} (URL from {source}): "
+            f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"
+        )
+    return errors.DatabaseError(f"database error at {where}: {describe_error(exc)}")
+
+
 @contextlib.contextmanager
-def translate_errors(engine: sa.Engine) -> Iterator[None]:
-    """Turn connection failures inside the block into `DatabaseUnavailable`."""
+def translate_errors(engine: sa.Engine | None) -> Iterator[None]:
+    """Turn every driver error inside the block into the `errors` tree (see `translate`)."""
     try:
         yield
-    except sa_exc.ProgrammingError as exc:
-        if isinstance(exc.orig, psycopg.errors.UndefinedTable):
-            raise errors.SchemaError(
-                "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
-                "run `queuectl migrate`"
-            ) from exc
-        raise
-    except sa_exc.OperationalError as exc:
-        target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
-        raise errors.DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
-            f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"
-        ) from exc
+    except (sa_exc.SQLAlchemyError, psycopg.Error) as exc:
+        raise translate(engine, exc) from exc

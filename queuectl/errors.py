@@ -6,6 +6,7 @@
     │   ├── InvalidConfig            a config key or value is not acceptable
     │   └── AmbiguousId              an id prefix matches several jobs
     ├── DatabaseUnavailable (exit 2) the database cannot be reached or the URL is bad
+    ├── DatabaseError                the database refused a statement (one line from the server)
     ├── JobNotFound                  no job has that id or prefix
     ├── DuplicateJob                 a job with that id already exists
     ├── InvalidState                 the job is not in a state that allows the action
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousId",
+    "DatabaseError",
     "DatabaseUnavailable",
     "DuplicateJob",
     "InvalidConfig",
@@ -59,6 +61,10 @@ class DatabaseUnavailable(QueuectlError):
     """The database cannot be reached, or its URL is malformed."""
 
     exit_code = 2
+
+
+class DatabaseError(QueuectlError):
+    """The database answered a statement with an error other than a lost connection."""
 
 
 class JobNotFound(QueuectlError):

@@ -46,6 +46,7 @@ __all__ = [
     "WorkerInfo",
     "config",
     "jobs",
+    "leader",
     "metadata",
     "metrics",
     "run_id_seq",
@@ -53,7 +54,7 @@ __all__ = [
 ]
 
 #: The Alembic revision this code expects; tests check it equals the scripts' head.
-SCHEMA_HEAD = "0001"
+SCHEMA_HEAD = "0002"
 
 
 class JobState(enum.StrEnum):
@@ -163,6 +164,18 @@ config = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
+# One row per elected role (today only "upkeep"): the worker holding it runs the fleet's
+# upkeep until `expires_at`; it renews at each heartbeat, and any worker may take over once
+# the lease has expired or its holder is no longer registered.
+leader = Table(
+    "leader",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("worker_id", BigInteger, nullable=False),
+    Column("elected_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
 metrics = Table(
     "metrics",
     metadata,
@@ -218,3 +231,4 @@ class WorkerInfo:
     started_at: datetime
     heartbeat_at: datetime
     running: list[str] = field(default_factory=list)
+    leader: bool = False

@@ -97,12 +97,14 @@ def run(
     grace: float = typer.Option(None, "--grace", min=0),
     listen: bool = typer.Option(True, "--listen/--no-listen"),
     pid_dir: Path = typer.Option(None, "--pid-dir"),
+    relay_fd: int = typer.Option(None, "--relay-fd"),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     engine = db.create_engine(ctx.obj.target(), worker=True)
-    worker = worker_mod.Worker(engine, concurrency=concurrency, listen=listen, grace=grace)
+    worker = worker_mod.Worker(worker_mod.EngineStore(engine), concurrency=concurrency,
+                               listen=listen, grace=grace, relay_fd=relay_fd)
     if pid_dir is not None:
         pid_file = pid_dir / f"{os.getpid()}.pid"
 

@@ -35,6 +35,7 @@ _MAX_PAGE = 200
 _STATUS = (
     (errors.DatabaseUnavailable, 503),
     (errors.SchemaError, 503),
+    (errors.DatabaseError, 503),
     (errors.JobNotFound, 404),
     (errors.InvalidState, 409),
     (errors.UsageError, 400),

@@ -4,61 +4,108 @@ Callers import the package (`from queuectl import store`; `store.claim_jobs(...)
 modules:
 
 - `jobs`: enqueue, read, list, count, status, the DLQ;
-- `runs`: claim, finish (fenced on run_id), finish-and-claim in one statement, requeue, rescue;
+- `runs`: claim, finish (fenced on run_id), finish-and-claim in one statement, requeue;
 - `workers`: the worker registry and heartbeats (which extend leases);
+- `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
+- `listen`: LISTEN/NOTIFY wake-ups behind a small `Listener` object;
 - `config`: settings stored in the database, and retention (prune);
 - `dashboard`: read-only aggregates for the web dashboard and /metrics.
+
+The boundary: every function exported here raises only `queuectl.errors` exceptions. Driver
+errors are translated on the way out (`db.translate`): a lost or refused connection is
+`DatabaseUnavailable`, any other refusal `DatabaseError`. No caller imports the driver.
 
 Single-statement operations on the hot path (claim, finish, heartbeat) run in autocommit mode:
 one statement is one transaction and one round trip.
 """
 
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
+import sqlalchemy as sa
+
+from queuectl import db
+from queuectl.store import config as _config_mod
+from queuectl.store import dashboard as _dashboard
+from queuectl.store import jobs as _jobs
+from queuectl.store import listen as _listen
+from queuectl.store import runs as _runs
+from queuectl.store import upkeep as _upkeep
+from queuectl.store import workers as _workers
 from queuectl.store._common import NOTIFY_CHANNEL
-from queuectl.store.config import load_config, prune, set_config
 from queuectl.store.dashboard import (
     DURATION_BUCKETS,
     MetricsSnapshot,
     MinuteStat,
     Overview,
     RunningJob,
-    collect_metrics,
-    dashboard_overview,
-    limit_statement_time,
-    page_jobs,
 )
-from queuectl.store.jobs import (
-    Status,
-    count_states,
-    enqueue_jobs,
-    get_job,
-    get_jobs,
-    list_jobs,
-    retry_all_dead,
-    retry_dead,
-    status,
-)
-from queuectl.store.runs import (
-    Claimed,
-    RunResult,
-    claim_jobs,
-    finish_and_claim,
-    finish_runs,
-    requeue_runs,
-    rescue_expired,
-)
-from queuectl.store.workers import (
-    deregister_worker,
-    heartbeat,
-    list_workers,
-    open_listener,
-    register_worker,
-    set_worker_state,
-)
+from queuectl.store.jobs import Status
+from queuectl.store.listen import Listener
+from queuectl.store.runs import Claimed, RunResult
+from queuectl.store.upkeep import ExpiredRun
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _boundary(fn: _F) -> _F:
+    """`fn`, with driver errors translated into the `errors` tree."""
+
+    @functools.wraps(fn)
+    def translated(engine: Any, /, *args: Any, **kwargs: Any) -> Any:
+        with db.translate_errors(engine if isinstance(engine, sa.Engine) else None):
+            return fn(engine, *args, **kwargs)
+
+    return cast(_F, translated)
+
+
+# jobs
+count_states = _boundary(_jobs.count_states)
+enqueue_jobs = _boundary(_jobs.enqueue_jobs)
+get_job = _boundary(_jobs.get_job)
+get_jobs = _boundary(_jobs.get_jobs)
+list_jobs = _boundary(_jobs.list_jobs)
+retry_all_dead = _boundary(_jobs.retry_all_dead)
+retry_dead = _boundary(_jobs.retry_dead)
+status = _boundary(_jobs.status)
+# runs
+claim_jobs = _boundary(_runs.claim_jobs)
+finish_and_claim = _boundary(_runs.finish_and_claim)
+finish_runs = _boundary(_runs.finish_runs)
+requeue_runs = _boundary(_runs.requeue_runs)
+# workers
+deregister_worker = _boundary(_workers.deregister_worker)
+heartbeat = _boundary(_workers.heartbeat)
+list_workers = _boundary(_workers.list_workers)
+register_worker = _boundary(_workers.register_worker)
+set_worker_state = _boundary(_workers.set_worker_state)
+# upkeep
+delete_stale_workers = _boundary(_upkeep.delete_stale_workers)
+expired_runs = _boundary(_upkeep.expired_runs)
+rescue_runs = _boundary(_upkeep.rescue_runs)
+resign_leader = _boundary(_upkeep.resign_leader)
+try_lead = _boundary(_upkeep.try_lead)
+# listen
+open_listener = _boundary(_listen.open_listener)
+# config
+load_config = _boundary(_config_mod.load_config)
+prune = _boundary(_config_mod.prune)
+set_config = _boundary(_config_mod.set_config)
+# dashboard
+collect_metrics = _boundary(_dashboard.collect_metrics)
+dashboard_overview = _boundary(_dashboard.dashboard_overview)
+limit_statement_time = _dashboard.limit_statement_time
+page_jobs = _boundary(_dashboard.page_jobs)
 
 __all__ = [
     "DURATION_BUCKETS",
     "NOTIFY_CHANNEL",
     "Claimed",
+    "ExpiredRun",
+    "Listener",
     "MetricsSnapshot",
     "MinuteStat",
     "Overview",
@@ -69,8 +116,10 @@ __all__ = [
     "collect_metrics",
     "count_states",
     "dashboard_overview",
+    "delete_stale_workers",
     "deregister_worker",
     "enqueue_jobs",
+    "expired_runs",
     "finish_and_claim",
     "finish_runs",
     "get_job",
@@ -85,10 +134,12 @@ __all__ = [
     "prune",
     "register_worker",
     "requeue_runs",
-    "rescue_expired",
+    "rescue_runs",
+    "resign_leader",
     "retry_all_dead",
     "retry_dead",
     "set_config",
     "set_worker_state",
     "status",
+    "try_lead",
 ]

@@ -64,11 +64,14 @@ def _counts(conn: sa.Connection) -> dict[str, int]:
 
 
 _WORKERS = sa.text(
-    """
+    f"""
     SELECT w.id, w.host, w.pid, w.version, w.concurrency, w.state, w.started_at,
            w.heartbeat_at,
            coalesce((SELECT array_agg(j.id ORDER BY j.started_at) FROM jobs j
-                     WHERE j.state = 'processing' AND j.worker_id = w.id), '{}') AS running
+                     WHERE j.state = '{JobState.PROCESSING}' AND j.worker_id = w.id), '{{}}')
+               AS running,
+           EXISTS (SELECT 1 FROM leader l WHERE l.worker_id = w.id AND l.expires_at > now())
+               AS leader
     FROM workers w
     WHERE w.heartbeat_at >= now() - :live * interval '1 second'
     ORDER BY w.host, w.pid

@@ -1,5 +1,5 @@
 """Runs as workers see them: claim, finish (fenced on run_id), finish-and-claim in one
-statement, requeue after a hard shutdown, and rescue of runs whose lease expired."""
+statement, and requeue after a hard shutdown. Rescue of expired runs is in `upkeep`."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
-from queuectl import backoff
 from queuectl.models import JobState
 from queuectl.store._common import _autocommit, _notify
 
@@ -23,7 +22,6 @@ __all__ = [
     "finish_and_claim",
     "finish_runs",
     "requeue_runs",
-    "rescue_expired",
 ]
 
 
@@ -241,46 +239,3 @@ def requeue_runs(engine: sa.Engine, *, runs: Iterable[tuple[str, int]]) -> list[
         ).all()
         _notify(conn, None)
     return [r.id for r in rows]
-
-
-_EXPIRED = sa.text(
-    """
-    SELECT j.id, j.run_id, j.attempts, j.max_retries, j.worker_id, w.host, w.pid,
-           extract(epoch FROM now() - j.started_at) AS ran_for
-    FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
-    WHERE j.state = 'processing' AND j.lease_expires_at < now()
-    ORDER BY j.lease_expires_at
-    LIMIT :limit
-    FOR UPDATE OF j SKIP LOCKED
-    """
-)
-
-
-def rescue_expired(
-    engine: sa.Engine, *, policy: backoff.Policy, stale_after: float, limit: int = 500
-) -> list[str]:
-    """Fail the runs whose lease expired ("worker lost"), following the retry/DLQ rules, and
-    drop worker registrations that stopped heartbeating; returns the rescued job ids."""
-    with engine.begin() as conn:
-        rows = conn.execute(_EXPIRED, {"limit": limit}).all()
-        results = []
-        for r in rows:
-            state, delay = backoff.after_failure(
-                policy, attempts=r.attempts, max_retries=r.max_retries
-            )
-            who = f"worker {r.worker_id} (pid {r.pid} on {r.host})" if r.host else "its worker"
-            results.append(
-                RunResult(
-                    job_id=r.id, run_id=r.run_id, state=state, exit_code=None,
-                    error=f"worker lost: {who} stopped heartbeating; the run was abandoned",
-                    output=None, output_truncated=False, duration=r.ran_for, retry_delay=delay,
-                )
-            )
-        written = finish_runs(conn, results=results, worker_id=None)
-        conn.execute(
-            sa.text("DELETE FROM workers WHERE heartbeat_at < now() - :s * interval '1 second'"),
-            {"s": stale_after},
-        )
-        if written:
-            _notify(conn, None)
-    return sorted(job_id for job_id, _ in written)

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-import psycopg
 import sqlalchemy as sa
 
 from queuectl import db, models
 from queuectl.models import WorkerInfo
-from queuectl.store._common import NOTIFY_CHANNEL, _autocommit, _workers
+from queuectl.store._common import _autocommit, _workers
 
 __all__ = ["deregister_worker", "heartbeat", "list_workers", "register_worker", "set_worker_state"]
 
@@ -83,16 +82,6 @@ def deregister_worker(engine: sa.Engine, *, worker_id: int) -> None:
     """Remove a worker's registration when it exits cleanly."""
     with engine.begin() as conn:
         conn.execute(sa.delete(models.workers).where(models.workers.c.id == worker_id))
-
-
-def open_listener(engine: sa.Engine) -> psycopg.Connection:
-    """A dedicated autocommit connection LISTENing on the channel enqueue and retries NOTIFY;
-    the worker waits on its socket. Raises psycopg.Error when the database is away."""
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    conn = psycopg.connect(url, autocommit=True, application_name="queuectl-listen",
-                           connect_timeout=5)
-    conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
-    return conn
 
 
 def list_workers(engine: sa.Engine, *, live_within: float) -> list[WorkerInfo]:

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from queuectl import backoff, errors, store
 from queuectl.jobspec import JobSpec
 from queuectl.models import JobState
+from queuectl.worker import outcomes
 
 
 def enqueue(engine, *specs):
@@ -74,7 +75,9 @@ def test_rescue_counts_a_lost_run_as_a_failure(clean):
     runs = store.claim_jobs(clean, worker_id=7, limit=2, lease_seconds=0.01)
     with clean.begin() as conn:
         conn.execute(sa.text("UPDATE jobs SET lease_expires_at = now() - interval '1 s'"))
-    rescued = store.rescue_expired(clean, policy=backoff.Policy(2, 10), stale_after=60)
+    expired = store.expired_runs(clean)
+    rescued = store.rescue_runs(clean, results=[
+        outcomes.lost_run(r, backoff.Policy(2, 10)) for r in expired])
     assert rescued == ["lost", "lost2"]
     dead, failed = store.get_job(clean, job_id="lost"), store.get_job(clean, job_id="lost2")
     assert dead.state is JobState.DEAD and "worker lost" in dead.error

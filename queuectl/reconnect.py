@@ -1,0 +1,132 @@
+"""One reconnect policy for every path that talks to the database while the server may be
+away: claiming, completing, heartbeats, config refresh, LISTEN, upkeep, the per-host wake-up
+relay and the dashboard.
+
+`Backoff` is the pure schedule: exponential backoff with full jitter (AWS's "full jitter":
+each delay is uniform in [0, min(cap, first * 2**n)]), reset by the first success. `Gate`
+puts every call of one process behind it: while the database is away, calls are refused
+without touching the network until the next attempt is due, so one process makes at most a
+handful of connection attempts in any 10 s however many paths want the database; it logs one
+line when the database goes away, at most one reminder a minute, and one line when it is back.
+
+Threading: a `Gate` may be shared by threads (one lock); `Backoff` is not thread-safe alone.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from typing import TypeVar
+
+from queuectl import errors
+
+__all__ = ["Backoff", "Gate", "Offline"]
+
+_T = TypeVar("_T")
+
+FIRST_DELAY = 0.1
+MAX_DELAY = 10.0
+_REMIND_EVERY = 60.0
+
+
+class Offline(Exception):
+    """The database is away: the call was refused (backing off) or just failed."""
+
+
+class Backoff:
+    """Exponential backoff with full jitter between `first` and `cap` seconds."""
+
+    def __init__(self, *, first: float = FIRST_DELAY, cap: float = MAX_DELAY,
+                 rand: Callable[[], float] = random.random) -> None:
+        self.first = first
+        self.cap = cap
+        self._rand = rand
+        self.failures = 0
+
+    def next_delay(self) -> float:
+        """Count one more failure; the delay before the next attempt."""
+        ceiling = min(self.cap, self.first * 2 ** min(self.failures, 32))
+        self.failures += 1
+        return self._rand() * ceiling
+
+    def reset(self) -> None:
+        """A success: the next failure starts from `first` again."""
+        self.failures = 0
+
+
+class Gate:
+    """Lets calls through to the database while it answers; backs off while it does not."""
+
+    def __init__(self, *, name: str, log: logging.Logger, backoff: Backoff | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self._log = log
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._retry_at = 0.0
+        self._down_since: float | None = None
+        self._reminded_at = 0.0
+        self.attempts_while_down = 0
+
+    @property
+    def down(self) -> bool:
+        """True while the last call failed and none has succeeded since."""
+        return self._down_since is not None
+
+    def wait_time(self) -> float:
+        """Seconds until the next attempt is allowed (0 when calls go through)."""
+        return max(0.0, self._retry_at - self._clock())
+
+    def ready(self) -> bool:
+        """True when a call would be attempted now."""
+        return self.wait_time() == 0.0
+
+    def call(self, fn: Callable[[], _T]) -> _T:
+        """`fn()` if the database may be tried now; raises `Offline` if it may not, or if the
+        call found it away (`DatabaseUnavailable`, or a `DatabaseError` such as a server
+        shutting down mid-statement)."""
+        if not self.ready():
+            raise Offline(self.name)
+        try:
+            result = fn()
+        except (errors.DatabaseUnavailable, errors.DatabaseError) as exc:
+            self.failed(exc)
+            raise Offline(self.name) from exc
+        self.succeeded()
+        return result
+
+    def failed(self, exc: BaseException) -> None:
+        """Record a failed attempt (also for callers that do not go through `call`)."""
+        with self._lock:
+            now = self._clock()
+            self._retry_at = now + self._backoff.next_delay()
+            if self._down_since is None:
+                self._down_since = self._reminded_at = now
+                self.attempts_while_down = 1
+                self._log.warning("%s: database unavailable (%s); retrying with backoff "
+                                  "(at most every %gs)", self.name, exc, self._backoff.cap)
+                return
+            self.attempts_while_down += 1
+            if now - self._reminded_at >= _REMIND_EVERY:
+                self._reminded_at = now
+                self._log.warning("%s: database still unavailable after %.0fs (%d attempts): "
+                                  "%s", self.name, now - self._down_since,
+                                  self.attempts_while_down, exc)
+
+    def succeeded(self) -> float | None:
+        """Record a success; returns how long the database was away, if it was."""
+        if self._down_since is None:
+            return None  # the hot path: no lock while all is well
+        with self._lock:
+            if self._down_since is None:
+                return None
+            away = self._clock() - self._down_since
+            self._down_since = None
+            self._retry_at = 0.0
+            self._backoff.reset()
+        self._log.warning("%s: database is back after %.1fs", self.name, away)
+        return away

@@ -1,0 +1,112 @@
+"""Results on their way to the database: buffered, written fenced on run_id (only while the
+worker still holds the run), and kept through database outages until they are written.
+
+One round trip does double duty: `flush` writes the buffered results and, in the same
+statement, claims the jobs the producer asked for (`store.finish_and_claim`).
+
+Threading: main thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from queuectl import store
+from queuectl.models import JobState
+from queuectl.reconnect import Gate
+from queuectl.worker.outcomes import Decision
+from queuectl.worker.ports import Store
+
+__all__ = ["Completer", "Summary"]
+
+log = logging.getLogger("queuectl.worker")
+
+
+@dataclass
+class Summary:
+    """How a worker ended: counted for `worker stop` and the log."""
+
+    completed: int = 0
+    failed: int = 0
+    requeued: int = 0
+    stale: int = 0
+    hard_stop: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+class Completer:
+    """Buffers decisions and writes them; counts what happened in `summary`."""
+
+    def __init__(self, db: Store, gate: Gate, *, on_retry_due: Callable[[float], None]) -> None:
+        self._db = db
+        self._gate = gate
+        self._on_retry_due = on_retry_due
+        self._unwritten: list[store.RunResult] = []
+        self._requeue: list[tuple[str, int]] = []
+        self.summary = Summary()
+
+    def add(self, decisions: Iterable[Decision]) -> None:
+        """Buffer finished runs: results to write, interrupted runs to put back."""
+        for d in decisions:
+            if d.result is None:
+                self._requeue.append((d.job_id, d.run_id))
+            else:
+                self._unwritten.append(d.result)
+
+    def requeue(self, jobs: Iterable[store.Claimed]) -> None:
+        """Buffer claimed runs that never started, to put back uncounted."""
+        self._requeue.extend((job.id, job.run_id) for job in jobs)
+
+    def pending(self) -> int:
+        """How many results and put-backs wait to be written."""
+        return len(self._unwritten) + len(self._requeue)
+
+    def has_results(self) -> bool:
+        """True when results wait to be written."""
+        return bool(self._unwritten)
+
+    def run_ids(self) -> list[int]:
+        """The runs this worker still holds through unwritten results and put-backs."""
+        return [r.run_id for r in self._unwritten] + [run_id for _, run_id in self._requeue]
+
+    def put_back(self) -> None:
+        """Write the put-backs (raises `Offline` and keeps them while the database is away)."""
+        if not self._requeue:
+            return
+        runs = self._requeue
+        back = self._gate.call(lambda: self._db.requeue_runs(runs=runs))
+        self._requeue = []
+        self.summary.requeued += len(back)
+        for job_id in back:
+            log.info("job %s put back to pending (worker stopping; attempt not counted)", job_id)
+
+    def flush(self, *, claim: int, worker_id: int, lease: float) -> list[store.Claimed]:
+        """Write the buffered results and claim up to `claim` jobs in one statement; returns
+        the claimed jobs (raises `Offline` and keeps the results while the database is away)."""
+        results = self._unwritten
+        written, jobs = self._gate.call(lambda: self._db.finish_and_claim(
+            results=results, worker_id=worker_id, limit=claim, lease_seconds=lease))
+        self._unwritten = []
+        for r in results:
+            self._report(r, (r.job_id, r.run_id) in written)
+        return jobs
+
+    def _report(self, r: store.RunResult, written: bool) -> None:
+        if not written:
+            self.summary.stale += 1
+            log.warning("job %s: result of run %d dropped: the run was rescued after its "
+                        "lease expired and belongs to another worker now", r.job_id, r.run_id)
+            return
+        if r.state is JobState.COMPLETED:
+            self.summary.completed += 1
+            log.info("job %s completed in %.3fs", r.job_id, r.duration or 0)
+            return
+        self.summary.failed += 1
+        if r.state is JobState.FAILED:
+            self._on_retry_due(time.time() + r.retry_delay)
+            log.info("job %s failed: %s; retry in %gs", r.job_id, r.error, r.retry_delay)
+        else:
+            log.info("job %s dead (moved to the DLQ): %s", r.job_id, r.error)

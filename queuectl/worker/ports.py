@@ -1,0 +1,128 @@
+"""What a worker needs from outside: the store's calls (`Store`, with `EngineStore` binding
+them to an engine; unit tests pass an in-memory fake) and the config snapshot (`Settings`).
+
+Threading: `Settings` is immutable; the main thread swaps the worker's snapshot at each
+heartbeat and slot threads read whichever one is current."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+
+from queuectl import backoff, store
+
+__all__ = ["EngineStore", "ListenerLike", "Settings", "Store"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The config values a worker uses, in seconds (job_timeout in ms)."""
+
+    lease_timeout: float = 30.0
+    heartbeat_interval: float = 5.0
+    poll_interval: float = 1.0
+    job_timeout_ms: int | None = None
+    retention: float | None = 7 * 86400.0
+    policy: backoff.Policy = backoff.Policy()
+
+    @classmethod
+    def from_config(cls, values: Mapping[str, Any]) -> Settings:
+        """The snapshot of a `store.load_config` answer."""
+        return cls(
+            lease_timeout=float(values["lease_timeout"]),
+            heartbeat_interval=float(values["heartbeat_interval"]),
+            poll_interval=float(values["poll_interval"]),
+            job_timeout_ms=values["job_timeout"],
+            retention=values["retention"],
+            policy=backoff.Policy(float(values["backoff_base"]), float(values["backoff_max"])),
+        )
+
+
+class ListenerLike(Protocol):
+    """A LISTEN connection (see `store.Listener`)."""
+
+    def fileno(self) -> int: ...
+    def payloads(self) -> list[str]: ...
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    """The store calls a worker makes; each raises only `queuectl.errors` exceptions."""
+
+    def load_config(self) -> dict[str, Any]: ...
+    def register_worker(self, *, host: str, pid: int, version: str, concurrency: int,
+                        worker_id: int | None = None) -> int: ...
+    def deregister_worker(self, *, worker_id: int) -> None: ...
+    def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
+                  state: str = "running") -> tuple[bool, set[int]]: ...
+    def finish_and_claim(
+        self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
+        lease_seconds: float) -> tuple[set[tuple[str, int]], list[store.Claimed]]: ...
+    def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]: ...
+    def try_lead(self, *, worker_id: int, lease_seconds: float) -> bool: ...
+    def resign_leader(self, *, worker_id: int) -> None: ...
+    def expired_runs(self, *, limit: int = 500) -> list[store.ExpiredRun]: ...
+    def rescue_runs(self, *, results: Sequence[store.RunResult]) -> list[str]: ...
+    def delete_stale_workers(self, *, older_than: float) -> int: ...
+    def prune(self, *, older_than: float,
+              wait: bool = True) -> tuple[int, int] | None: ...
+    def open_listener(self) -> ListenerLike: ...
+
+
+class EngineStore:
+    """`Store` on a real database: each method is the `queuectl.store` function of the same
+    name on `engine`."""
+
+    def __init__(self, engine: sa.Engine) -> None:
+        self.engine = engine
+
+    def load_config(self) -> dict[str, Any]:
+        return store.load_config(self.engine)
+
+    def register_worker(self, *, host: str, pid: int, version: str, concurrency: int,
+                        worker_id: int | None = None) -> int:
+        return store.register_worker(self.engine, host=host, pid=pid, version=version,
+                                     concurrency=concurrency, worker_id=worker_id)
+
+    def deregister_worker(self, *, worker_id: int) -> None:
+        store.deregister_worker(self.engine, worker_id=worker_id)
+
+    def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
+                  state: str = "running") -> tuple[bool, set[int]]:
+        return store.heartbeat(self.engine, worker_id=worker_id, run_ids=run_ids,
+                               lease_seconds=lease_seconds, state=state)
+
+    def finish_and_claim(
+        self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
+        lease_seconds: float,
+    ) -> tuple[set[tuple[str, int]], list[store.Claimed]]:
+        return store.finish_and_claim(self.engine, results=results, worker_id=worker_id,
+                                      limit=limit, lease_seconds=lease_seconds)
+
+    def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]:
+        return store.requeue_runs(self.engine, runs=runs)
+
+    def try_lead(self, *, worker_id: int, lease_seconds: float) -> bool:
+        return store.try_lead(self.engine, worker_id=worker_id, lease_seconds=lease_seconds)
+
+    def resign_leader(self, *, worker_id: int) -> None:
+        store.resign_leader(self.engine, worker_id=worker_id)
+
+    def expired_runs(self, *, limit: int = 500) -> list[store.ExpiredRun]:
+        return store.expired_runs(self.engine, limit=limit)
+
+    def rescue_runs(self, *, results: Sequence[store.RunResult]) -> list[str]:
+        return store.rescue_runs(self.engine, results=results)
+
+    def delete_stale_workers(self, *, older_than: float) -> int:
+        return store.delete_stale_workers(self.engine, older_than=older_than)
+
+    def prune(self, *, older_than: float,
+              wait: bool = True) -> tuple[int, int] | None:
+        return store.prune(self.engine, older_than=older_than, wait=wait)
+
+    def open_listener(self) -> ListenerLike:
+        return store.open_listener(self.engine)

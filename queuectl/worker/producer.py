@@ -1,0 +1,183 @@
+"""When to claim and how many: the prefetch depth, the earliest known due time, and the
+wake-ups that end an idle wait (slot threads finishing a run, NOTIFYs on the jobs channel
+through the worker's own LISTEN connection or the host's relay, and the poll interval as the
+safety net).
+
+Threading: `Waker.wake` may be called from any thread; everything else is main-thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import time
+
+from queuectl.reconnect import Gate, Offline
+from queuectl.worker.ports import ListenerLike, Store
+
+__all__ = ["Producer", "Waker"]
+
+log = logging.getLogger("queuectl.worker")
+
+# Prefetch (hold one extra claimed job per slot) only while runs are this short on average.
+PREFETCH_BELOW = 0.05
+
+
+class Waker:
+    """A self-pipe: any thread's `wake()` ends the main thread's current wait."""
+
+    def __init__(self) -> None:
+        self.fd, self._w = os.pipe()
+        os.set_blocking(self.fd, False)
+        os.set_blocking(self._w, False)
+
+    def wake(self) -> None:
+        """End the current (or next) wait."""
+        try:
+            os.write(self._w, b"x")
+        except BlockingIOError:
+            pass  # the pipe is full: the main thread is awake anyway
+
+    def drain(self) -> None:
+        """Consume pending wake-ups."""
+        try:
+            while os.read(self.fd, 4096):
+                pass
+        except BlockingIOError:
+            pass
+
+    def close(self) -> None:
+        """Close both ends."""
+        os.close(self.fd)
+        os.close(self._w)
+
+
+class Producer:
+    """Decides how many jobs to claim and waits for a reason to claim again."""
+
+    def __init__(self, db: Store, gate: Gate, waker: Waker, *, concurrency: int,
+                 listen: bool = True, relay_fd: int | None = None) -> None:
+        self._db = db
+        self._gate = gate
+        self._waker = waker
+        self.concurrency = concurrency
+        self._listen = listen and relay_fd is None
+        self._relay_fd = relay_fd
+        if relay_fd is not None:
+            os.set_blocking(relay_fd, False)
+        self._relay_buf = b""
+        self._listener: ListenerLike | None = None
+        self.avg_run: float | None = None
+        self.next_due: float | None = None  # epoch seconds of the earliest known retry
+
+    def capacity(self) -> int:
+        """How many jobs to hold claimed: one per slot, and while recent runs are short (under
+        `PREFETCH_BELOW` on average) one more per slot, so a slot whose job ends starts the
+        next at once while the round trip that records the result and refills the buffer
+        overlaps the run. Not more: a worker killed with SIGKILL loses its buffered jobs too,
+        and their rescue counts an attempt like a running job's."""
+        if self.avg_run is not None and self.avg_run < PREFETCH_BELOW:
+            return 2 * self.concurrency
+        return self.concurrency
+
+    def want(self, held: int) -> int:
+        """How many to claim now, holding `held` (it can exceed the capacity when runs get
+        longer: then none)."""
+        return max(0, self.capacity() - held)
+
+    def observe(self, duration: float) -> None:
+        """A run took `duration` seconds (moving average for the prefetch decision)."""
+        self.avg_run = duration if self.avg_run is None else 0.8 * self.avg_run + 0.2 * duration
+
+    def note_due(self, due: float) -> None:
+        """A job becomes due at epoch `due`: be awake then."""
+        if due > time.time():
+            self.next_due = due if self.next_due is None else min(self.next_due, due)
+
+    def claimed(self) -> None:
+        """A claim returned jobs: a due time that has passed was served."""
+        if self.next_due is not None and self.next_due <= time.time():
+            self.next_due = None
+
+    def idle_timeout(self, poll_interval: float) -> float:
+        """How long an idle worker (free slots, nothing claimed last time) may wait."""
+        timeout = poll_interval
+        if self.next_due is not None:
+            timeout = min(timeout, max(0.0, self.next_due - time.time()))
+        return timeout
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for a wake-up of any kind."""
+        fds = [self._waker.fd]
+        source = self._source_fd()
+        if source is not None:
+            fds.append(source)
+        try:
+            ready, _, _ = select.select(fds, [], [], timeout)
+        except InterruptedError:
+            return
+        if self._waker.fd in ready:
+            self._waker.drain()
+        if source is not None and source in ready:
+            self._read_source()
+
+    def close(self) -> None:
+        """Close the LISTEN connection, if any."""
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
+
+    # --- wake-up sources ------------------------------------------------------------------
+
+    def _source_fd(self) -> int | None:
+        if self._relay_fd is not None:
+            return self._relay_fd
+        if not self._listen:
+            return None
+        if self._listener is None:
+            try:
+                self._listener = self._gate.call(self._db.open_listener)
+            except Offline:
+                return None
+        return self._listener.fileno()
+
+    def _read_source(self) -> None:
+        if self._relay_fd is not None:
+            self._read_relay()
+            return
+        assert self._listener is not None
+        try:
+            payloads = self._gate.call(self._listener.payloads)
+        except Offline:
+            self.close()
+            return
+        for payload in payloads:
+            self._on_payload(payload)
+
+    def _read_relay(self) -> None:
+        assert self._relay_fd is not None
+        try:
+            data = os.read(self._relay_fd, 65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        if not data:
+            log.warning("worker %s: the host's wake-up relay is gone; polling every "
+                        "poll_interval from now on", os.getpid())
+            os.close(self._relay_fd)
+            self._relay_fd = None
+            return
+        *lines, self._relay_buf = (self._relay_buf + data).split(b"\n")
+        for line in lines:
+            self._on_payload(line.decode("utf-8", "replace"))
+
+    def _on_payload(self, payload: str) -> None:
+        """An empty payload means "something is due now"; a number is an epoch due time.
+        Anything else is for a newer version and is ignored."""
+        if not payload:
+            return
+        try:
+            due = float(payload)
+        except ValueError:
+            return
+        self.note_due(due)

@@ -1,0 +1,86 @@
+"""The fleet's upkeep, run by exactly one worker at a time: the leader, elected through the
+database (`store.try_lead`) with a lease it renews at each heartbeat. When the leader dies or
+is cut off, another worker takes over once the lease runs out.
+
+The leader rescues expired runs (deciding retry or DLQ with `outcomes.lost_run`), drops
+registrations that stopped heartbeating, and applies `retention` once an hour.
+
+Threading: main thread only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable
+
+from queuectl.reconnect import Gate
+from queuectl.worker import outcomes
+from queuectl.worker.ports import Settings, Store
+
+__all__ = ["Upkeep", "leader_lease"]
+
+log = logging.getLogger("queuectl.worker")
+
+PRUNE_EVERY = 3600.0
+_FIRST_PRUNE = 60.0  # not while a fleet is starting up
+
+
+def leader_lease(settings: Settings) -> float:
+    """How long one election holds: short enough that a successor (trying at each of its
+    heartbeats) takes over within `lease_timeout`, long enough to survive a late heartbeat."""
+    return max(settings.lease_timeout - settings.heartbeat_interval,
+               2 * settings.heartbeat_interval)
+
+
+class Upkeep:
+    """Leader election and the leader's chores."""
+
+    def __init__(self, db: Store, gate: Gate,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._db = db
+        self._gate = gate
+        self._clock = clock
+        self.leader = False
+        self._next_prune = 0.0
+
+    def tick(self, worker_id: int, settings: Settings) -> None:
+        """Renew or seek leadership; if leading, do the chores (raises `Offline`)."""
+        was = self.leader
+        self.leader = False  # until the database says otherwise
+        self.leader = self._gate.call(lambda: self._db.try_lead(
+            worker_id=worker_id, lease_seconds=leader_lease(settings)))
+        if self.leader != was:
+            log.info("worker %s %s the fleet's upkeep", os.getpid(),
+                     "now leads" if self.leader else "no longer leads")
+            self._next_prune = self._clock() + _FIRST_PRUNE
+        if self.leader:
+            self._rescue(settings)
+            self._gate.call(lambda: self._db.delete_stale_workers(
+                older_than=max(settings.lease_timeout * 2, 60.0)))
+            self._maybe_prune(settings)
+
+    def _rescue(self, settings: Settings) -> None:
+        expired = self._gate.call(self._db.expired_runs)
+        if not expired:
+            return
+        results = [outcomes.lost_run(run, settings.policy) for run in expired]
+        for job_id in self._gate.call(lambda: self._db.rescue_runs(results=results)):
+            log.warning("job %s rescued: its worker stopped heartbeating", job_id)
+
+    def _maybe_prune(self, settings: Settings) -> None:
+        if settings.retention is None or self._clock() < self._next_prune:
+            return
+        self._next_prune = self._clock() + PRUNE_EVERY
+        retention = settings.retention
+        pruned = self._gate.call(lambda: self._db.prune(older_than=retention, wait=False))
+        if pruned and any(pruned):
+            log.info("pruned %d finished job(s) and %d metric row(s) older than %gs",
+                     pruned[0], pruned[1], retention)
+
+    def resign(self, worker_id: int) -> None:
+        """Hand leadership back on a clean exit (raises `Offline`)."""
+        if self.leader:
+            self._gate.call(lambda: self._db.resign_leader(worker_id=worker_id))
+            self.leader = False
