@@ -9,36 +9,110 @@ and `<pid>.exit` (how they ended) when they exit.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import select
 import signal
 import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from queuectl import errors
+from queuectl import errors, reconnect, store
 from queuectl.worker import Summary
 
 __all__ = ["alive", "how_it_ended", "running_daemons", "start_daemons", "stop_daemons",
            "supervise", "write_exit_report"]
 
+log = logging.getLogger("queuectl.supervisor")
+
 _READY_TIMEOUT = 15.0
 _RESTART_PAUSE = 5.0  # a worker that dies sooner than this after starting waits this long
 
 
+class _Relay:
+    """The host's one LISTEN connection, relaying each notification's payload as a line to
+    every worker's pipe (`worker run --relay-fd`), so N workers cost one wake-up connection.
+    Reconnects through the shared backoff policy; while it is away workers poll."""
+
+    def __init__(self, open_listener: Callable[[], store.Listener]) -> None:
+        self._open = open_listener
+        self._gate = reconnect.Gate(name="wake-up relay", log=log)
+        self._listener: store.Listener | None = None
+        self.pipes: dict[int, int] = {}  # slot -> write end
+
+    def pipe_for(self, slot: int) -> int:
+        """A fresh pipe for the worker in `slot`; returns the read end for the child."""
+        self.drop(slot)
+        read, write = os.pipe()
+        os.set_blocking(write, False)
+        self.pipes[slot] = write
+        return read
+
+    def drop(self, slot: int) -> None:
+        """Close the pipe of a worker that exited."""
+        if slot in self.pipes:
+            os.close(self.pipes.pop(slot))
+
+    def wait(self, timeout: float) -> None:
+        """Wait up to `timeout` for notifications and pass them on."""
+        if self._listener is None:
+            try:
+                self._listener = self._gate.call(self._open)
+            except reconnect.Offline:
+                time.sleep(timeout)
+                return
+        try:
+            ready, _, _ = select.select([self._listener], [], [], timeout)
+            payloads = self._gate.call(self._listener.payloads) if ready else []
+        except InterruptedError:
+            return
+        except reconnect.Offline:
+            self._listener.close()
+            self._listener = None
+            return
+        data = b"".join(p.encode() + b"\n" for p in payloads)
+        for write in self.pipes.values():
+            try:
+                os.write(write, data)
+            except (BlockingIOError, BrokenPipeError):
+                pass  # a full pipe: that worker is awake anyway; a closed one is exiting
+
+    def close(self) -> None:
+        """Close the connection and every pipe."""
+        for slot in list(self.pipes):
+            self.drop(slot)
+        if self._listener is not None:
+            self._listener.close()
+
+
 def supervise(argv: list[str], count: int,
-              on_restart: Callable[[int, str, float], None] = lambda pid, why, pause: None
-              ) -> int:
+              on_restart: Callable[[int, str, float], None] = lambda pid, why, pause: None,
+              open_listener: Callable[[], store.Listener] | None = None) -> int:
     """Run `count` workers (`argv` each, in sessions of their own so a terminal's Ctrl-C
     reaches them once, through us); restart one that dies unexpectedly, after a pause if it
-    keeps dying; on SIGINT/SIGTERM pass one SIGTERM to each and wait. Returns an exit code."""
-    procs = {slot: subprocess.Popen(argv, start_new_session=True) for slot in range(count)}
+    keeps dying; on SIGINT/SIGTERM pass one SIGTERM to each and wait. With `open_listener`,
+    hold the host's one LISTEN connection and relay wake-ups to the workers. Returns an exit
+    code."""
+    relay = _Relay(open_listener) if open_listener is not None else None
+
+    def spawn(slot: int) -> subprocess.Popen[bytes]:
+        if relay is None:
+            return subprocess.Popen(argv, start_new_session=True)
+        read = relay.pipe_for(slot)
+        try:
+            return subprocess.Popen([*argv, "--relay-fd", str(read)], start_new_session=True,
+                                    pass_fds=(read,))
+        finally:
+            os.close(read)
+
+    procs = {slot: spawn(slot) for slot in range(count)}
     started = {slot: time.monotonic() for slot in procs}
     restart_at: dict[int, float] = {}
     stopping: list[int] = []
     codes: list[int] = []
 
-    def forward(signum: int, _frame) -> None:
+    def forward(signum: int, _frame: object) -> None:
         stopping.append(signum)
         for p in procs.values():
             if p.poll() is None:
@@ -52,6 +126,8 @@ def supervise(argv: list[str], count: int,
             if code is None:
                 continue
             del procs[slot]
+            if relay is not None:
+                relay.drop(slot)
             if stopping:
                 codes.append(code)
                 continue
@@ -63,9 +139,14 @@ def supervise(argv: list[str], count: int,
                 restart_at.clear()
             elif time.monotonic() >= when:
                 del restart_at[slot]
-                procs[slot] = subprocess.Popen(argv, start_new_session=True)
+                procs[slot] = spawn(slot)
                 started[slot] = time.monotonic()
-        time.sleep(0.1)
+        if relay is not None and not stopping:
+            relay.wait(0.1)
+        else:
+            time.sleep(0.1)
+    if relay is not None:
+        relay.close()
     bad = [c for c in codes if c not in (0, -signal.SIGTERM)]
     return bad[0] if bad and bad[0] > 0 else (1 if bad else 0)
 

@@ -54,10 +54,11 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     typer.echo(f"Active workers: {len(result.workers)}")
     if result.workers:
         output.table(
-            [[w.host, w.pid, w.state, f"{len(w.running)}/{w.concurrency}",
-              ", ".join(w.running) or "-", output.fmt_time(w.heartbeat_at)]
+            [[w.host, w.pid, w.state, "*" if w.leader else "",
+              f"{len(w.running)}/{w.concurrency}", ", ".join(w.running) or "-",
+              output.fmt_time(w.heartbeat_at)]
              for w in result.workers],
-            ["HOST", "PID", "STATE", "BUSY", "RUNNING", "HEARTBEAT"],
+            ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
 
 

@@ -83,6 +83,7 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "started_at": iso(worker.started_at),
         "heartbeat_at": iso(worker.heartbeat_at),
         "running": worker.running,
+        "leader": worker.leader,
     }
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from queuectl import db, settings, supervisor
+from queuectl import db, settings, store, supervisor
 from queuectl import worker as worker_mod
 
 __all__ = ["app"]
@@ -58,10 +58,14 @@ def start(
                                      "pooler)."),
 ) -> None:
     """Start worker processes (foreground by default; Ctrl-C stops them gracefully)."""
-    ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
+    engine = ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
     argv = _child_argv(ctx, concurrency, grace, listen)
     if not daemon:
-        raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting))
+        logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                            format="%(asctime)s %(levelname)s %(message)s")
+        relay = (lambda: store.open_listener(engine)) if listen else None
+        raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting,
+                                                   open_listener=relay))
     log_path = settings.data_dir() / "worker.log"
     pids = supervisor.start_daemons(argv, count, directory=_workers_dir(), log_path=log_path)
     typer.echo(f"Started {count} worker(s)")
