@@ -208,14 +208,15 @@ class Worker:
 
     def _timeout(self, *, idle: bool) -> float:
         now = time.monotonic()
-        timeout = max(0.0, self.heartbeat.next_at - now)
+        if self.gate.down:
+            # Nothing can reach the database before the next allowed attempt (a finishing
+            # run or a signal still wakes the loop at once).
+            timeout = self.gate.wait_time()
+        else:
+            timeout = max(0.0, self.heartbeat.next_at - now)
+            if idle and self._stop_at is None:
+                timeout = min(timeout, self.producer.idle_timeout(
+                    self.heartbeat.settings.poll_interval))
         if self._stop_at is not None and self.grace is not None and not self._hard:
             timeout = min(timeout, max(0.0, self._stop_at + self.grace - now))
-        if self.gate.down:
-            # Wake for the next allowed attempt; nothing else needs the database before it.
-            retry = self.gate.wait_time()
-            return min(timeout, retry) if retry > 0 else timeout
-        if idle and self._stop_at is None:
-            timeout = min(timeout, self.producer.idle_timeout(
-                self.heartbeat.settings.poll_interval))
         return timeout

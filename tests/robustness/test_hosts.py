@@ -118,7 +118,7 @@ def test_cut_host_is_rescued_elsewhere_and_its_late_result_fenced(
         host_a = pool.start(prefix=["ip", "netns", "exec", net.hosts[0][0]])
         wait_until(lambda: "started (id" in pool.logs(), 30, "host A's worker to register")
         enqueue(engine, [{"id": "net job", "max_retries": 3,
-                          "command": ok_command("net job", ledger, sleep="2")}])
+                          "command": ok_command("net job", ledger, sleep="5")}])
         wait_until(lambda: "net job" in Ledger.read(ledger).runs, 20, "host A to start the job")
         host_b = pool.start(prefix=["ip", "netns", "exec", net.hosts[1][0]])
         wait_until(lambda: pool.logs().count("started (id") >= 2, 30, "host B's worker")

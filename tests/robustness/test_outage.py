@@ -1,0 +1,84 @@
+"""A database outage must not become a connection storm (issue 17): workers whose database
+refuses connections back off (full jitter, capped at 10 s), stay cheap, lose nothing, and
+carry on once it is back."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psycopg
+import pytest
+from sqlalchemy.engine import make_url
+
+from pgcluster import report
+from queuectl import store
+from queuectl.jobspec import JobSpec
+from queuectl.models import JobState
+from tcpcount import CountingProxy
+from tests.conftest import wait_for
+
+pytestmark = pytest.mark.slow
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(") ", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime + stime
+
+
+def test_refused_connections_get_backoff_not_a_storm(clean, cli, env, workers, db_url,
+                                                     pg_server):
+    url = make_url(db_url)
+    proxy = CountingProxy((url.host or "127.0.0.1", url.port or 5432))
+    admin = psycopg.connect(make_url(pg_server).set(drivername="postgresql")
+                            .render_as_string(hide_password=False), autocommit=True)
+    database = url.database
+    try:
+        assert cli("config", "set", "poll_interval", "0.2s").returncode == 0
+        assert cli("config", "set", "heartbeat_interval", "1s").returncode == 0
+        assert cli("config", "set", "lease_timeout", "60s").returncode == 0
+        env["QUEUECTL_DATABASE_URL"] = url.set(port=proxy.port).render_as_string(
+            hide_password=False)
+        procs = workers.start(2)
+        store.enqueue_jobs(clean, specs=[JobSpec("during", "sleep 4")])
+        wait_for(lambda: store.get_job(clean, job_id="during").state is JobState.PROCESSING,
+                 message="a job running when the outage starts")
+
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                      "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+        outage = time.monotonic()
+        wait_for(lambda: time.monotonic() - outage >= 5, timeout=10, interval=0.1,
+                 message="the first 5 s of the outage")
+        window = time.monotonic()
+        cpu_before = {p.pid: cpu_seconds(p.pid) for p in procs}
+        wait_for(lambda: time.monotonic() - window >= 10, timeout=15, interval=0.1,
+                 message="10 more seconds of outage")
+        attempts = proxy.count_since(window)
+        cpu = {p.pid: cpu_seconds(p.pid) - cpu_before[p.pid] for p in procs}
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        back = time.monotonic()
+        store.enqueue_jobs(clean, specs=[JobSpec("after", "true")])
+        wait_for(lambda: store.count_states(clean)["completed"] == 2, timeout=15,
+                 message="both jobs completed once the database is back")
+        recovered = time.monotonic() - back
+        report("outage (15 s, 2 workers)", attempts_last_10s=attempts,
+               cpu_last_10s={k: round(v, 3) for k, v in cpu.items()},
+               recovered_s=round(recovered, 2))
+        assert all(p.poll() is None for p in procs), workers.logs()
+        assert attempts <= 10 * len(procs)
+        assert all(v < 0.3 for v in cpu.values()), cpu
+        assert store.get_job(clean, job_id="during").attempts == 1  # not lost, not re-run
+        logs = workers.logs()
+        assert "Traceback" not in logs
+        assert logs.count("database unavailable") == len(procs)  # one line each
+        # Each worker notices at its next attempt: within the 10 s cap.
+        wait_for(lambda: workers.logs().count("database is back") == len(procs), timeout=15,
+                 message="each worker logs that the database is back")
+    finally:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        admin.close()
+        proxy.close()
