@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
-
-import sqlalchemy as sa
+from typing import TYPE_CHECKING, Any, Protocol
 
 from queuectl import backoff, store
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["EngineStore", "ListenerLike", "Settings", "Store"]
 
