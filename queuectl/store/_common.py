@@ -56,9 +56,18 @@ def _config(conn: sa.Connection) -> dict[str, Any]:
     return values
 
 
+#: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
+CLAIMED = "claimed"
+
+
 def _counts(conn: sa.Connection) -> dict[str, int]:
+    """Jobs per state; `processing` counts started runs only, `claimed` the ones waiting in a
+    worker's prefetch buffer."""
     counts = {s.value: 0 for s in JobState}
-    rows = conn.execute(sa.text("SELECT state, count(*) AS n FROM jobs GROUP BY state"))
+    counts[CLAIMED] = 0
+    rows = conn.execute(sa.text(
+        f"SELECT CASE WHEN state = '{JobState.PROCESSING}' AND started_at IS NULL "
+        f"THEN '{CLAIMED}' ELSE state END AS state, count(*) AS n FROM jobs GROUP BY 1"))
     counts.update({r.state: r.n for r in rows})
     return counts
 
@@ -68,8 +77,8 @@ _WORKERS = sa.text(
     SELECT w.id, w.host, w.pid, w.version, w.concurrency, w.state, w.started_at,
            w.heartbeat_at,
            coalesce((SELECT array_agg(j.id ORDER BY j.started_at) FROM jobs j
-                     WHERE j.state = '{JobState.PROCESSING}' AND j.worker_id = w.id), '{{}}')
-               AS running,
+                     WHERE j.state = '{JobState.PROCESSING}' AND j.worker_id = w.id
+                           AND j.started_at IS NOT NULL), '{{}}') AS running,
            EXISTS (SELECT 1 FROM leader l WHERE l.worker_id = w.id AND l.expires_at > now())
                AS leader
     FROM workers w

@@ -58,19 +58,25 @@ class RunResult:
 # runs and claim new jobs in one round trip (`finish_and_claim`).
 _CLAIM_CTES = """
     due AS (
-        SELECT id FROM jobs
+        SELECT id, priority, run_at FROM jobs
         WHERE state IN ('pending', 'failed') AND run_at <= now()
         ORDER BY priority DESC, run_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
+    ), ranked AS (
+        SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
     ), claimed AS (
         UPDATE jobs j
         SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
-            worker_id = :worker_id, started_at = now(), updated_at = now(),
+            worker_id = :worker_id, updated_at = now(),
+            started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
-        FROM due WHERE j.id = due.id
+        FROM ranked WHERE j.id = ranked.id
         RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority
     )"""
+# `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
+# the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a
+# heartbeat or their result says when they started.
 
 # Fenced: a result is written only while the job is still processing under the same run_id.
 # In the same statement the claim cannot pick a job being finished: its snapshot still shows
@@ -86,6 +92,8 @@ _FINISH_CTES = """
         UPDATE jobs j
         SET state = r.state, exit_code = r.exit_code, error = r.error, output = r.output,
             output_truncated = r.truncated, duration = r.duration, finished_at = now(),
+            started_at = coalesce(j.started_at,
+                                  now() - coalesce(r.duration, 0) * interval '1 second'),
             updated_at = now(), lease_expires_at = NULL, worker_id = NULL,
             run_at = CASE WHEN r.state = 'failed'
                           THEN now() + r.delay * interval '1 second' ELSE j.run_at END
@@ -145,11 +153,13 @@ def _split(conn: sa.Connection, rows: Sequence[sa.Row]) -> tuple[set[tuple[str, 
 
 
 def claim_jobs(
-    engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float
+    engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float,
+    start_now: int | None = None,
 ) -> list[Claimed]:
-    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement."""
+    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement; the
+    first `start_now` (default: all) are marked started."""
     return finish_and_claim(engine, results=[], worker_id=worker_id, limit=limit,
-                            lease_seconds=lease_seconds)[1]
+                            lease_seconds=lease_seconds, start_now=start_now)[1]
 
 
 def finish_runs(
@@ -168,10 +178,11 @@ def finish_runs(
 
 def finish_and_claim(
     engine: sa.Engine, *, results: Sequence[RunResult], worker_id: int | None, limit: int,
-    lease_seconds: float,
+    lease_seconds: float, start_now: int | None = None,
 ) -> tuple[set[tuple[str, int]], list[Claimed]]:
     """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs, in one
-    statement and one round trip; returns (runs written, jobs claimed)."""
+    statement and one round trip; returns (runs written, jobs claimed). The first `start_now`
+    claimed jobs (default: all) are marked started; the rest are claimed, not started."""
     limit = max(0, limit)
     if results and limit:
         stmt = _FINISH_AND_CLAIM
@@ -182,7 +193,8 @@ def finish_and_claim(
     else:
         return set(), []
     params = _result_params(results, worker_id) if results else {"worker_id": worker_id}
-    params.update(limit=limit, lease=lease_seconds)
+    params.update(limit=limit, lease=lease_seconds,
+                  start_now=limit if start_now is None else start_now)
     with _autocommit(engine).connect() as conn:
         # The worker's hot path: straight to the driver, as a prepared statement. SQLAlchemy's
         # per-call bookkeeping cost as much CPU as the statement, under the same GIL as the

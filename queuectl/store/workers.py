@@ -35,7 +35,11 @@ _HEARTBEAT = sa.text(
         UPDATE workers SET heartbeat_at = now(), state = :state WHERE id = :worker_id
         RETURNING id
     ), leases AS (
-        UPDATE jobs SET lease_expires_at = now() + :lease * interval '1 second'
+        -- Prefetched runs that a slot has started since they were claimed are marked started.
+        UPDATE jobs SET lease_expires_at = now() + :lease * interval '1 second',
+                        started_at = CASE WHEN started_at IS NULL
+                                               AND run_id = ANY(CAST(:running AS bigint[]))
+                                          THEN now() ELSE started_at END
         WHERE state = 'processing' AND worker_id = :worker_id
               AND run_id = ANY(CAST(:run_ids AS bigint[]))
         RETURNING run_id
@@ -55,17 +59,18 @@ _HEARTBEAT = sa.text(
 
 def heartbeat(
     engine: sa.Engine, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
-    state: str = "running",
+    state: str = "running", running: Sequence[int] = (),
 ) -> tuple[bool, set[int]]:
     """Prove the worker is alive and extend the leases of its runs; returns whether the
     registration still exists and which runs it still holds. `run_ids` must name every run
     the worker holds (running or with a result not yet written): its other processing jobs
-    are claims whose answer was lost, and go back to pending without counting the attempt."""
+    are claims whose answer was lost, and go back to pending without counting the attempt.
+    `running` names the runs a slot has started: prefetched ones are marked started."""
     with _autocommit(engine).connect() as conn:
         row = conn.execute(
             _HEARTBEAT,
             {"worker_id": worker_id, "run_ids": list(run_ids), "lease": lease_seconds,
-             "state": state},
+             "state": state, "running": list(running)},
         ).one()
     return bool(row.registered), set(row.held or [])
 

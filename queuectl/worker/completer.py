@@ -83,12 +83,15 @@ class Completer:
         for job_id in back:
             log.info("job %s put back to pending (worker stopping; attempt not counted)", job_id)
 
-    def flush(self, *, claim: int, worker_id: int, lease: float) -> list[store.Claimed]:
-        """Write the buffered results and claim up to `claim` jobs in one statement; returns
-        the claimed jobs (raises `Offline` and keeps the results while the database is away)."""
+    def flush(self, *, claim: int, worker_id: int, lease: float,
+              start_now: int | None = None) -> list[store.Claimed]:
+        """Write the buffered results and claim up to `claim` jobs in one statement (the first
+        `start_now` go to idle slots; the rest wait, claimed but not started); returns the
+        claimed jobs (raises `Offline` and keeps the results while the database is away)."""
         results = self._unwritten
         written, jobs = self._gate.call(lambda: self._db.finish_and_claim(
-            results=results, worker_id=worker_id, limit=claim, lease_seconds=lease))
+            results=results, worker_id=worker_id, limit=claim, lease_seconds=lease,
+            start_now=start_now))
         self._unwritten = []
         for r in results:
             self._report(r, (r.job_id, r.run_id) in written)

@@ -73,9 +73,10 @@ class Heartbeat:
         worker_id = self.worker_id
         self.refresh_config()
         known = self._table.run_ids() + self._completer.run_ids()
+        running = self._table.running_ids()
         registered, held = self._gate.call(lambda: self._db.heartbeat(
             worker_id=worker_id, run_ids=known, lease_seconds=self.settings.lease_timeout,
-            state="stopping" if stopping else "running"))
+            state="stopping" if stopping else "running", running=running))
         if not registered:
             log.warning("worker %s: registration was dropped; registering again", os.getpid())
             self._register(worker_id)

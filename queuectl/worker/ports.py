@@ -58,10 +58,12 @@ class Store(Protocol):
                         worker_id: int | None = None) -> int: ...
     def deregister_worker(self, *, worker_id: int) -> None: ...
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
-                  state: str = "running") -> tuple[bool, set[int]]: ...
+                  state: str = "running", running: Sequence[int] = ()
+                  ) -> tuple[bool, set[int]]: ...
     def finish_and_claim(
         self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
-        lease_seconds: float) -> tuple[set[tuple[str, int]], list[store.Claimed]]: ...
+        lease_seconds: float, start_now: int | None = None,
+    ) -> tuple[set[tuple[str, int]], list[store.Claimed]]: ...
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]: ...
     def try_lead(self, *, worker_id: int, lease_seconds: float) -> bool: ...
     def resign_leader(self, *, worker_id: int) -> None: ...
@@ -92,16 +94,18 @@ class EngineStore:
         store.deregister_worker(self.engine, worker_id=worker_id)
 
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
-                  state: str = "running") -> tuple[bool, set[int]]:
+                  state: str = "running", running: Sequence[int] = ()
+                  ) -> tuple[bool, set[int]]:
         return store.heartbeat(self.engine, worker_id=worker_id, run_ids=run_ids,
-                               lease_seconds=lease_seconds, state=state)
+                               lease_seconds=lease_seconds, state=state, running=running)
 
     def finish_and_claim(
         self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
-        lease_seconds: float,
+        lease_seconds: float, start_now: int | None = None,
     ) -> tuple[set[tuple[str, int]], list[store.Claimed]]:
         return store.finish_and_claim(self.engine, results=results, worker_id=worker_id,
-                                      limit=limit, lease_seconds=lease_seconds)
+                                      limit=limit, lease_seconds=lease_seconds,
+                                      start_now=start_now)
 
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]:
         return store.requeue_runs(self.engine, runs=runs)

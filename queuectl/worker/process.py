@@ -189,7 +189,8 @@ class Worker:
         worker_id = self.heartbeat.worker_id
         assert worker_id is not None
         jobs = self.completer.flush(claim=want, worker_id=worker_id,
-                                    lease=self.heartbeat.settings.lease_timeout)
+                                    lease=self.heartbeat.settings.lease_timeout,
+                                    start_now=max(0, self.concurrency - len(self.table)))
         if jobs:
             self.table.add(jobs)
             self.producer.claimed()

@@ -128,8 +128,12 @@ class RunTable:
 
     def running(self) -> int:
         """How many runs a slot has started and not finished."""
+        return len(self.running_ids())
+
+    def running_ids(self) -> list[int]:
+        """The runs a slot has started and not finished."""
         with self._lock:
-            return sum(r.phase is Phase.RUNNING for r in self._runs.values())
+            return [i for i, r in self._runs.items() if r.phase is Phase.RUNNING]
 
     def close(self) -> None:
         """Let slot threads waiting for work return None."""

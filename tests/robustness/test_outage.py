@@ -9,13 +9,13 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy.engine import make_url
-
 from pgcluster import report
+from sqlalchemy.engine import make_url
+from tcpcount import CountingProxy
+
 from queuectl import store
 from queuectl.jobspec import JobSpec
 from queuectl.models import JobState
-from tcpcount import CountingProxy
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow

@@ -114,7 +114,8 @@ class FakeStore:
         self.workers.pop(worker_id, None)
 
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
-                  state: str = "running") -> tuple[bool, set[int]]:
+                  state: str = "running", running: Sequence[int] = ()
+                  ) -> tuple[bool, set[int]]:
         self._server()
         registered = worker_id in self.workers
         self.workers[worker_id] = self.clock()
@@ -129,7 +130,7 @@ class FakeStore:
         return registered, held
 
     def finish_and_claim(self, *, results: Sequence[store.RunResult], worker_id: int | None,
-                         limit: int, lease_seconds: float
+                         limit: int, lease_seconds: float, start_now: int | None = None
                          ) -> tuple[set[tuple[str, int]], list[store.Claimed]]:
         self._server()
         with self._lock:
