@@ -6,7 +6,8 @@ then the libpq defaults (`PGHOST`, `PGPORT`, `PGUSER`, database `PGDATABASE` or 
 The URL may carry one parameter of queuectl's own, removed before libpq sees the URL:
 `prepared_statements=on|off` (default off). Server-side prepared statements break behind a
 transaction pooler without prepared-statement support (PgBouncer < 1.21), so they are used only
-when the URL says the server behind it keeps them: a direct connection or PgBouncer >= 1.21.
+when the URL says the server behind it keeps them: a direct connection, or PgBouncer >= 1.22
+with `max_prepared_statements` set (psycopg's minimum).
 It lives in the URL because whether it is safe depends on what the URL points at.
 """
 
