@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from queuectl import store
+from queuectl import serialize
 from queuectl.cli import output
 from queuectl.models import JobState
 
@@ -23,7 +24,7 @@ def list_(
     """Dead jobs, newest first, with their last error."""
     jobs = store.list_jobs(ctx.obj.engine(), state=JobState.DEAD, limit=limit)
     if as_json:
-        output.emit_json([output.job_json(j) for j in jobs])
+        output.emit_json([serialize.job_json(j) for j in jobs])
         return
     output.table(
         [[j.id, output.short(j.command, 40), j.attempts, output.short(j.error, 60),

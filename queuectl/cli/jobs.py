@@ -7,6 +7,7 @@ import sys
 import typer
 
 from queuectl import jobspec, store
+from queuectl import serialize
 from queuectl.cli import output
 from queuectl.models import JobState
 
@@ -28,7 +29,7 @@ def enqueue(
     engine = ctx.obj.engine()
     ids = store.enqueue_jobs(engine, specs=specs)
     if as_json:
-        jobs = [output.job_json(j) for j in store.get_jobs(engine, ids=ids)]
+        jobs = [serialize.job_json(j) for j in store.get_jobs(engine, ids=ids)]
         single = not text.lstrip().startswith("[")
         output.emit_json(jobs[0] if single else jobs)
         return
@@ -43,7 +44,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "counts": result.counts,
             "total": result.total,
             "avg_duration": result.avg_duration,
-            "workers": [output.worker_json(w) for w in result.workers],
+            "workers": [serialize.worker_json(w) for w in result.workers],
         })
         return
     total = result.total or 1
@@ -71,7 +72,7 @@ def list_(
     """List jobs, newest first."""
     jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit)
     if as_json:
-        output.emit_json([output.job_json(j) for j in jobs])
+        output.emit_json([serialize.job_json(j) for j in jobs])
         return
     output.table(
         [[j.id, j.state.value, output.short(j.command), j.attempts, j.priority,
@@ -88,7 +89,7 @@ def show(
     """Everything about one job, including its captured output."""
     job = store.get_job(ctx.obj.engine(), job_id=job_id)
     if as_json:
-        output.emit_json(output.job_json(job))
+        output.emit_json(serialize.job_json(job))
         return
     timeout = f"{job.timeout_ms} ms" if job.timeout_ms else "none (config job_timeout applies)"
     fields = [
