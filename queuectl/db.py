@@ -2,6 +2,11 @@
 
 Connection failures are translated here into `errors.DatabaseUnavailable` with one line that
 says where we tried to connect, what failed and which variable to set.
+
+SQLAlchemy and psycopg are imported inside the functions that need them: a command that never
+touches the database (`--help`, `--version`, completion) must not pay for loading them, and
+the quick commands (`enqueue`, `status`) use a bare psycopg connection (`connect`) without
+SQLAlchemy at all.
 """
 
 from __future__ import annotations
@@ -9,20 +14,29 @@ from __future__ import annotations
 import contextlib
 import weakref
 from collections.abc import Iterator
-
-import psycopg
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING, Any
 
 from queuectl import errors, settings
 
-__all__ = ["create_engine", "describe_error", "is_disconnect", "translate_errors"]
+if TYPE_CHECKING:
+    import psycopg
+    import sqlalchemy as sa
+
+__all__ = [
+    "connect",
+    "create_engine",
+    "describe_error",
+    "is_disconnect",
+    "translate_errors",
+    "translate_psycopg_errors",
+    "unavailable",
+]
 
 # Where each engine's URL came from, for error messages.
 _targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
     weakref.WeakKeyDictionary()
 )
+_CONNECT_TIMEOUT = 5
 
 
 def create_engine(
@@ -34,13 +48,16 @@ def create_engine(
     `worker=True`: one long-lived connection, no ping before each use (the worker retries on
     disconnects itself), and generic plans for its few prepared statements, so PostgreSQL does
     not re-plan the claim on every call (planning cost more than executing it)."""
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
     options = "-c timezone=UTC"
     if worker:
         options += " -c plan_cache_mode=force_generic_plan"
-    kwargs: dict = {
+    kwargs: dict[str, Any] = {
         "connect_args": {
             "application_name": "queuectl-worker" if worker else "queuectl",
-            "connect_timeout": 5,
+            "connect_timeout": _CONNECT_TIMEOUT,
             "options": options,
         },
     }
@@ -55,6 +72,26 @@ def create_engine(
     return engine
 
 
+def connect(target: settings.DatabaseTarget) -> psycopg.Connection[Any]:
+    """A bare psycopg connection (no SQLAlchemy) for the quick CLI commands; time zone UTC.
+
+    Raises DatabaseUnavailable, naming where and why, when the server cannot be reached."""
+    import psycopg
+
+    try:
+        return psycopg.connect(target.conninfo, application_name="queuectl",
+                               connect_timeout=_CONNECT_TIMEOUT, options="-c timezone=UTC")
+    except psycopg.OperationalError as exc:
+        raise unavailable(target, exc) from exc
+
+
+def unavailable(target: settings.DatabaseTarget, exc: BaseException) -> errors.DatabaseUnavailable:
+    """The one-line error for a server that cannot be reached at `target`."""
+    return errors.DatabaseUnavailable(
+        f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
+        f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url")
+
+
 def describe_error(exc: BaseException) -> str:
     """The first meaningful line of a driver error, without SQLAlchemy's boilerplate."""
     orig = getattr(exc, "orig", None) or exc
@@ -66,6 +103,9 @@ def describe_error(exc: BaseException) -> str:
 
 def is_disconnect(exc: BaseException) -> bool:
     """True when `exc` means the connection or server went away (worth retrying)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     orig = getattr(exc, "orig", exc)
@@ -74,21 +114,35 @@ def is_disconnect(exc: BaseException) -> bool:
     )
 
 
+_NO_SCHEMA = ("the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
+              "run `queuectl migrate`")
+
+
+@contextlib.contextmanager
+def translate_psycopg_errors(target: settings.DatabaseTarget) -> Iterator[None]:
+    """`translate_errors` for a bare psycopg connection from `connect`."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as exc:
+        raise errors.SchemaError(_NO_SCHEMA) from exc
+    except psycopg.OperationalError as exc:
+        raise unavailable(target, exc) from exc
+
+
 @contextlib.contextmanager
 def translate_errors(engine: sa.Engine) -> Iterator[None]:
     """Turn connection failures inside the block into `DatabaseUnavailable`."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
     try:
         yield
     except sa_exc.ProgrammingError as exc:
         if isinstance(exc.orig, psycopg.errors.UndefinedTable):
-            raise errors.SchemaError(
-                "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
-                "run `queuectl migrate`"
-            ) from exc
+            raise errors.SchemaError(_NO_SCHEMA) from exc
         raise
     except sa_exc.OperationalError as exc:
         target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
-        raise errors.DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
-            f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"
-        ) from exc
+        raise unavailable(target, exc) from exc

@@ -10,7 +10,12 @@ __all__ = ["register"]
 
 
 def migrate_(ctx: typer.Context) -> None:
-    """Bring the database schema to the latest version (safe to run concurrently)."""
+    """Bring the database schema to the latest version.
+
+    Safe to run concurrently: runs wait for each other under an advisory lock.
+
+    Example: queuectl migrate
+    """
     engine = ctx.obj.engine(migrate_schema=False)
     revision = migrate.migrate(engine)
     typer.echo(f"Database schema is at revision {revision} (latest)")
@@ -23,7 +28,10 @@ def prune(
         help="Delete completed/dead jobs finished before this long ago (default: config "
              "retention), e.g. 7d, 12h."),
 ) -> None:
-    """Delete old finished jobs and metrics."""
+    """Delete old finished jobs and metrics.
+
+    Example: queuectl prune --older-than 30d
+    """
     engine = ctx.obj.engine()
     if older_than is None:
         seconds = store.load_config(engine)["retention"]

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import typer
 
-from queuectl import db, settings, supervisor
-from queuectl import worker as worker_mod
+from queuectl import db, settings
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True)
+app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True,
+                  rich_markup_mode=None)
 
 
 def _workers_dir() -> Path:
@@ -57,7 +57,14 @@ def start(
                                 help="Use LISTEN/NOTIFY wake-ups (off behind a transaction "
                                      "pooler)."),
 ) -> None:
-    """Start worker processes (foreground by default; Ctrl-C stops them gracefully)."""
+    """Start worker processes.
+
+    In the foreground by default (Ctrl-C stops them gracefully), or detached with --daemon.
+
+    Example: queuectl worker start --count 2 --concurrency 4 --daemon
+    """
+    from queuectl import supervisor
+
     ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
     argv = _child_argv(ctx, concurrency, grace, listen)
     if not daemon:
@@ -78,7 +85,14 @@ def stop(
                                 help="After this many seconds, kill running jobs (they go "
                                      "back to pending)."),
 ) -> None:
-    """Stop daemon workers gracefully: running jobs finish first."""
+    """Stop daemon workers gracefully.
+
+    Running jobs finish first, unless --grace runs out.
+
+    Example: queuectl worker stop --grace 30
+    """
+    from queuectl import supervisor
+
     directory = _workers_dir()
     pids = supervisor.running_daemons(directory)
     if not pids:
@@ -99,6 +113,9 @@ def run(
     pid_dir: Path = typer.Option(None, "--pid-dir"),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
+    from queuectl import supervisor
+    from queuectl import worker as worker_mod
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     engine = db.create_engine(ctx.obj.target(), worker=True)

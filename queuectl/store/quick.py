@@ -1,0 +1,168 @@
+"""The commands people run in loops (`enqueue`, `status`), shell completion and `doctor`, over a
+bare psycopg connection.
+
+Loading SQLAlchemy costs a command more than connecting does, so these take a psycopg
+connection (`migrate.connect_ready`) and send plain SQL. They mirror `jobs.enqueue_jobs` and
+`jobs.status` statement for statement; a change to one must be made to the other, and
+`tests/integration/test_quick_store.py` compares their results. Import this module directly
+(`from queuectl.store import quick`): it imports neither SQLAlchemy nor `queuectl.models`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from queuectl import configkeys, errors
+from queuectl.records import JobState, WorkerInfo
+
+if TYPE_CHECKING:
+    import psycopg
+
+    from queuectl import jobspec
+
+__all__ = ["QuickStatus", "ServerInfo", "enqueue", "recent_job_ids", "server_info", "status"]
+
+# The same channel as `_common.NOTIFY_CHANNEL` (a unit test holds them equal).
+NOTIFY_CHANNEL = "queuectl_jobs"
+_BATCH = 5000
+
+_INSERT = """
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
+    SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
+           coalesce(CAST(tags AS text[]), '{}')
+    FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
+                CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
+                CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
+                CAST(%(tags)s AS text[]))
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
+"""
+
+_WORKERS = """
+    SELECT w.id, w.host, w.pid, w.version, w.concurrency, w.state, w.started_at,
+           w.heartbeat_at,
+           coalesce((SELECT array_agg(j.id ORDER BY j.started_at) FROM jobs j
+                     WHERE j.state = 'processing' AND j.worker_id = w.id), '{}') AS running
+    FROM workers w
+    WHERE w.heartbeat_at >= now() - %(live)s * interval '1 second'
+    ORDER BY w.host, w.pid
+"""
+
+
+@dataclass(frozen=True)
+class QuickStatus:
+    """What `status` shows: counts per state, the total, the average completed duration and
+    the live workers (the same fields as `store.Status`)."""
+
+    counts: dict[str, int]
+    total: int
+    avg_duration: float | None
+    workers: list[WorkerInfo]
+
+
+def _config(conn: psycopg.Connection[Any], *keys: str) -> dict[str, Any]:
+    values = {key: configkeys.KEYS[key].default for key in keys}
+    rows = conn.execute("SELECT key, value FROM config WHERE key = ANY(%s)", [list(keys)])
+    for key, value in rows:
+        values[key] = configkeys.parse_stored(key, value)
+    return values
+
+
+def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
+    """Insert all `specs` in one transaction (all or none) and wake idle workers."""
+    import psycopg
+
+    with conn.transaction():
+        default_retries = _config(conn, "max_retries")["max_retries"]
+        for start in range(0, len(specs), _BATCH):
+            batch = specs[start : start + _BATCH]
+            params = {
+                "ids": [s.id for s in batch],
+                "commands": [s.command for s in batch],
+                "max_retries": [
+                    default_retries if s.max_retries is None else s.max_retries for s in batch
+                ],
+                "priorities": [s.priority for s in batch],
+                "run_ats": [s.run_at for s in batch],
+                "timeouts": [s.timeout_ms for s in batch],
+                # A text[] of '{a,b}' literals keeps unnest one-dimensional.
+                "tags": [_array_literal(s.tags) for s in batch],
+            }
+            try:
+                conn.execute(_INSERT, params)
+            except psycopg.errors.UniqueViolation as exc:
+                raise errors.DuplicateJob(_duplicate_message(exc)) from None
+        conn.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
+    return [s.id for s in specs]
+
+
+def _array_literal(values: list[str]) -> str:
+    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+    return "{" + ",".join(quoted) + "}"
+
+
+def _duplicate_message(exc: psycopg.Error) -> str:
+    detail = exc.diag.message_detail or ""
+    match = re.search(r"\(id\)=\((.*)\) already exists", detail, re.S)
+    job_id = match.group(1) if match else "?"
+    return f"a job with id {job_id!r} already exists; nothing was enqueued"
+
+
+def status(conn: psycopg.Connection[Any]) -> QuickStatus:
+    """Counts per state, total, average duration of completed runs, live workers."""
+    from psycopg.rows import dict_row
+
+    counts = {s.value: 0 for s in JobState}
+    counts.update(conn.execute("SELECT state, count(*) FROM jobs GROUP BY state").fetchall())
+    row = conn.execute("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'").fetchone()
+    config = _config(conn, "heartbeat_interval", "lease_timeout")
+    # A worker counts as live while it has missed fewer than three heartbeats (and never
+    # longer than its lease), as in `_common._live_within`.
+    live = min(3 * float(config["heartbeat_interval"]), float(config["lease_timeout"]))
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(_WORKERS, {"live": live}).fetchall()
+    workers = [WorkerInfo(**{**r, "running": list(r["running"])}) for r in rows]
+    conn.rollback()
+    return QuickStatus(counts, sum(counts.values()), row[0] if row else None, workers)
+
+
+def recent_job_ids(conn: psycopg.Connection[Any], *, prefix: str = "",
+                   limit: int = 50) -> list[str]:
+    """Ids starting with `prefix`, newest first (for shell completion)."""
+    pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    rows = conn.execute(
+        "SELECT id FROM jobs WHERE id LIKE %s ORDER BY created_at DESC LIMIT %s",
+        [pattern, limit]).fetchall()
+    conn.rollback()
+    return [r[0] for r in rows]
+
+
+@dataclass(frozen=True)
+class ServerInfo:
+    """What `doctor` reports about the server: version, its clock, the schema revision (None
+    without a schema) and how long the query took (bounds the clock-skew estimate)."""
+
+    version: str
+    now: datetime
+    revision: str | None
+    round_trip: float
+
+
+def server_info(conn: psycopg.Connection[Any]) -> ServerInfo:
+    """The server's version, its clock and the schema revision, in one round trip."""
+    import time
+
+    started = time.perf_counter()
+    version, now, has_schema = conn.execute(
+        "SELECT current_setting('server_version'), clock_timestamp(),"
+        " to_regclass('alembic_version') IS NOT NULL").fetchone() or ("", None, False)
+    round_trip = time.perf_counter() - started
+    revision = None
+    if has_schema:
+        row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
+        revision = row[0] if row else None
+    conn.rollback()
+    return ServerInfo(version, now, revision, round_trip)
