@@ -17,7 +17,18 @@ from typing import Any
 import typer
 
 from queuectl import __version__, errors
-from queuectl.cli import admin, config, dashboard, dlq, doctor, jobs, logs, metrics, workers
+from queuectl.cli import (
+    _help,
+    admin,
+    config,
+    dashboard,
+    dlq,
+    doctor,
+    jobs,
+    logs,
+    metrics,
+    workers,
+)
 from queuectl.cli.context import State
 
 __all__ = ["app", "main"]
@@ -28,6 +39,7 @@ _USAGE_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _CLICK_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_help.plain_arguments()
 # Bash falls back to file names when a completer offers nothing (`complete -o default`);
 # no queuectl argument is a file, so the script queuectl prints leaves that out.
 _BASH_COMPLETION = """

@@ -55,7 +55,7 @@ def get(ctx: typer.Context,
     typer.echo(f"{name} = {_show(name, values[name])}")
 
 
-@app.command("show", help="Same as `config list`.")
+@app.command("show", help="Same as `config list`.\n\nExample: queuectl config show --json")
 @app.command("list")
 def list_(
     ctx: typer.Context,

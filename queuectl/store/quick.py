@@ -134,7 +134,7 @@ def recent_job_ids(conn: psycopg.Connection[Any], *, prefix: str = "",
     """Ids starting with `prefix`, newest first (for shell completion)."""
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     rows = conn.execute(
-        "SELECT id FROM jobs WHERE id LIKE %s ORDER BY created_at DESC LIMIT %s",
+        "SELECT id FROM jobs WHERE id LIKE %s ORDER BY created_at DESC, id DESC LIMIT %s",
         [pattern, limit]).fetchall()
     conn.rollback()
     return [r[0] for r in rows]
