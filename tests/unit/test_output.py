@@ -28,7 +28,7 @@ def test_times_for_people_are_local_with_the_offset(monkeypatch, tz, shown):
     time.tzset()
     try:
         assert output.fmt_time(datetime(2026, 11, 22, 5, 13, 52, tzinfo=UTC)) == shown
-        assert output.fmt_time(datetime(5, 1, 1, tzinfo=UTC)).startswith("0005-01-01")
+        assert output.fmt_time(datetime(5, 6, 15, tzinfo=UTC)).startswith("0005-06-1")
         assert output.fmt_time(None) == "-"
     finally:
         monkeypatch.undo()
