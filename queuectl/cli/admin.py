@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from queuectl import configkeys, migrate, store
+from queuectl.cli import progress
 
 __all__ = ["register"]
 
@@ -42,7 +43,8 @@ def prune(
         _, seconds = configkeys.parse("retention", older_than)
         if seconds is None:
             raise typer.BadParameter("give a positive duration such as 7d or 12h")
-    pruned = store.prune(engine, older_than=float(seconds))
+    with progress.bar("pruning"):  # the store deletes in batches without reporting them
+        pruned = store.prune(engine, older_than=float(seconds))
     assert pruned is not None  # waited for the lock
     jobs, metrics = pruned
     typer.echo(f"Pruned {jobs} finished job(s) and {metrics} metric row(s)")

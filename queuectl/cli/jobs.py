@@ -7,7 +7,7 @@ import sys
 import typer
 
 from queuectl import db, jobspec, serialize, store
-from queuectl.cli import complete, output
+from queuectl.cli import complete, output, progress
 from queuectl.records import JobState
 from queuectl.store import quick
 
@@ -15,6 +15,7 @@ __all__ = ["register"]
 
 JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
 _STATES = ", ".join(s.value for s in JobState)
+_BAR_ABOVE = 1000  # jobs; smaller payloads finish before a bar would be worth drawing
 
 
 def enqueue(
@@ -33,8 +34,9 @@ def enqueue(
     text = sys.stdin.read() if payload == "-" else payload
     specs = jobspec.parse_payload(text)
     target = ctx.obj.target()
-    with ctx.obj.connection() as conn, db.translate_psycopg_errors(target):
-        ids = quick.enqueue(conn, specs=specs)
+    bar = progress.bar("enqueueing", len(specs), more_than=_BAR_ABOVE)
+    with ctx.obj.connection() as conn, db.translate_psycopg_errors(target), bar as advance:
+        ids = quick.enqueue(conn, specs=specs, on_batch=advance)
     if as_json:
         jobs = [serialize.job_json(j) for j in store.get_jobs(ctx.obj.engine(), ids=ids)]
         single = not text.lstrip().startswith("[")

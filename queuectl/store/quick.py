@@ -11,7 +11,7 @@ connection (`migrate.connect_ready`) and send plain SQL. They mirror `jobs.enque
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -71,8 +71,10 @@ def _config(conn: psycopg.Connection[Any], *keys: str) -> dict[str, Any]:
     return values
 
 
-def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
-    """Insert all `specs` in one transaction (all or none) and wake idle workers."""
+def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec],
+            on_batch: Callable[[int], None] | None = None) -> list[str]:
+    """Insert all `specs` in one transaction (all or none) and wake idle workers;
+    `on_batch(n)` hears of each batch of n jobs sent (for a progress bar)."""
     import psycopg
 
     with conn.transaction():
@@ -95,6 +97,8 @@ def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec]) 
                 conn.execute(_INSERT, params)
             except psycopg.errors.UniqueViolation as exc:
                 raise errors.DuplicateJob(_duplicate_message(exc)) from None
+            if on_batch is not None:
+                on_batch(len(batch))
         conn.execute("SELECT pg_notify(%s, '')", [NOTIFY_CHANNEL])
     return [s.id for s in specs]
 

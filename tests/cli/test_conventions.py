@@ -5,14 +5,17 @@ version, bare invocation, help text, completion, times, empty lists, `status`'s 
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
 import subprocess
 import sys
+import threading
 
 import pytest
 
 from queuectl import __version__, migrate
-from tests.conftest import ROOT, drop_database, wait_for
+from tests.conftest import QUEUECTL, ROOT, drop_database, wait_for
 
 COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], ["doctor"],
             ["migrate"], ["prune"], ["dashboard"], ["worker", "start"], ["worker", "stop"],
@@ -221,3 +224,45 @@ def test_common_commands_skip_the_orm_alembic_and_fastapi(clean, env):
         loaded = _modules_after(code, env)
         for heavy in ("alembic", "sqlalchemy.orm", "fastapi"):
             assert heavy not in loaded, (argv, heavy)
+
+
+def _stderr_on_a_terminal(argv: list[str], env, stdin: str = "") -> tuple[int, str, str]:
+    """Run queuectl with stderr on a pseudo-terminal; returns (code, stdout, terminal text)."""
+    master, slave = pty.openpty()
+    chunks: list[bytes] = []
+
+    def drain() -> None:
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            chunks.append(data)
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        proc = subprocess.run([*QUEUECTL, *argv], input=stdin, capture_output=False,
+                              stdout=subprocess.PIPE, stderr=slave, text=True, env=env,
+                              cwd=ROOT, timeout=120)
+    finally:
+        os.close(slave)
+    reader.join(10)
+    os.close(master)
+    return proc.returncode, proc.stdout, b"".join(chunks).decode(errors="replace")
+
+
+def test_progress_bars_only_on_a_terminal(clean, cli, env):
+    many = json.dumps([{"command": "true"} for _ in range(1500)])
+    code, out, terminal = _stderr_on_a_terminal(["enqueue", "-"], env, many)
+    assert code == 0 and out.count("enqueued") == 1500
+    assert "enqueueing" in terminal and "1500/1500" in terminal
+    code, _, terminal = _stderr_on_a_terminal(["enqueue", "-"], env, json.dumps(
+        [{"command": "true"} for _ in range(1000)]))
+    assert code == 0 and "enqueueing" not in terminal  # 1,000 or fewer: no bar
+    code, _, terminal = _stderr_on_a_terminal(["prune", "--older-than", "1d"], env)
+    assert code == 0 and "pruning" in terminal
+    piped = cli("enqueue", "-", input=many)
+    assert piped.returncode == 0 and piped.stderr == ""  # not a terminal: nothing
