@@ -14,7 +14,6 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, quote, urlsplit
 
 from queuectl import errors
 
@@ -64,6 +63,8 @@ class DatabaseTarget:
     @property
     def where(self) -> str:
         """`host:port/dbname` as libpq will resolve it, for messages; never a password."""
+        from urllib.parse import parse_qs, urlsplit  # loads ipaddress: only when needed
+
         parts = urlsplit(self.conninfo)
         query = parse_qs(parts.query)
         try:
@@ -90,6 +91,8 @@ def resolve_database(cli_url: str | None = None) -> DatabaseTarget:
     raw = read_client_url(path)
     if raw:
         return DatabaseTarget(_normalise(raw, str(path)), str(path))
+    from urllib.parse import quote
+
     database = quote(os.environ.get("PGDATABASE") or "queuectl", safe="")
     return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS)
 

@@ -18,7 +18,7 @@ import typer
 
 from queuectl import __version__, errors
 from queuectl.cli import (
-    _help,
+    _typer,
     admin,
     config,
     dashboard,
@@ -39,7 +39,8 @@ _USAGE_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _CLICK_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
-_help.plain_arguments()
+_typer.plain_arguments()
+_typer.plain_strings()
 # Bash falls back to file names when a completer offers nothing (`complete -o default`);
 # no queuectl argument is a file, so the script queuectl prints leaves that out.
 _BASH_COMPLETION = """

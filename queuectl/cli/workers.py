@@ -5,7 +5,6 @@ The processes themselves are `queuectl.supervisor`'s: this module parses options
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
@@ -113,6 +112,8 @@ def run(
     pid_dir: Path = typer.Option(None, "--pid-dir"),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
+    import logging
+
     from queuectl import supervisor
     from queuectl import worker as worker_mod
 

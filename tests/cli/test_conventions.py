@@ -212,7 +212,7 @@ def test_quick_commands_skip_sqlalchemy_and_alembic(clean, env, argv):
             "try:\n    cli.main()\nexcept SystemExit as exc:\n    assert not exc.code, exc.code\n")
     loaded = _modules_after(code, env)
     assert "psycopg" in loaded
-    for heavy in ("alembic", "sqlalchemy", "fastapi"):
+    for heavy in ("alembic", "sqlalchemy", "fastapi", "pydantic"):
         assert heavy not in loaded, heavy
 
 
