@@ -64,7 +64,7 @@ def start(
     """
     from queuectl import supervisor
 
-    ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
+    ctx.obj.connection().close()  # fail fast on a bad database, migrate once, before forking
     argv = _child_argv(ctx, concurrency, grace, listen)
     if not daemon:
         raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting))
