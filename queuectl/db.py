@@ -27,6 +27,7 @@ __all__ = [
     "create_engine",
     "describe_error",
     "is_disconnect",
+    "target_of",
     "translate_errors",
     "translate_psycopg_errors",
     "unavailable",
@@ -92,6 +93,12 @@ def unavailable(target: settings.DatabaseTarget, exc: BaseException) -> errors.D
         f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url")
 
 
+def target_of(engine: sa.Engine) -> settings.DatabaseTarget:
+    """The target `engine` was created for (or its URL, for an engine made elsewhere)."""
+    return _targets.get(engine) or settings.DatabaseTarget(
+        engine.url.render_as_string(hide_password=False), "the engine URL")
+
+
 def describe_error(exc: BaseException) -> str:
     """The first meaningful line of a driver error, without SQLAlchemy's boilerplate."""
     orig = getattr(exc, "orig", None) or exc
@@ -144,5 +151,4 @@ def translate_errors(engine: sa.Engine) -> Iterator[None]:
             raise errors.SchemaError(_NO_SCHEMA) from exc
         raise
     except sa_exc.OperationalError as exc:
-        target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
-        raise unavailable(target, exc) from exc
+        raise unavailable(target_of(engine), exc) from exc

@@ -54,7 +54,8 @@ def _create_database(target: settings.DatabaseTarget, name: str) -> None:
     import psycopg
     from psycopg import sql
 
-    admin = settings.DatabaseTarget(target.url.set(database="postgres"), target.source)
+    admin_url = target.url.set(database="postgres").render_as_string(hide_password=False)
+    admin = settings.DatabaseTarget(admin_url, target.source)
     try:
         with db.connect(admin) as conn:
             conn.autocommit = True
@@ -83,13 +84,9 @@ def _create_database_if_missing(engine: sa.Engine, target: settings.DatabaseTarg
     _create_database(target, engine.url.database)
 
 
-def _target(engine: sa.Engine) -> settings.DatabaseTarget:
-    return db._targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
-
-
 def ensure_schema(engine: sa.Engine) -> None:
     """Migrate to head if the database is empty or older; a no-op (one query) when current."""
-    _create_database_if_missing(engine, _target(engine))
+    _create_database_if_missing(engine, db.target_of(engine))
     with db.translate_errors(engine), engine.connect() as conn:
         current = _current(conn)
         conn.rollback()
@@ -136,7 +133,7 @@ def migrate(engine: sa.Engine) -> str:
 
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location()))
-    _create_database_if_missing(engine, _target(engine))
+    _create_database_if_missing(engine, db.target_of(engine))
     with db.translate_errors(engine), engine.connect() as conn:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
         try:

@@ -26,11 +26,11 @@ def _usage_name(self: typer.core.TyperArgument) -> str:
     return name + ("..." if self.nargs != 1 else "")
 
 
-def _no_type(self: typer.core.TyperArgument, ctx: typer.Context) -> str | None:
+def _no_type(self: typer.core.TyperArgument, ctx: Any) -> str | None:
     return None
 
 
-def _option_metavar(self: typer.core.TyperOption, ctx: typer.Context) -> str | None:
+def _option_metavar(self: typer.core.TyperOption, ctx: Any) -> str | None:
     if self.metavar is not None:
         return self.metavar
     return (self.name or "value").upper() + ("..." if self.nargs != 1 else "")
@@ -40,7 +40,7 @@ def plain_arguments() -> None:
     """Render arguments by name only, and option values by their name in capitals."""
     typer.core.TyperOption.display_type_rich = _option_metavar  # type: ignore[method-assign]
     typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign]
-    typer.core.TyperArgument.display_type_rich = _no_type  # type: ignore[method-assign]
+    typer.core.TyperArgument.display_type_rich = _no_type  # type: ignore[method-assign,assignment]
 
 
 @dataclass(frozen=True)
@@ -82,4 +82,4 @@ def _build_runtime_param(descriptor: Any) -> _coercion.RuntimeParam:
 
 def plain_strings() -> None:
     """Coerce plain `str` and `bool` parameters without pydantic."""
-    typer.core.build_runtime_param = _build_runtime_param  # type: ignore[assignment]
+    typer.core.build_runtime_param = _build_runtime_param  # type: ignore[attr-defined]

@@ -160,10 +160,12 @@ def server_info(conn: psycopg.Connection[Any]) -> ServerInfo:
     import time
 
     started = time.perf_counter()
-    version, now, has_schema = conn.execute(
+    row = conn.execute(
         "SELECT current_setting('server_version'), clock_timestamp(),"
-        " to_regclass('alembic_version') IS NOT NULL").fetchone() or ("", None, False)
+        " to_regclass('alembic_version') IS NOT NULL").fetchone()
     round_trip = time.perf_counter() - started
+    assert row is not None  # a SELECT without FROM returns one row
+    version, now, has_schema = row
     revision = None
     if has_schema:
         row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
