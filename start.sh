@@ -12,6 +12,8 @@ QUEUECTL_SCRIPT=start.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 # shellcheck source=scripts/pg-local.sh
 source "$QUEUECTL_ROOT/scripts/pg-local.sh"
+# shellcheck source=scripts/client-file.sh
+source "$QUEUECTL_ROOT/scripts/client-file.sh"
 
 usage() {
     sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
@@ -37,6 +39,7 @@ start_docker() {
     say "building and starting the stack (db, app, worker); first build takes a few minutes"
     docker compose up --build --detach --wait ||
         die "the stack did not become healthy; see 'docker compose logs'"
+    client_file_record "$(docker compose exec -T app printenv QUEUECTL_DATABASE_URL)" || true
     if (($#)); then
         local tty=()
         [[ -t 0 && -t 1 ]] || tty=(-T)
@@ -59,6 +62,7 @@ start_local() {
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH"
     unset DATABASE_URL PYTHONHOME
     queuectl migrate >&2 || die "migrations failed (see above)"
+    client_file_record "$QUEUECTL_DATABASE_URL" || true
     if (($#)); then
         exec "$@"
     fi

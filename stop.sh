@@ -11,6 +11,8 @@ QUEUECTL_SCRIPT=stop.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 # shellcheck source=scripts/pg-local.sh
 source "$QUEUECTL_ROOT/scripts/pg-local.sh"
+# shellcheck source=scripts/client-file.sh
+source "$QUEUECTL_ROOT/scripts/client-file.sh"
 
 purge=0 mode=both
 for arg in "$@"; do
@@ -63,3 +65,4 @@ fi
 if [[ $mode != docker ]]; then
     stop_local
 fi
+if ((purge)); then client_file_forget; fi

@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""queuectl benchmark (issue 6): raw spawn ceiling, end-to-end throughput, idle latency,
-bulk enqueue rate and claim latency, against a scratch database on the given server.
+"""queuectl benchmark (issues 6 and 13): raw spawn ceiling, end-to-end throughput, idle
+latency, bulk enqueue rate, claim latency and CLI start-up, against a scratch database on the
+given server.
 
     .venv/bin/python bench/run.py --database-url postgresql://postgres@127.0.0.1:5432/postgres
-        [--jobs N] [--quick] [--only ceiling,e2e,latency,bulk,claim] [--json-out PATH]
+        [--jobs N] [--quick] [--only ceiling,e2e,latency,bulk,claim,cli] [--json-out PATH]
 
 Prints one table per section and the PASS/MISS line per target; writes everything, with the
 machine and the load, to JSON (default bench/results/<timestamp>.json). See bench/README.md.
@@ -21,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qbench import ceiling, claim, e2e, enqueue, latency, report, scratch, tables
+from qbench import ceiling, claim, clistart, e2e, enqueue, latency, report, scratch, tables
 
-SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim")
+SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -38,15 +39,16 @@ class Plan:
     bulk_repeats: int
     cli_jobs: int
     claims: int
+    cli_repeats: int
     claim_levels: list[claim.Level] = field(default_factory=list)
 
 
 def _plan(args: argparse.Namespace) -> Plan:
     if args.quick:
-        return Plan(args.jobs or 300, [1, 4], 50, 20_000, 1, 2_000, 50, [
+        return Plan(args.jobs or 300, [1, 4], 50, 20_000, 1, 2_000, 50, 11, [
             claim.Level("10k pending", 10_000), claim.Level("100k pending", 100_000),
             claim.Level("1M pending", 1_000_000)])
-    return Plan(args.jobs or 2000, [1, 2, 4, 8], 200, 100_000, 3, 10_000, 200, [
+    return Plan(args.jobs or 2000, [1, 2, 4, 8], 200, 100_000, 3, 10_000, 200, 21, [
         claim.Level("10k pending", 10_000), claim.Level("100k pending", 100_000),
         claim.Level("1M pending", 1_000_000),
         claim.Level("10k pending + 1M completed", 10_000, 1_000_000)])
@@ -101,6 +103,8 @@ def _run(args: argparse.Namespace, plan: Plan, sc: scratch.Scratch, work: Path,
     if "claim" in args.only:
         tables.claim(_section(results, "claim", claim.measure, sc, plan.claim_levels,
                               plan.claims))
+    if "cli" in args.only:
+        tables.cli(_section(results, "cli", clistart.measure, sc, work, plan.cli_repeats))
 
 
 def _on_sigterm(signum: int, _frame) -> None:

@@ -1,7 +1,8 @@
 """The configuration keys, their defaults, units and validation. Pure: no I/O.
 
-Durations accept a unit suffix (`ms`, `s`, `m`, `h`, `d`); a bare number is in the key's unit.
-Stored values are the canonical numbers in that unit, as text.
+Durations accept a unit suffix (`ms`, `s`, `m`, `h`, `d`); a bare number means seconds, for every
+duration key (`job_timeout` too, though it is stored in ms). Stored values are the canonical
+numbers in the key's unit, as text. `ALIASES` maps names other queue tools use to our keys.
 """
 
 from __future__ import annotations
@@ -12,7 +13,16 @@ from dataclasses import dataclass
 
 from queuectl import errors
 
-__all__ = ["KEYS", "Key", "canonical_key", "defaults", "format_value", "parse", "parse_stored"]
+__all__ = [
+    "ALIASES",
+    "KEYS",
+    "Key",
+    "canonical_key",
+    "defaults",
+    "format_value",
+    "parse",
+    "parse_stored",
+]
 
 _UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|d)?\s*$")
@@ -27,6 +37,8 @@ class Key:
     unit: str
     help: str
     parse: Callable[[str], float | int | None]
+    #: Parses a stored value; None when it is `parse` (only job_timeout's bare numbers differ).
+    stored: Callable[[str], float | int | None] | None = None
 
 
 def _int(minimum: int) -> Callable[[str], int]:
@@ -57,7 +69,9 @@ def _number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
     return parse
 
 
-def _duration(unit: str, *, optional: bool = False, minimum: float = 0.0) -> Callable:
+def _duration(unit: str, *, optional: bool = False, minimum: float = 0.0,
+              bare: str = "s") -> Callable[[str], float | int | None]:
+    """A duration parser whose result is in `unit`; a number without a suffix is in `bare`."""
     scale = _UNITS[unit]
 
     def parse(raw: str) -> float | None:
@@ -66,7 +80,7 @@ def _duration(unit: str, *, optional: bool = False, minimum: float = 0.0) -> Cal
         match = _DURATION.match(raw)
         if not match:
             raise ValueError(f"expected a duration like 30, 500ms, 2s, 5m or 1h, got {raw!r}")
-        value = float(match.group(1)) * _UNITS[match.group(2) or unit] / scale
+        value = float(match.group(1)) * _UNITS[match.group(2) or bare] / scale
         if value <= minimum:
             raise ValueError(f"must be more than {minimum:g}{unit}")
         return int(value) if unit == "ms" else value
@@ -83,7 +97,7 @@ KEYS: dict[str, Key] = {
             _number(1.0)),
         Key("backoff_max", 3600.0, "s", "cap on one retry delay", _duration("s")),
         Key("job_timeout", None, "ms", "timeout for jobs that set none (none = no limit)",
-            _duration("ms", optional=True)),
+            _duration("ms", optional=True), _duration("ms", optional=True, bare="ms")),
         Key("poll_interval", 1.0, "s", "idle workers check the queue at least this often",
             _duration("s", minimum=0.0)),
         Key("heartbeat_interval", 5.0, "s", "how often a worker proves it is alive",
@@ -97,9 +111,14 @@ KEYS: dict[str, Key] = {
 }
 
 
+ALIASES = {"default_max_retries": "max_retries"}
+
+
 def canonical_key(name: str) -> str:
-    """`backoff-base` → `backoff_base`; unknown keys raise InvalidConfig."""
+    """`backoff-base` → `backoff_base`, `default-max-retries` → `max_retries`; unknown keys
+    raise InvalidConfig."""
     key = name.strip().lower().replace("-", "_")
+    key = ALIASES.get(key, key)
     if key not in KEYS:
         raise errors.InvalidConfig(
             f"unknown config key {name!r}; known keys: {', '.join(sorted(KEYS))}"
@@ -120,7 +139,7 @@ def parse_stored(key: str, raw: str) -> float | int | None:
     """A value as stored in the config table (already validated when it was set)."""
     if raw == "none":
         return None
-    return KEYS[key].parse(raw)
+    return (KEYS[key].stored or KEYS[key].parse)(raw)
 
 
 def format_value(value: float | int | None) -> str:

@@ -10,6 +10,11 @@ formatted in UTC by the CLI). Server-side prepared statements are off unless the
 them (`prepared_statements=on` in the URL, see `settings`); when the server then answers that a
 prepared statement does not exist (26000) or already exists (42P05), the engine stops preparing
 for the rest of the process and logs one line (`stop_preparing`).
+
+SQLAlchemy and psycopg are imported inside the functions that need them: a command that never
+touches the database (`--help`, `--version`, completion) must not pay for loading them, and
+the quick commands (`enqueue`, `status`) use a bare psycopg connection (`connect`) without
+SQLAlchemy at all.
 """
 
 from __future__ import annotations
@@ -18,23 +23,27 @@ import contextlib
 import logging
 import weakref
 from collections.abc import Iterator
-
-import psycopg
-import sqlalchemy as sa
-from sqlalchemy import exc as sa_exc
-from sqlalchemy.pool import NullPool
+from typing import TYPE_CHECKING, Any
 
 from queuectl import errors, settings
 
+if TYPE_CHECKING:
+    import psycopg
+    import sqlalchemy as sa
+
 __all__ = [
+    "connect",
     "create_engine",
     "describe_error",
     "is_disconnect",
     "is_prepared_statement_error",
     "prepares_statements",
     "stop_preparing",
+    "target_of",
     "translate",
     "translate_errors",
+    "translate_psycopg_errors",
+    "unavailable",
 ]
 
 log = logging.getLogger("queuectl.db")
@@ -48,6 +57,7 @@ _targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
 _preparing: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
 # psycopg prepares a statement on its own once it has run this many times on a connection.
 _AUTO_PREPARE_AFTER = 5
+_CONNECT_TIMEOUT = 5
 
 
 def create_engine(
@@ -58,10 +68,13 @@ def create_engine(
 
     `worker=True`: one long-lived connection, no ping before each use (the worker retries on
     disconnects itself)."""
-    kwargs: dict = {
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    kwargs: dict[str, Any] = {
         "connect_args": {
             "application_name": "queuectl-worker" if worker else "queuectl",
-            "connect_timeout": 5,
+            "connect_timeout": _CONNECT_TIMEOUT,
         },
     }
     if worker:
@@ -86,13 +99,15 @@ def prepares_statements(engine: sa.Engine) -> bool:
 def is_prepared_statement_error(exc: BaseException) -> bool:
     """True when `exc` is the server saying a prepared statement does not exist (26000) or
     already exists (42P05): a pooler handed the session's statements to another connection."""
+    import psycopg
+
     orig = getattr(exc, "orig", None) or exc
     return isinstance(orig, psycopg.errors.InvalidSqlStatementName
                       | psycopg.errors.DuplicatePreparedStatement)
 
 
 def stop_preparing(engine: sa.Engine, exc: BaseException,
-                   connection: psycopg.Connection | None = None) -> None:
+                   connection: psycopg.Connection[Any] | None = None) -> None:
     """After a prepared-statement error (`exc`): stop using prepared statements on `engine`
     and on `connection` (the driver connection it happened on); logs one line, once."""
     if connection is not None:
@@ -108,9 +123,11 @@ def _watch(engine: sa.Engine) -> None:
     """New connections prepare statements only while the engine may; a prepared-statement
     error drops its connection, whose record of prepared statements is out of step with the
     server, as after a disconnect (which callers already ride out)."""
+    import sqlalchemy as sa
+
     ref = weakref.ref(engine)
 
-    def on_connect(dbapi_conn: psycopg.Connection, _record: object) -> None:
+    def on_connect(dbapi_conn: psycopg.Connection[Any], _record: object) -> None:
         eng = ref()
         on = eng is not None and prepares_statements(eng)
         dbapi_conn.prepare_threshold = _AUTO_PREPARE_AFTER if on else None
@@ -126,6 +143,36 @@ def _watch(engine: sa.Engine) -> None:
     sa.event.listen(engine, "handle_error", on_error)
 
 
+def connect(target: settings.DatabaseTarget) -> psycopg.Connection[Any]:
+    """A bare psycopg connection (no SQLAlchemy) for the quick CLI commands; pooler-safe like
+    the engines (no startup options, prepared statements only where the target allows them).
+
+    Raises DatabaseUnavailable, naming where and why, when the server cannot be reached."""
+    import psycopg
+
+    try:
+        conn = psycopg.connect(target.conninfo, application_name="queuectl",
+                               connect_timeout=_CONNECT_TIMEOUT)
+    except psycopg.OperationalError as exc:
+        raise unavailable(target, exc) from exc
+    if not target.prepared_statements:
+        conn.prepare_threshold = None
+    return conn
+
+
+def unavailable(target: settings.DatabaseTarget, exc: BaseException) -> errors.DatabaseUnavailable:
+    """The one-line error for a server that cannot be reached at `target`."""
+    return errors.DatabaseUnavailable(
+        f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
+        f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url")
+
+
+def target_of(engine: sa.Engine) -> settings.DatabaseTarget:
+    """The target `engine` was created for (or its URL, for an engine made elsewhere)."""
+    return _targets.get(engine) or settings.DatabaseTarget(
+        engine.url.render_as_string(hide_password=False), "the engine URL")
+
+
 def describe_error(exc: BaseException) -> str:
     """The first meaningful line of a driver error, without SQLAlchemy's boilerplate."""
     orig = getattr(exc, "orig", None) or exc
@@ -137,6 +184,9 @@ def describe_error(exc: BaseException) -> str:
 
 def is_disconnect(exc: BaseException) -> bool:
     """True when `exc` means the connection or server went away (worth retrying)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     orig = getattr(exc, "orig", exc)
@@ -145,32 +195,55 @@ def is_disconnect(exc: BaseException) -> bool:
     )
 
 
-def translate(engine: sa.Engine | None, exc: BaseException) -> errors.QueuectlError:
-    """The `errors` tree's view of a driver error: a lost or refused connection is
-    `DatabaseUnavailable`, a missing schema `SchemaError`, anything else `DatabaseError`; each
-    with one line that says where and what."""
+_NO_SCHEMA = ("the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
+              "run `queuectl migrate`")
+
+
+def translate(engine: Any, exc: BaseException) -> errors.QueuectlError:
+    """The `errors` tree's view of a driver error on `engine` (or a connection, or None): a
+    lost or refused connection is `DatabaseUnavailable`, a missing schema `SchemaError`,
+    anything else `DatabaseError`; each one line that says where and what."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
     orig = getattr(exc, "orig", None) or exc
     if isinstance(orig, psycopg.errors.UndefinedTable):
-        return errors.SchemaError(
-            "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
-            "run `queuectl migrate`"
-        )
-    target = _targets.get(engine) if engine is not None else None
-    where = target.where if target is not None else (
-        engine.url.render_as_string(hide_password=True) if engine is not None else "the server")
+        return errors.SchemaError(_NO_SCHEMA)
+    target = _targets.get(engine) if engine is not None and hasattr(engine, "url") else None
     if is_disconnect(exc) or isinstance(orig, psycopg.InterfaceError | sa_exc.InterfaceError):
-        source = target.source if target is not None else "the engine URL"
-        return errors.DatabaseUnavailable(
-            f"cannot connect to PostgreSQL at {where} (URL from {source}): "
-            f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"
-        )
+        if target is None and engine is not None and hasattr(engine, "url"):
+            target = target_of(engine)
+        if target is not None:
+            return unavailable(target, exc)
+        return errors.DatabaseUnavailable(f"lost the connection to PostgreSQL: "
+                                          f"{describe_error(exc)}")
+    where = target.where if target is not None else "PostgreSQL"
     return errors.DatabaseError(f"database error at {where}: {describe_error(exc)}")
 
 
 @contextlib.contextmanager
-def translate_errors(engine: sa.Engine | None) -> Iterator[None]:
+def translate_errors(engine: Any) -> Iterator[None]:
     """Turn every driver error inside the block into the `errors` tree (see `translate`)."""
+    import psycopg
+    from sqlalchemy import exc as sa_exc
+
     try:
         yield
     except (sa_exc.SQLAlchemyError, psycopg.Error) as exc:
         raise translate(engine, exc) from exc
+
+
+@contextlib.contextmanager
+def translate_psycopg_errors(target: settings.DatabaseTarget) -> Iterator[None]:
+    """`translate_errors` for a bare psycopg connection from `connect`."""
+    import psycopg
+
+    try:
+        yield
+    except psycopg.errors.UndefinedTable as exc:
+        raise errors.SchemaError(_NO_SCHEMA) from exc
+    except psycopg.OperationalError as exc:
+        raise unavailable(target, exc) from exc
+    except psycopg.Error as exc:
+        raise errors.DatabaseError(f"database error at {target.where}: "
+                                   f"{describe_error(exc)}") from exc

@@ -1,4 +1,5 @@
-"""Tables, job states and the plain dataclasses the store returns.
+"""Tables, job states and the plain dataclasses the store returns (the states and dataclasses
+live in `queuectl.records`, importable without SQLAlchemy; `SCHEMA_HEAD` in `queuectl.migrate`).
 
 Job states and who moves a job in and out of each:
 
@@ -14,10 +15,6 @@ Job states and who moves a job in and out of each:
 """
 
 from __future__ import annotations
-
-import enum
-from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import (
     BigInteger,
@@ -37,7 +34,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY
 
-from queuectl import errors
+from queuectl.migrate import SCHEMA_HEAD
+from queuectl.records import Job, JobState, WorkerInfo
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -52,30 +50,6 @@ __all__ = [
     "run_id_seq",
     "workers",
 ]
-
-#: The Alembic revision this code expects; tests check it equals the scripts' head.
-SCHEMA_HEAD = "0002"
-
-
-class JobState(enum.StrEnum):
-    """The states of a job; see the module docstring for who moves a job between them."""
-
-    PENDING = "pending"
-    PROCESSING = "processing"
-    COMPLETED = "completed"
-    FAILED = "failed"
-    DEAD = "dead"
-
-    @classmethod
-    def parse(cls, value: str | None) -> JobState | None:
-        """A state name in any case (None for none), or a usage error listing the valid ones."""
-        if not value:
-            return None
-        try:
-            return cls(value.strip().lower())
-        except ValueError:
-            names = ", ".join(s.value for s in cls)
-            raise errors.UsageError(f"unknown state {value!r}; use one of: {names}") from None
 
 
 CLAIMABLE = (JobState.PENDING.value, JobState.FAILED.value)
@@ -191,44 +165,3 @@ metrics = Table(
     Column("finished_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Index("ix_metrics_finished_at", "finished_at"),
 )
-
-
-@dataclass(frozen=True)
-class Job:
-    """One job as the store returns it; `duration` is in seconds, `timeout_ms` in ms."""
-
-    id: str
-    command: str
-    state: JobState
-    attempts: int
-    max_retries: int
-    priority: int
-    run_at: datetime
-    timeout_ms: int | None
-    tags: list[str] = field(default_factory=list)
-    exit_code: int | None = None
-    error: str | None = None
-    output: str | None = None
-    output_truncated: bool = False
-    created_at: datetime | None = None
-    updated_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    duration: float | None = None
-    worker_id: int | None = None
-
-
-@dataclass(frozen=True)
-class WorkerInfo:
-    """A registered worker process and the jobs it is running now."""
-
-    id: int
-    host: str
-    pid: int
-    version: str
-    concurrency: int
-    state: str
-    started_at: datetime
-    heartbeat_at: datetime
-    running: list[str] = field(default_factory=list)
-    leader: bool = False

@@ -1,58 +1,103 @@
-"""Where the database URL and local paths come from. No I/O besides reading the environment.
+"""Where the database URL and local paths come from. Reads the environment and the client
+file; imports nothing heavier than the standard library, so every command can call it.
 
 Database URL precedence: `--database-url`, then `QUEUECTL_DATABASE_URL`, then `DATABASE_URL`,
-then the libpq defaults (`PGHOST`, `PGPORT`, `PGUSER`, database `PGDATABASE` or `queuectl`).
+then the client file (`database_url` in `$XDG_CONFIG_HOME/queuectl/config.toml`, by default
+`~/.config/queuectl/config.toml`, which `./start.sh` writes), then the libpq defaults (`PGHOST`,
+`PGPORT`, `PGUSER`, database `PGDATABASE` or `queuectl`).
 
 The URL may carry one parameter of queuectl's own, removed before libpq sees the URL:
 `prepared_statements=on|off` (default off). Server-side prepared statements break behind a
-transaction pooler without prepared-statement support (PgBouncer < 1.21), so they are used only
+transaction pooler without prepared-statement support (PgBouncer < 1.22), so they are used only
 when the URL says the server behind it keeps them: a direct connection, or PgBouncer >= 1.22
-with `max_prepared_statements` set (psycopg's minimum).
-It lives in the URL because whether it is safe depends on what the URL points at.
+with `max_prepared_statements` set (psycopg's minimum). It lives in the URL because whether it
+is safe depends on what the URL points at.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError
+from typing import TYPE_CHECKING, Any
 
 from queuectl import errors
 
-__all__ = ["DatabaseTarget", "auto_migrate", "data_dir", "resolve_database"]
+if TYPE_CHECKING:
+    from sqlalchemy.engine import URL
+
+__all__ = [
+    "DatabaseTarget",
+    "auto_migrate",
+    "client_file",
+    "data_dir",
+    "read_client_url",
+    "resolve_database",
+]
 
 _DRIVER = "postgresql+psycopg"
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _PREPARED = "prepared_statements"
 _SWITCH = {"on": True, "true": True, "yes": True, "1": True,
            "off": False, "false": False, "no": False, "0": False}
+LIBPQ_DEFAULTS = "libpq defaults (PGHOST/PGPORT)"
 
 
 @dataclass(frozen=True)
 class DatabaseTarget:
-    """A resolved database URL (without queuectl's own parameters), where it came from (for
-    error messages), and whether server-side prepared statements may be used on it."""
+    """A resolved database URL (`postgresql+psycopg://...`, without queuectl's own parameters),
+    where it came from (for error messages), and whether server-side prepared statements may be
+    used on it.
 
-    url: URL
+    `dsn` may also be given as a SQLAlchemy URL object; it is kept as text."""
+
+    dsn: str
     source: str
     prepared_statements: bool = False
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.dsn, str):  # a SQLAlchemy URL from older callers
+            text = self.dsn.render_as_string(hide_password=False)
+            object.__setattr__(self, "dsn", text)
+
+    @property
+    def url(self) -> URL:
+        """The URL as SQLAlchemy's object (imports SQLAlchemy: for engines only)."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.dsn)
+
+    @property
+    def conninfo(self) -> str:
+        """The URL as libpq (psycopg) takes it."""
+        return "postgresql://" + self.dsn.split("://", 1)[1]
+
     @property
     def where(self) -> str:
-        """`host:port/dbname` as libpq will resolve it, for messages."""
-        host = self.url.host or os.environ.get("PGHOST") or "local socket"
-        port = self.url.port or os.environ.get("PGPORT") or 5432
-        return f"{host}:{port}/{self.url.database or ''}"
+        """`host:port/dbname` as libpq will resolve it, for messages; never a password."""
+        from urllib.parse import parse_qs, urlsplit  # loads ipaddress: only when needed
+
+        parts = urlsplit(self.conninfo)
+        query = parse_qs(parts.query)
+        try:
+            port: int | str | None = parts.port
+        except ValueError:
+            port = None
+        host = (parts.hostname or (query.get("host") or [""])[0] or os.environ.get("PGHOST")
+                or "local socket")
+        port = port or (query.get("port") or [""])[0] or os.environ.get("PGPORT") or 5432
+        database = parts.path.lstrip("/") or (query.get("dbname") or [""])[0]
+        return f"{host}:{port}/{database}"
+
 
     def render(self) -> str:
         """The URL as `--database-url` takes it, queuectl's parameters included, for passing
         to another process."""
-        url = self.url.set(drivername="postgresql")
+        url = self.conninfo
         if self.prepared_statements:
-            url = url.update_query_dict({_PREPARED: "on"})
-        return url.render_as_string(hide_password=False)
+            url += ("&" if "?" in url else "?") + f"{_PREPARED}=on"
+        return url
 
 
 def resolve_database(cli_url: str | None = None) -> DatabaseTarget:
@@ -63,35 +108,78 @@ def resolve_database(cli_url: str | None = None) -> DatabaseTarget:
         ("DATABASE_URL", os.environ.get("DATABASE_URL")),
     ):
         if raw:
-            url = _normalise(raw, source)
-            return DatabaseTarget(url.difference_update_query([_PREPARED]), source,
-                                  _prepared_statements(url, source))
-    database = os.environ.get("PGDATABASE") or "queuectl"
-    return DatabaseTarget(URL.create(_DRIVER, database=database), "libpq defaults (PGHOST/PGPORT)")
+            return _target(raw, source)
+    path = client_file()
+    raw = read_client_url(path)
+    if raw:
+        return _target(raw, str(path))
+    from urllib.parse import quote
+
+    database = quote(os.environ.get("PGDATABASE") or "queuectl", safe="")
+    return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS)
 
 
-def _normalise(raw: str, source: str) -> URL:
-    try:
-        url = make_url(raw.strip())
-    except ArgumentError:
-        raise errors.DatabaseUnavailable(
-            f"invalid database URL in {source}: expected postgresql://user@host:port/dbname"
-        ) from None
-    if url.get_backend_name() not in ("postgresql", "postgres"):
-        raise errors.DatabaseUnavailable(
-            f"unsupported database URL scheme {url.drivername!r} in {source}: "
-            "queuectl needs postgresql://user@host:port/dbname"
-        )
-    return url.set(drivername=_DRIVER)
+def _target(raw: str, source: str) -> DatabaseTarget:
+    dsn, prepared = _split_switch(_normalise(raw, source), source)
+    return DatabaseTarget(dsn, source, prepared)
 
 
-def _prepared_statements(url: URL, source: str) -> bool:
-    raw = url.query.get(_PREPARED, "off")
-    value = _SWITCH.get(raw.strip().lower()) if isinstance(raw, str) else None
+def _split_switch(dsn: str, source: str) -> tuple[str, bool]:
+    """`dsn` without `prepared_statements=...`, and that switch's value (default off)."""
+    if "?" not in dsn or _PREPARED not in dsn:
+        return dsn, False
+    from urllib.parse import parse_qsl, urlencode
+
+    base, query = dsn.split("?", 1)
+    pairs = parse_qsl(query, keep_blank_values=True)
+    values = [v for k, v in pairs if k == _PREPARED]
+    value = _SWITCH.get(values[0].strip().lower()) if len(values) == 1 else None
     if value is None:
         raise errors.DatabaseUnavailable(
-            f"invalid {_PREPARED}={raw!r} in the database URL from {source}: use on or off")
-    return value
+            f"invalid {_PREPARED}={'&'.join(values)!r} in the database URL from {source}: "
+            "use on or off, once")
+    rest = urlencode([(k, v) for k, v in pairs if k != _PREPARED])
+    return (f"{base}?{rest}" if rest else base), value
+
+
+def _normalise(raw: str, source: str) -> str:
+    match = _SCHEME.match(raw.strip())
+    if not match:
+        raise errors.DatabaseUnavailable(
+            f"invalid database URL in {source}: expected postgresql://user@host:port/dbname")
+    scheme, rest = match.groups()
+    if scheme.lower().split("+")[0] not in ("postgresql", "postgres"):
+        raise errors.DatabaseUnavailable(
+            f"unsupported database URL scheme {scheme!r} in {source}: "
+            "queuectl needs postgresql://user@host:port/dbname")
+    return f"{_DRIVER}://{rest}"
+
+
+def client_file() -> Path:
+    """The per-user client file: `$XDG_CONFIG_HOME/queuectl/config.toml` (default
+    `~/.config/queuectl/config.toml`)."""
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / "queuectl" / "config.toml"
+
+
+def read_client_url(path: Path) -> str | None:
+    """`database_url` from the client file at `path`, or None when there is none."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise errors.DatabaseUnavailable(f"cannot read {path}: {exc.strerror}") from None
+    import tomllib  # only when the file exists
+
+    try:
+        data: dict[str, Any] = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise errors.DatabaseUnavailable(f"{path} is not valid TOML: {exc}") from None
+    value = data.get("database_url")
+    if value is not None and not isinstance(value, str):
+        raise errors.DatabaseUnavailable(f"{path}: database_url must be a string")
+    return value or None
 
 
 def auto_migrate() -> bool:

@@ -17,9 +17,13 @@ import subprocess
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from queuectl import errors, reconnect, store
-from queuectl.worker import Summary
+from queuectl import errors, reconnect
+
+if TYPE_CHECKING:
+    from queuectl import store
+    from queuectl.worker import Summary
 
 __all__ = ["alive", "how_it_ended", "running_daemons", "start_daemons", "stop_daemons",
            "supervise", "write_exit_report"]

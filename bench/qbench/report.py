@@ -20,6 +20,9 @@ LATENCY_P50_MS = 10.0
 LATENCY_P95_MS = 50.0
 BULK_MIN_PER_S = 20_000.0
 CLAIM_MAX_RATIO = 2.0
+# Issue 13: CLI start-up against its floors, and the first job after `worker start`.
+CLI_MAX_RATIO = 2.0
+FIRST_JOB_MS = 1000.0
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -149,6 +152,25 @@ def _claim_targets(claim: list[dict]) -> list[dict]:
     return out
 
 
+def _cli_targets(rows: list[dict]) -> list[dict]:
+    ms = {r["command"]: r["median_ms"] for r in rows}
+    floor = ms["floor: psycopg connect + select 1"]
+    out = []
+    for command in ("queuectl enqueue JSON", "queuectl status"):
+        ratio = ms[command] / floor
+        out.append(_line(ratio <= CLI_MAX_RATIO, f"{command} median <= 2x floor (connect)",
+                         f"{ratio:.2f}x ({ms[command]:.0f} ms)", f"{CLI_MAX_RATIO - ratio:+.2f}x"))
+    # "2x `python -c pass` plus typer's own import": 2*pass + (import typer - pass).
+    limit = ms["python -c pass"] + ms["python -c 'import typer'"]
+    value = ms["queuectl --help"]
+    out.append(_line(value <= limit, "queuectl --help <= 2x python -c pass + typer import",
+                     f"{value:.0f} ms (limit {limit:.0f} ms)", f"{limit - value:+.0f} ms"))
+    first = ms["worker start -> first job started"]
+    out.append(_line(first <= FIRST_JOB_MS, "worker start takes its first job within 1 s",
+                     f"{first:.0f} ms", f"{FIRST_JOB_MS - first:+.0f} ms"))
+    return out
+
+
 def targets(results: dict) -> list[dict]:
     """PASS/MISS per target, for the sections that ran."""
     sections = results["sections"]
@@ -161,4 +183,6 @@ def targets(results: dict) -> list[dict]:
         out += _bulk_targets(sections["bulk"]["rows"])
     if "claim" in sections:
         out += _claim_targets(sections["claim"]["rows"])
+    if "cli" in sections:
+        out += _cli_targets(sections["cli"]["rows"])
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qbench import report
 
-__all__ = ["bulk", "ceiling", "claim", "e2e", "latency", "targets"]
+__all__ = ["bulk", "ceiling", "claim", "cli", "e2e", "latency", "targets"]
 
 
 def _f(value: float | None, digits: int = 1) -> str:
@@ -96,3 +96,13 @@ def targets(lines: list[dict]) -> None:
     print("\n== targets ==")
     for t in lines:
         print(f"{t['result']:4}  {t['target']}: {t['value']} (margin {t['margin']})")
+
+
+def cli(rows: list[dict]) -> None:
+    """Whole-process wall times of CLI commands and their floors."""
+    report.print_section(
+        "6. CLI start-up: wall time of whole processes (ms), round-robin",
+        [[r["command"], r["repeats"], _f(r["median_ms"], 0), _f(r["min_ms"], 0),
+          _f(r["max_ms"], 0)] for r in rows],
+        ["command", "runs", "median", "min", "max"],
+        "floor: python -c \"import psycopg; psycopg.connect(URL).execute('select 1')\"")

@@ -3,6 +3,10 @@
 Each command parses its arguments, makes one call into the library and formats the result.
 Errors cross one boundary (`QueuectlGroup.invoke` and `main`): one line on stderr, the
 error's exit code, never a traceback.
+
+Importing this package loads typer and queuectl's light modules only: SQLAlchemy, psycopg,
+Alembic, FastAPI and the worker are imported by the commands that use them, so `--help`,
+`--version` and completion answer at once (a test holds this).
 """
 
 from __future__ import annotations
@@ -12,8 +16,19 @@ from typing import Any
 
 import typer
 
-from queuectl import errors
-from queuectl.cli import admin, config, dashboard, dlq, jobs, workers
+from queuectl import __version__, errors
+from queuectl.cli import (
+    _typer,
+    admin,
+    config,
+    dashboard,
+    dlq,
+    doctor,
+    jobs,
+    logs,
+    metrics,
+    workers,
+)
 from queuectl.cli.context import State
 
 __all__ = ["app", "main"]
@@ -24,6 +39,21 @@ _USAGE_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _CLICK_ERROR: Any = next(
     c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_typer.plain_arguments()
+_typer.plain_strings()
+# Bash falls back to file names when a completer offers nothing (`complete -o default`);
+# no queuectl argument is a file, so the script queuectl prints leaves that out.
+_BASH_COMPLETION = """
+%(complete_func)s() {
+    local IFS=$'\\n'
+    COMPREPLY=( $( env COMP_WORDS="${COMP_WORDS[*]}" \\
+                   COMP_CWORD=$COMP_CWORD \\
+                   %(autocomplete_var)s=complete_bash $1 ) )
+    return 0
+}
+
+complete -F %(complete_func)s %(prog_name)s
+"""
 
 
 class QueuectlGroup(typer.core.TyperGroup):
@@ -43,8 +73,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"queuectl {__version__}")
+        raise typer.Exit()
 
 
 @app.callback()
@@ -52,10 +89,17 @@ def root(
     ctx: typer.Context,
     database_url: str = typer.Option(
         None, "--database-url", metavar="URL",
-        help="PostgreSQL URL (else QUEUECTL_DATABASE_URL, DATABASE_URL, libpq defaults).",
+        help="PostgreSQL URL (else QUEUECTL_DATABASE_URL, DATABASE_URL, the client file "
+             "~/.config/queuectl/config.toml, libpq defaults).",
     ),
+    version: bool = typer.Option(
+        False, "--version", "-V", is_eager=True, callback=_print_version,
+        help="Print the version and exit."),
 ) -> None:
-    """queuectl: a background job queue for shell commands, stored in PostgreSQL."""
+    """queuectl: a background job queue for shell commands, stored in PostgreSQL.
+
+    Example: queuectl enqueue '{"command": "echo hi"}' && queuectl worker start
+    """
     ctx.obj = State(database_url)
 
 
@@ -65,14 +109,23 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
 admin.register(app)
 dashboard.register(app)
+logs.register(app)
+metrics.register(app)
+doctor.register(app)
 
 
 def main() -> None:
     """Entry point: run the app with one error boundary for usage errors too."""
+    from typer import _completion_shared
+
+    _completion_shared._completion_scripts["bash"] = _BASH_COMPLETION
     command = typer.main.get_command(app)
     try:
         code = command.main(prog_name="queuectl", standalone_mode=False)
     except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `queuectl` (or group)
+            typer.echo(exc.format_message())
+            sys.exit(0)
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
         typer.echo(f"error: {exc.format_message()}{hint}", err=True)
         sys.exit(exc.exit_code)

@@ -5,12 +5,18 @@ from __future__ import annotations
 import typer
 
 from queuectl import configkeys, migrate, store
+from queuectl.cli import progress
 
 __all__ = ["register"]
 
 
 def migrate_(ctx: typer.Context) -> None:
-    """Bring the database schema to the latest version (safe to run concurrently)."""
+    """Bring the database schema to the latest version.
+
+    Safe to run concurrently: runs wait for each other under an advisory lock.
+
+    Example: queuectl migrate
+    """
     engine = ctx.obj.engine(migrate_schema=False)
     revision = migrate.migrate(engine)
     typer.echo(f"Database schema is at revision {revision} (latest)")
@@ -23,7 +29,10 @@ def prune(
         help="Delete completed/dead jobs finished before this long ago (default: config "
              "retention), e.g. 7d, 12h."),
 ) -> None:
-    """Delete old finished jobs and metrics."""
+    """Delete old finished jobs and metrics.
+
+    Example: queuectl prune --older-than 30d
+    """
     engine = ctx.obj.engine()
     if older_than is None:
         seconds = store.load_config(engine)["retention"]
@@ -34,7 +43,8 @@ def prune(
         _, seconds = configkeys.parse("retention", older_than)
         if seconds is None:
             raise typer.BadParameter("give a positive duration such as 7d or 12h")
-    pruned = store.prune(engine, older_than=float(seconds))
+    with progress.bar("pruning"):  # the store deletes in batches without reporting them
+        pruned = store.prune(engine, older_than=float(seconds))
     assert pruned is not None  # waited for the lock
     jobs, metrics = pruned
     typer.echo(f"Pruned {jobs} finished job(s) and {metrics} metric row(s)")

@@ -5,12 +5,12 @@ from __future__ import annotations
 import typer
 
 from queuectl import configkeys, errors, store
-from queuectl.cli import output
+from queuectl.cli import complete, output
 
 __all__ = ["app"]
 
 app = typer.Typer(help="Settings stored in the database, shared by every worker.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, rich_markup_mode=None)
 
 
 def _show(key: str, value: object) -> str:
@@ -22,18 +22,30 @@ def _show(key: str, value: object) -> str:
 @app.command("set", context_settings={"ignore_unknown_options": True})
 def set_(
     ctx: typer.Context,
-    key: str = typer.Argument(..., metavar="KEY"),
+    key: str = typer.Argument(..., metavar="KEY", autocompletion=complete.config_keys),
     value: str = typer.Argument(..., metavar="VALUE"),
 ) -> None:
-    """Set KEY to VALUE (validated; durations take ms/s/m/h/d suffixes)."""
+    """Set KEY to VALUE.
+
+    Values are validated; durations take ms, s, m, h or d, and a bare number is seconds.
+
+    Example: queuectl config set job_timeout 10m
+    """
     name, parsed = configkeys.parse(key, value)
     store.set_config(ctx.obj.engine(), key=name, value=parsed)
     typer.echo(f"{name} = {_show(name, parsed)}")
 
 
 @app.command()
-def get(ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY")) -> None:
-    """Print KEY's value (`KEY = not set`, exit 1, for an unknown key)."""
+def get(ctx: typer.Context,
+        key: str = typer.Argument(..., metavar="KEY",
+                                  autocompletion=complete.config_keys)) -> None:
+    """Print KEY's value.
+
+    An unknown key prints `KEY = not set` and exits 1.
+
+    Example: queuectl config get poll_interval
+    """
     try:
         name = configkeys.canonical_key(key)
     except errors.InvalidConfig:
@@ -43,12 +55,18 @@ def get(ctx: typer.Context, key: str = typer.Argument(..., metavar="KEY")) -> No
     typer.echo(f"{name} = {_show(name, values[name])}")
 
 
+@app.command("show", help="Same as `config list`.\n\nExample: queuectl config show --json")
 @app.command("list")
 def list_(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Every key with its value, default and meaning."""
+    """Every key with its value, default and meaning.
+
+    `config show` is the same command.
+
+    Example: queuectl config list --json
+    """
     values = store.load_config(ctx.obj.engine())
     if as_json:
         output.emit_json(values)

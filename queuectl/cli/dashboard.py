@@ -5,7 +5,6 @@ from __future__ import annotations
 import typer
 
 from queuectl import db, errors, store
-from queuectl.dashboard import security
 
 __all__ = ["register"]
 
@@ -24,7 +23,12 @@ def dashboard(
         False, "--no-auth", help="Allow a non-local address without a token (anyone who can "
         "reach it can see jobs and retry dead ones)."),
 ) -> None:
-    """Serve the web dashboard, a JSON API under /api/ and Prometheus /metrics."""
+    """Serve the web dashboard, its JSON API and Prometheus /metrics.
+
+    Example: queuectl dashboard --port 3000
+    """
+    from queuectl.dashboard import security  # Starlette: loaded for this command only
+
     token = token or None
     local = security.is_loopback(host)
     if token and no_auth:

@@ -4,26 +4,30 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import store
-from queuectl.cli import output
-from queuectl.models import JobState
+from queuectl import serialize, store
+from queuectl.cli import complete, output
+from queuectl.records import JobState
 
 __all__ = ["app"]
 
 app = typer.Typer(help="The dead letter queue: jobs that ran out of retries.",
-                  no_args_is_help=True)
+                  no_args_is_help=True, rich_markup_mode=None)
 
 
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many jobs."),
+    limit: int = typer.Option(100, "--limit", "-n", metavar="N", min=1,
+                              help="At most this many jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Dead jobs, newest first, with their last error."""
+    """Dead jobs, newest first, with their last error.
+
+    Example: queuectl dlq list --limit 20
+    """
     jobs = store.list_jobs(ctx.obj.engine(), state=JobState.DEAD, limit=limit)
     if as_json:
-        output.emit_json([output.job_json(j) for j in jobs])
+        output.emit_json([serialize.job_json(j) for j in jobs])
         return
     output.table(
         [[j.id, output.short(j.command, 40), j.attempts, output.short(j.error, 60),
@@ -35,10 +39,16 @@ def list_(
 @app.command()
 def retry(
     ctx: typer.Context,
-    job_id: str = typer.Argument(None, metavar="ID", help="Job id or unique prefix."),
+    job_id: str = typer.Argument(None, metavar="ID", help="Job id or unique prefix.",
+                                 autocompletion=complete.job_ids),
     all_: bool = typer.Option(False, "--all", help="Retry every dead job."),
 ) -> None:
-    """Put a dead job back to pending: attempts reset, run_at now."""
+    """Put a dead job back to pending.
+
+    Its attempts are reset and run_at is now.
+
+    Example: queuectl dlq retry d4e5f6a7   (or: queuectl dlq retry --all)
+    """
     if all_ == (job_id is not None):
         raise typer.BadParameter("give either a job ID or --all")
     if all_:

@@ -6,13 +6,16 @@ import sys
 
 import typer
 
-from queuectl import jobspec, store
-from queuectl.cli import output
-from queuectl.models import JobState
+from queuectl import db, jobspec, serialize, store
+from queuectl.cli import complete, output, progress
+from queuectl.records import JobState
+from queuectl.store import quick
 
 __all__ = ["register"]
 
 JSON_OPT = typer.Option(False, "--json", help="Print machine-readable JSON.")
+_STATES = ", ".join(s.value for s in JobState)
+_BAR_ABOVE = 1000  # jobs; smaller payloads finish before a bar would be worth drawing
 
 
 def enqueue(
@@ -22,13 +25,20 @@ def enqueue(
         "'-' reads standard input."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Add jobs to the queue (an array is enqueued in one transaction, all or none)."""
+    """Add jobs to the queue.
+
+    An array is enqueued in one transaction (all or none).
+
+    Example: queuectl enqueue '{"command": "echo hi", "max_retries": 5}'
+    """
     text = sys.stdin.read() if payload == "-" else payload
     specs = jobspec.parse_payload(text)
-    engine = ctx.obj.engine()
-    ids = store.enqueue_jobs(engine, specs=specs)
+    target = ctx.obj.target()
+    bar = progress.bar("enqueueing", len(specs), more_than=_BAR_ABOVE)
+    with ctx.obj.connection() as conn, db.translate_psycopg_errors(target), bar as advance:
+        ids = quick.enqueue(conn, specs=specs, on_batch=advance)
     if as_json:
-        jobs = [output.job_json(j) for j in store.get_jobs(engine, ids=ids)]
+        jobs = [serialize.job_json(j) for j in store.get_jobs(ctx.obj.engine(), ids=ids)]
         single = not text.lstrip().startswith("[")
         output.emit_json(jobs[0] if single else jobs)
         return
@@ -36,15 +46,21 @@ def enqueue(
 
 
 def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
-    """Counts per state, average duration and the live workers."""
-    result = store.status(ctx.obj.engine())
+    """Counts per state, live workers and the database read.
+
+    Example: queuectl status --json
+    """
+    target = ctx.obj.target()
+    with ctx.obj.connection() as conn, db.translate_psycopg_errors(target):
+        result = quick.status(conn)
     if as_json:
         output.emit_json({
             "counts": result.counts,
             "total": result.total,
             "claimed": result.claimed,
             "avg_duration": result.avg_duration,
-            "workers": [output.worker_json(w) for w in result.workers],
+            "workers": [serialize.worker_json(w) for w in result.workers],
+            "database": target.where,
         })
         return
     total = result.total or 1
@@ -64,19 +80,29 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
              for w in result.workers],
             ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
+    typer.echo(f"\nDatabase: {target.where}")
 
 
 def list_(
     ctx: typer.Context,
-    state: str = typer.Option(None, "--state", "-s", help="Only jobs in this state."),
-    tag: str = typer.Option(None, "--tag", "-t", help="Only jobs with this tag."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many jobs."),
+    state: str = typer.Option(None, "--state", "-s", metavar="STATE",
+                              help=f"Only jobs in this state: {_STATES}.",
+                              autocompletion=complete.states),
+    tag: str = typer.Option(None, "--tag", "-t", metavar="TAG", help="Only jobs with this tag."),
+    limit: int = typer.Option(50, "--limit", "-n", metavar="N", min=1,
+                              help="At most this many jobs."),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first.
+
+    Example: queuectl list --state failed --limit 20
+    """
     jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit)
     if as_json:
-        output.emit_json([output.job_json(j) for j in jobs])
+        output.emit_json([serialize.job_json(j) for j in jobs])
+        return
+    if not jobs:
+        typer.echo("no jobs", err=True)
         return
     output.table(
         [[j.id, j.state.value, output.short(j.command), j.attempts, j.priority,
@@ -87,13 +113,17 @@ def list_(
 
 def show(
     ctx: typer.Context,
-    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
+    job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix.",
+                                 autocompletion=complete.job_ids),
     as_json: bool = JSON_OPT,
 ) -> None:
-    """Everything about one job, including its captured output."""
+    """Everything about one job, including its captured output.
+
+    Example: queuectl show 6db8
+    """
     job = store.get_job(ctx.obj.engine(), job_id=job_id)
     if as_json:
-        output.emit_json(output.job_json(job))
+        output.emit_json(serialize.job_json(job))
         return
     timeout = f"{job.timeout_ms} ms" if job.timeout_ms else "none (config job_timeout applies)"
     fields = [

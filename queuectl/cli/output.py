@@ -1,30 +1,39 @@
-"""Formatting shared by the command groups: JSON for scripts, tables and times for people."""
+"""Formatting shared by the command groups: tables, times and durations for people, and JSON
+output for scripts (the JSON objects themselves are `queuectl.serialize`'s).
+
+Times for people are shown in the local time zone with its offset (`2026-11-22 06:13:52
++01:00`), everywhere a person reads a time; JSON stays ISO 8601 in UTC.
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 import typer
-from tabulate import tabulate
 
-from queuectl.models import Job, WorkerInfo
-
-__all__ = ["emit_json", "fmt_duration", "fmt_time", "job_json", "short", "table", "worker_json"]
-
-
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC, or None."""
-    return value.astimezone(UTC).isoformat() if value else None
+__all__ = ["emit_json", "fmt_duration", "fmt_time", "short", "table"]
 
 
 def fmt_time(value: datetime | None) -> str:
-    """`2026-11-22 05:13:52` in UTC, or `-`."""
+    """`2026-11-22 06:13:52 +01:00` in the local time zone, or `-`."""
     if not value:
         return "-"
-    v = value.astimezone(UTC)
-    return f"{v.year:04d}-{v:%m-%d %H:%M:%S}"  # %Y drops leading zeros before year 1000
+    try:
+        v = value.astimezone()
+    except (OverflowError, OSError, ValueError):  # outside the platform's local-time range
+        v = value
+    return f"{v.year:04d}-{v:%m-%d %H:%M:%S} {_offset(v)}"  # %Y drops zeros before year 1000
+
+
+def _offset(value: datetime) -> str:
+    """`+01:00`, `-03:30`, or `+00:09:21` for an old local mean time."""
+    seconds = int((value.utcoffset() or timedelta()).total_seconds())
+    sign = "-" if seconds < 0 else "+"
+    hours, rest = divmod(abs(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{sign}{hours:02d}:{minutes:02d}" + (f":{secs:02d}" if secs else "")
 
 
 def fmt_duration(seconds: float | None) -> str:
@@ -47,46 +56,6 @@ def short(text: str | None, n: int = 48) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as the stable JSON object scripts rely on."""
-    return {
-        "id": job.id,
-        "command": job.command,
-        "state": job.state.value,
-        "attempts": job.attempts,
-        "max_retries": job.max_retries,
-        "priority": job.priority,
-        "run_at": iso(job.run_at),
-        "timeout": job.timeout_ms,
-        "tags": job.tags,
-        "exit_code": job.exit_code,
-        "error": job.error,
-        "output": job.output,
-        "output_truncated": job.output_truncated,
-        "created_at": iso(job.created_at),
-        "updated_at": iso(job.updated_at),
-        "started_at": iso(job.started_at),
-        "finished_at": iso(job.finished_at),
-        "duration": job.duration,
-    }
-
-
-def worker_json(worker: WorkerInfo) -> dict[str, Any]:
-    """A live worker as JSON."""
-    return {
-        "id": worker.id,
-        "host": worker.host,
-        "pid": worker.pid,
-        "version": worker.version,
-        "concurrency": worker.concurrency,
-        "state": worker.state,
-        "started_at": iso(worker.started_at),
-        "heartbeat_at": iso(worker.heartbeat_at),
-        "running": worker.running,
-        "leader": worker.leader,
-    }
-
-
 def emit_json(data: Any) -> None:
     """Print `data` as JSON on stdout."""
     typer.echo(json.dumps(data, indent=2, ensure_ascii=False))
@@ -94,4 +63,6 @@ def emit_json(data: Any) -> None:
 
 def table(rows: list[list[Any]], headers: list[str]) -> None:
     """Print a plain table on stdout."""
+    from tabulate import tabulate  # imported here: it takes longer to load than it runs
+
     typer.echo(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))

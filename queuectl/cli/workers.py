@@ -5,19 +5,18 @@ The processes themselves are `queuectl.supervisor`'s: this module parses options
 
 from __future__ import annotations
 
-import logging
 import os
 import sys
 from pathlib import Path
 
 import typer
 
-from queuectl import db, settings, store, supervisor
-from queuectl import worker as worker_mod
+from queuectl import db, settings
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True)
+app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True,
+                  rich_markup_mode=None)
 
 
 def _workers_dir() -> Path:
@@ -57,13 +56,24 @@ def start(
                                 help="Use LISTEN/NOTIFY wake-ups (off behind a transaction "
                                      "pooler)."),
 ) -> None:
-    """Start worker processes (foreground by default; Ctrl-C stops them gracefully)."""
-    engine = ctx.obj.engine()  # fail fast on a bad database, and migrate once, before forking
+    """Start worker processes.
+
+    In the foreground by default (Ctrl-C stops them gracefully), or detached with --daemon.
+
+    Example: queuectl worker start --count 2 --concurrency 4 --daemon
+    """
+    from queuectl import store, supervisor
+
+    ctx.obj.connection().close()  # fail fast on a bad database, migrate once, before forking
     argv = _child_argv(ctx, concurrency, grace, listen)
     if not daemon:
+        import logging
+
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(message)s")
-        relay = (lambda: store.open_listener(engine)) if listen else None
+        # The host's one LISTEN connection, relayed to the workers.
+        engine = db.create_engine(ctx.obj.target()) if listen else None
+        relay = (lambda: store.open_listener(engine)) if engine is not None else None
         raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting,
                                                    open_listener=relay))
     log_path = settings.data_dir() / "worker.log"
@@ -82,7 +92,14 @@ def stop(
                                 help="After this many seconds, kill running jobs (they go "
                                      "back to pending)."),
 ) -> None:
-    """Stop daemon workers gracefully: running jobs finish first."""
+    """Stop daemon workers gracefully.
+
+    Running jobs finish first, unless --grace runs out.
+
+    Example: queuectl worker stop --grace 30
+    """
+    from queuectl import supervisor
+
     directory = _workers_dir()
     pids = supervisor.running_daemons(directory)
     if not pids:
@@ -104,6 +121,11 @@ def run(
     relay_fd: int = typer.Option(None, "--relay-fd"),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
+    import logging
+
+    from queuectl import supervisor
+    from queuectl import worker as worker_mod
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     engine = db.create_engine(ctx.obj.target(), worker=True)

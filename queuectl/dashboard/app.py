@@ -22,8 +22,7 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import exc as sa_exc
 
-from queuectl import configkeys, db, errors, store
-from queuectl.cli import output
+from queuectl import configkeys, db, errors, serialize, store
 from queuectl.dashboard import metrics, security
 from queuectl.models import JobState
 
@@ -83,15 +82,15 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _encode_cursor(page[-1]) if more else None
-        return {"jobs": [output.job_json(j) for j in page], "next_cursor": next_cursor}
+        return {"jobs": [serialize.job_json(j) for j in page], "next_cursor": next_cursor}
 
     @app.get("/api/jobs/{job_id}", summary="One job with its output")
     def job(job_id: str) -> dict[str, Any]:
-        return output.job_json(store.get_job(engine, job_id=job_id))
+        return serialize.job_json(store.get_job(engine, job_id=job_id))
 
     @app.post("/api/jobs/{job_id}/retry", summary="Move a dead job back to pending")
     def retry(job_id: str) -> dict[str, Any]:
-        return output.job_json(store.retry_dead(engine, job_id=job_id))
+        return serialize.job_json(store.retry_dead(engine, job_id=job_id))
 
     @app.post("/api/dlq/retry", summary="Move every dead job back to pending")
     def retry_all() -> dict[str, int]:
@@ -145,10 +144,10 @@ def _overview_json(ov: store.Overview) -> dict[str, Any]:
     running: dict[int | None, list[dict[str, Any]]] = defaultdict(list)
     for r in ov.running:
         running[r.worker_id].append(
-            {"id": r.id, "command": r.command, "started_at": output.iso(r.started_at)})
+            {"id": r.id, "command": r.command, "started_at": serialize.iso(r.started_at)})
     hosts: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for w in ov.workers:
-        hosts[w.host].append({**output.worker_json(w), "running": running.get(w.id, [])})
+        hosts[w.host].append({**serialize.worker_json(w), "running": running.get(w.id, [])})
     return {
         "now": datetime.now(UTC).isoformat(),
         "counts": ov.counts,
@@ -156,7 +155,7 @@ def _overview_json(ov: store.Overview) -> dict[str, Any]:
         "queue_depth": ov.queue_depth,
         "oldest_waiting_age": ov.oldest_waiting_age,
         "window_minutes": ov.window_minutes,
-        "throughput": [{"minute": output.iso(m.minute), "completed": m.completed,
+        "throughput": [{"minute": serialize.iso(m.minute), "completed": m.completed,
                         "failed": m.failed, "dead": m.dead} for m in ov.throughput],
         "window_finished": finished,
         "window_failures": failures,

@@ -9,7 +9,9 @@ modules:
 - `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
 - `listen`: LISTEN/NOTIFY wake-ups behind a small `Listener` object;
 - `config`: settings stored in the database, and retention (prune);
-- `dashboard`: read-only aggregates for the web dashboard and /metrics.
+- `dashboard`: read-only aggregates for the web dashboard and /metrics;
+- `quick`: `enqueue`, `status` and `doctor` over a bare psycopg connection (imported directly,
+  not through this package).
 
 The boundary: every function exported here raises only `queuectl.errors` exceptions. Driver
 errors are translated on the way out (`db.translate`): a lost or refused connection is
@@ -17,97 +19,101 @@ errors are translated on the way out (`db.translate`): a lost or refused connect
 
 Single-statement operations on the hot path (claim, finish, heartbeat) run in autocommit mode:
 one statement is one transaction and one round trip.
+
+The submodules load on first use (`store.status` imports `store.jobs`), so a command that never
+touches the database, or takes a psycopg-only path, does not pay for SQLAlchemy. A new public
+name needs a line in `_FUNCTIONS` or `_VALUES` and one under TYPE_CHECKING.
 """
 
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
+if TYPE_CHECKING:
+    from queuectl.store._common import NOTIFY_CHANNEL
+    from queuectl.store.config import load_config, prune, set_config
+    from queuectl.store.dashboard import (
+        DURATION_BUCKETS,
+        MetricsSnapshot,
+        MinuteStat,
+        Overview,
+        RunningJob,
+        collect_metrics,
+        dashboard_overview,
+        limit_statement_time,
+        page_jobs,
+    )
+    from queuectl.store.jobs import (
+        Status,
+        count_states,
+        enqueue_jobs,
+        get_job,
+        get_jobs,
+        list_jobs,
+        retry_all_dead,
+        retry_dead,
+        status,
+    )
+    from queuectl.store.listen import Listener, open_listener
+    from queuectl.store.runs import (
+        Claimed,
+        RunResult,
+        claim_jobs,
+        finish_and_claim,
+        finish_runs,
+        requeue_runs,
+    )
+    from queuectl.store.upkeep import (
+        ExpiredRun,
+        delete_stale_workers,
+        expired_runs,
+        rescue_runs,
+        resign_leader,
+        try_lead,
+    )
+    from queuectl.store.workers import (
+        deregister_worker,
+        heartbeat,
+        list_workers,
+        register_worker,
+        set_worker_state,
+    )
 
-from queuectl import db
-from queuectl.store import config as _config_mod
-from queuectl.store import dashboard as _dashboard
-from queuectl.store import jobs as _jobs
-from queuectl.store import listen as _listen
-from queuectl.store import runs as _runs
-from queuectl.store import upkeep as _upkeep
-from queuectl.store import workers as _workers
-from queuectl.store._common import NOTIFY_CHANNEL
-from queuectl.store.dashboard import (
-    DURATION_BUCKETS,
-    MetricsSnapshot,
-    MinuteStat,
-    Overview,
-    RunningJob,
-)
-from queuectl.store.jobs import Status
-from queuectl.store.listen import Listener
-from queuectl.store.runs import Claimed, RunResult
-from queuectl.store.upkeep import ExpiredRun
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _boundary(fn: _F) -> _F:
-    """`fn`, with driver errors translated into the `errors` tree."""
-
-    @functools.wraps(fn)
-    def translated(engine: Any, /, *args: Any, **kwargs: Any) -> Any:
-        with db.translate_errors(engine if isinstance(engine, sa.Engine) else None):
-            return fn(engine, *args, **kwargs)
-
-    return cast(_F, translated)
-
-
-# jobs
-count_states = _boundary(_jobs.count_states)
-enqueue_jobs = _boundary(_jobs.enqueue_jobs)
-get_job = _boundary(_jobs.get_job)
-get_jobs = _boundary(_jobs.get_jobs)
-list_jobs = _boundary(_jobs.list_jobs)
-retry_all_dead = _boundary(_jobs.retry_all_dead)
-retry_dead = _boundary(_jobs.retry_dead)
-status = _boundary(_jobs.status)
-# runs
-claim_jobs = _boundary(_runs.claim_jobs)
-finish_and_claim = _boundary(_runs.finish_and_claim)
-finish_runs = _boundary(_runs.finish_runs)
-requeue_runs = _boundary(_runs.requeue_runs)
-# workers
-deregister_worker = _boundary(_workers.deregister_worker)
-heartbeat = _boundary(_workers.heartbeat)
-list_workers = _boundary(_workers.list_workers)
-register_worker = _boundary(_workers.register_worker)
-set_worker_state = _boundary(_workers.set_worker_state)
-# upkeep
-delete_stale_workers = _boundary(_upkeep.delete_stale_workers)
-expired_runs = _boundary(_upkeep.expired_runs)
-rescue_runs = _boundary(_upkeep.rescue_runs)
-resign_leader = _boundary(_upkeep.resign_leader)
-try_lead = _boundary(_upkeep.try_lead)
-# listen
-open_listener = _boundary(_listen.open_listener)
-# config
-load_config = _boundary(_config_mod.load_config)
-prune = _boundary(_config_mod.prune)
-set_config = _boundary(_config_mod.set_config)
-# dashboard
-collect_metrics = _boundary(_dashboard.collect_metrics)
-dashboard_overview = _boundary(_dashboard.dashboard_overview)
-limit_statement_time = _dashboard.limit_statement_time
-page_jobs = _boundary(_dashboard.page_jobs)
+# Functions (translated at the boundary) and other names (as they are), by defining module.
+_FUNCTIONS = {
+    "load_config": "config", "prune": "config", "set_config": "config",
+    "collect_metrics": "dashboard", "dashboard_overview": "dashboard", "page_jobs": "dashboard",
+    "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
+    "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
+    "open_listener": "listen",
+    "claim_jobs": "runs", "finish_and_claim": "runs", "finish_runs": "runs",
+    "requeue_runs": "runs",
+    "delete_stale_workers": "upkeep", "expired_runs": "upkeep", "rescue_runs": "upkeep",
+    "resign_leader": "upkeep", "try_lead": "upkeep",
+    "deregister_worker": "workers", "heartbeat": "workers", "list_workers": "workers",
+    "register_worker": "workers", "set_worker_state": "workers",
+}
+_VALUES = {
+    "NOTIFY_CHANNEL": "_common",
+    "DURATION_BUCKETS": "dashboard", "MetricsSnapshot": "dashboard", "MinuteStat": "dashboard",
+    "Overview": "dashboard", "RunningJob": "dashboard",
+    # Registers an engine event, raises nothing itself.
+    "limit_statement_time": "dashboard",
+    "Status": "jobs", "Listener": "listen", "Claimed": "runs", "RunResult": "runs",
+    "ExpiredRun": "upkeep",
+}
 
 __all__ = [
-    "DURATION_BUCKETS",
-    "NOTIFY_CHANNEL",
     "Claimed",
+    "DURATION_BUCKETS",
     "ExpiredRun",
     "Listener",
     "MetricsSnapshot",
     "MinuteStat",
+    "NOTIFY_CHANNEL",
     "Overview",
     "RunResult",
     "RunningJob",
@@ -143,3 +149,31 @@ __all__ = [
     "status",
     "try_lead",
 ]
+
+
+def _boundary(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """`fn`, with driver errors translated into the `errors` tree."""
+    from queuectl import db
+
+    @functools.wraps(fn)
+    def translated(engine: Any, /, *args: Any, **kwargs: Any) -> Any:
+        with db.translate_errors(engine):
+            return fn(engine, *args, **kwargs)
+
+    return translated
+
+
+def __getattr__(name: str) -> Any:
+    if name in _FUNCTIONS:
+        module = importlib.import_module(f"queuectl.store.{_FUNCTIONS[name]}")
+        value = _boundary(getattr(module, name))
+    elif name in _VALUES:
+        value = getattr(importlib.import_module(f"queuectl.store.{_VALUES[name]}"), name)
+    else:
+        raise AttributeError(f"module 'queuectl.store' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return list(__all__)

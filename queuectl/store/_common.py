@@ -11,11 +11,12 @@ import sqlalchemy as sa
 
 from queuectl import configkeys, errors, models
 from queuectl.models import Job, JobState, WorkerInfo
+from queuectl.store import sql
 
 __all__ = ["NOTIFY_CHANNEL"]
 
 
-NOTIFY_CHANNEL = "queuectl_jobs"
+NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
 # Every job column but the heavy or internal ones: what lists show.
 _LIST_COLUMNS = [c for c in models.jobs.c if c.name not in ("output", "run_id", "lease_expires_at")]
 
@@ -56,38 +57,15 @@ def _config(conn: sa.Connection) -> dict[str, Any]:
     return values
 
 
-#: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
-CLAIMED = "claimed"
+CLAIMED = sql.CLAIMED
+_COUNTS = sa.text(sql.COUNTS)
+_WORKERS = sa.text(sql.for_sqlalchemy(sql.WORKERS))
 
 
 def _counts(conn: sa.Connection, *, split_claimed: bool = False) -> dict[str, int]:
-    """Jobs per state. With `split_claimed`, `processing` counts started runs only and the
-    extra key `claimed` the ones waiting in a worker's prefetch buffer."""
-    counts = {s.value: 0 for s in JobState}
-    counts[CLAIMED] = 0
-    rows = conn.execute(sa.text(
-        f"SELECT CASE WHEN state = '{JobState.PROCESSING}' AND started_at IS NULL "
-        f"THEN '{CLAIMED}' ELSE state END AS state, count(*) AS n FROM jobs GROUP BY 1"))
-    counts.update({r.state: r.n for r in rows})
-    if not split_claimed:
-        counts[JobState.PROCESSING.value] += counts.pop(CLAIMED)
-    return counts
-
-
-_WORKERS = sa.text(
-    f"""
-    SELECT w.id, w.host, w.pid, w.version, w.concurrency, w.state, w.started_at,
-           w.heartbeat_at,
-           coalesce((SELECT array_agg(j.id ORDER BY j.started_at) FROM jobs j
-                     WHERE j.state = '{JobState.PROCESSING}' AND j.worker_id = w.id
-                           AND j.started_at IS NOT NULL), '{{}}') AS running,
-           EXISTS (SELECT 1 FROM leader l WHERE l.worker_id = w.id AND l.expires_at > now())
-               AS leader
-    FROM workers w
-    WHERE w.heartbeat_at >= now() - :live * interval '1 second'
-    ORDER BY w.host, w.pid
-    """
-)
+    """Jobs per state (see `sql.counts_from_rows`)."""
+    return sql.counts_from_rows(((r.state, r.n) for r in conn.execute(_COUNTS)),
+                                split_claimed=split_claimed)
 
 
 def _live_within(conn: sa.Connection) -> float:

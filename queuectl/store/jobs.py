@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from queuectl import db, errors, jobspec, models
 from queuectl.models import Job, JobState, WorkerInfo
+from queuectl.store import sql
 from queuectl.store._common import (
     _LIST_COLUMNS,
     CLAIMED,
@@ -51,17 +50,7 @@ class Status:
     claimed: int = 0  # processing, claimed ahead by a worker, not started yet
 
 
-_INSERT = sa.text(
-    """
-    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
-    SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}')
-    FROM unnest(CAST(:ids AS text[]), CAST(:commands AS text[]), CAST(:max_retries AS int[]),
-                CAST(:priorities AS int[]), CAST(:run_ats AS timestamptz[]),
-                CAST(:timeouts AS bigint[]), CAST(:tags AS text[]))
-         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
-    """
-)
+_INSERT = sa.text(sql.for_sqlalchemy(sql.INSERT_JOBS))
 
 
 def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
@@ -80,37 +69,21 @@ def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list
                 "run_ats": [s.run_at for s in batch],
                 "timeouts": [s.timeout_ms for s in batch],
                 # A text[] of '{a,b}' literals keeps unnest one-dimensional.
-                "tags": [_array_literal(s.tags) for s in batch],
+                "tags": [sql.array_literal(s.tags) for s in batch],
             }
             try:
                 conn.execute(_INSERT, params)
             except sa_exc.IntegrityError as exc:
-                raise errors.DuplicateJob(_duplicate_message(exc)) from None
+                raise errors.DuplicateJob(sql.duplicate_message(
+                    getattr(getattr(exc.orig, "diag", None), "message_detail", None))) from None
         _wake_for(conn, specs)
     return [s.id for s in specs]
 
 
 def _wake_for(conn: sa.Connection, specs: Sequence[jobspec.JobSpec]) -> None:
-    """NOTIFY idle workers: now for jobs due now, and with the earliest future run_at for
-    scheduled ones, so they start on time rather than at the next poll."""
-    now = datetime.now(UTC)
-    future = [s.run_at for s in specs if s.run_at is not None and s.run_at > now]
-    if len(future) < len(specs):
-        _notify(conn, None)
-    if future:
-        _notify(conn, min(future))
-
-
-def _array_literal(values: list[str]) -> str:
-    quoted = ('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
-    return "{" + ",".join(quoted) + "}"
-
-
-def _duplicate_message(exc: sa_exc.IntegrityError) -> str:
-    detail = getattr(getattr(exc.orig, "diag", None), "message_detail", None) or ""
-    match = re.search(r"\(id\)=\((.*)\) already exists", detail, re.S)
-    job_id = match.group(1) if match else "?"
-    return f"a job with id {job_id!r} already exists; nothing was enqueued"
+    """NOTIFY idle workers (see `sql.wake_payloads`)."""
+    for payload in sql.wake_payloads(specs):
+        conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": sql.NOTIFY_CHANNEL, "p": payload})
 
 
 def get_job(engine: sa.Engine, *, job_id: str) -> Job:

@@ -67,7 +67,9 @@ def copy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
         pytest.skip("no PostgreSQL server binaries on this machine")
     repo = tmp_path_factory.mktemp("start") / "queuectl"
     shutil.copytree(ROOT, repo, ignore=_LOCAL_STATE, symlinks=True)
-    env = _clean_env(QUEUECTL_LOCAL_PGPORT=str(_free_port()))
+    # start.sh records the queue in the per-user client file: keep the real one untouched.
+    env = _clean_env(QUEUECTL_LOCAL_PGPORT=str(_free_port()),
+                     XDG_CONFIG_HOME=str(repo.parent / "xdg-config"))
     yield repo, env
     _run(repo, "stop.sh", "--local", "--purge", env=env, timeout=120)
 
@@ -81,6 +83,23 @@ def test_start_local_runs_a_command_against_a_fresh_private_cluster(copy) -> Non
     assert "creating a private PostgreSQL cluster" in proc.stderr
     assert (repo / ".venv" / "bin" / "queuectl").exists()
     assert _listening(int(env["QUEUECTL_LOCAL_PGPORT"]))
+
+
+@pytest.mark.slow
+def test_a_second_terminal_uses_the_queue_start_set_up(copy) -> None:
+    repo, env = copy
+    proc = _run(repo, "start.sh", "--local", "--", "true", env=env)
+    assert proc.returncode == 0, proc.stderr
+    client_file = Path(env["XDG_CONFIG_HOME"], "queuectl", "config.toml")
+    assert f"recorded this queue in {client_file}" in proc.stderr
+    assert client_file.stat().st_mode & 0o077 == 0  # it holds a password
+    # Outside start.sh's shell: no QUEUECTL_DATABASE_URL, plain PATH.
+    proc = _run(repo, ".venv/bin/queuectl", "status", env=env)
+    assert proc.returncode == 0, proc.stderr
+    port = env["QUEUECTL_LOCAL_PGPORT"]
+    assert proc.stdout.rstrip().endswith(f"Database: 127.0.0.1:{port}/queuectl")
+    proc = _run(repo, ".venv/bin/queuectl", "doctor", env=env)
+    assert f"URL from:     {client_file}" in proc.stdout
 
 
 @pytest.mark.slow
@@ -135,6 +154,7 @@ def test_stop_keeps_the_data_and_purge_deletes_it(copy) -> None:
     assert f"deleting the private cluster's data: {data}" in proc.stderr
     assert not Path(data).exists() and not (repo / ".queuectl").exists()
     assert not _listening(port)
+    assert not Path(env["XDG_CONFIG_HOME"], "queuectl", "config.toml").exists()
 
 
 def test_start_says_what_to_install_when_nothing_is_available(tmp_path: Path) -> None:

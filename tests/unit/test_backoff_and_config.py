@@ -29,7 +29,8 @@ def test_max_retries_counts_retries_after_the_first_run():
         ("max_retries", "5", 5),
         ("backoff-base", "1.5", 1.5),
         ("BACKOFF_MAX", "2m", 120.0),
-        ("job_timeout", "1500", 1500),
+        ("job_timeout", "1500", 1_500_000),  # a bare number is seconds
+        ("job_timeout", "1500ms", 1500),
         ("job_timeout", "2s", 2000),
         ("job_timeout", "none", None),
         ("poll_interval", "250ms", 0.25),

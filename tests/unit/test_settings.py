@@ -6,9 +6,17 @@ from queuectl import errors, settings
 
 
 @pytest.fixture(autouse=True)
-def _no_env(monkeypatch):
+def _no_env(monkeypatch, tmp_path):
     for name in ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "PGDATABASE"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+
+
+def write_client_file(tmp_path, text):
+    path = tmp_path / "xdg" / "queuectl" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
 
 
 def test_precedence(monkeypatch):
@@ -20,6 +28,43 @@ def test_precedence(monkeypatch):
     target = settings.resolve_database("postgres://c@h1:6543/x1")
     assert (target.url.host, target.url.port, target.source) == ("h1", 6543, "--database-url")
     assert target.url.drivername == "postgresql+psycopg"
+
+
+def test_client_file_comes_after_the_environment_and_before_libpq(monkeypatch, tmp_path):
+    path = write_client_file(tmp_path, '# from start.sh\ndatabase_url = "postgresql://f@h4:5433/x4"\n')
+    assert settings.client_file() == path
+    target = settings.resolve_database()
+    assert (target.where, target.source) == ("h4:5433/x4", str(path))
+    monkeypatch.setenv("DATABASE_URL", "postgresql://d@h3/x3")
+    assert settings.resolve_database().source == "DATABASE_URL"
+    monkeypatch.setenv("QUEUECTL_DATABASE_URL", "postgresql://q@h2/x2")
+    assert settings.resolve_database().source == "QUEUECTL_DATABASE_URL"
+    assert settings.resolve_database("postgresql://c@h1/x1").source == "--database-url"
+
+
+def test_client_file_without_a_url_falls_through_to_libpq(tmp_path):
+    write_client_file(tmp_path, "# nothing recorded\n")
+    assert settings.resolve_database().source.startswith("libpq defaults")
+
+
+@pytest.mark.parametrize(("text", "needle"), [
+    ("database_url = ", "is not valid TOML"),
+    ("database_url = 5", "database_url must be a string"),
+    ('database_url = "mysql://x@y/z"', "unsupported database URL scheme 'mysql'"),
+])
+def test_bad_client_file_is_one_clear_error(tmp_path, text, needle):
+    path = write_client_file(tmp_path, text)
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        settings.resolve_database()
+    assert needle in str(info.value) and str(path) in str(info.value)
+    assert info.value.exit_code == 2
+
+
+def test_where_never_shows_a_password():
+    target = settings.resolve_database("postgresql://u:s3cret@db.example:6432/q?sslmode=require")
+    assert target.where == "db.example:6432/q"
+    assert target.conninfo == "postgresql://u:s3cret@db.example:6432/q?sslmode=require"
+    assert target.url.password == "s3cret"  # SQLAlchemy's view of the same URL
 
 
 def test_libpq_defaults(monkeypatch):

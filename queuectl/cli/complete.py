@@ -1,0 +1,40 @@
+"""Shell completion for values: states, config keys and recent job ids (never file names).
+
+Completion must answer quickly and never print an error into the user's command line, so a
+database that does not answer simply completes nothing.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from queuectl import configkeys, errors, settings
+from queuectl.records import JobState
+
+__all__ = ["config_keys", "job_ids", "states"]
+
+
+def states(incomplete: str) -> list[str]:
+    """Job state names starting with `incomplete`."""
+    return [s.value for s in JobState if s.value.startswith(incomplete.lower())]
+
+
+def config_keys(incomplete: str) -> list[str]:
+    """Config key names (and their aliases) starting with `incomplete`."""
+    names = sorted(configkeys.KEYS) + sorted(configkeys.ALIASES)
+    return [n for n in names if n.startswith(incomplete.lower().replace("-", "_"))]
+
+
+def job_ids(ctx: typer.Context, incomplete: str) -> list[str]:
+    """The newest job ids starting with `incomplete` (none if the database does not answer)."""
+    import psycopg
+
+    from queuectl import db
+    from queuectl.store import quick
+
+    url = ctx.find_root().params.get("database_url")
+    try:
+        with db.connect(settings.resolve_database(url)) as conn:
+            return quick.recent_job_ids(conn, prefix=incomplete)
+    except (errors.QueuectlError, psycopg.Error):
+        return []

@@ -1,0 +1,83 @@
+"""`doctor`: which database this shell talks to, and whether it is in a state to work."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import typer
+
+from queuectl import migrate, settings
+from queuectl.store import quick
+
+__all__ = ["register"]
+
+# Leases and schedules use the server's clock; a host this far off confuses people reading
+# times, so doctor flags it.
+_SKEW_WARNING = 5.0
+
+
+def _client_file_line(target: settings.DatabaseTarget) -> str:
+    path = settings.client_file()
+    if not path.exists():
+        return f"{path} (none)"
+    if target.source == str(path):
+        return f"{path} (in use)"
+    return f"{path} (present, but {target.source} takes precedence)"
+
+
+def _schema_line(revision: str | None) -> tuple[str, bool]:
+    if revision == migrate.SCHEMA_HEAD:
+        return f"revision {revision} (latest)", True
+    if revision is None:
+        return "none: run `queuectl migrate` (any command does it unless "\
+               "QUEUECTL_AUTO_MIGRATE=0)", False
+    return f"revision {revision}, this queuectl expects {migrate.SCHEMA_HEAD}: run " \
+           "`queuectl migrate` or upgrade queuectl", False
+
+
+def _skew_line(server_now: datetime, local_now: datetime, round_trip: float) -> str:
+    skew = (server_now - local_now) / timedelta(seconds=1)
+    way = "ahead of" if skew >= 0 else "behind"
+    line = f"server clock is {abs(skew):.3f}s {way} this host (±{round_trip / 2:.3f}s)"
+    return line + ("  WARNING: sync the clocks (NTP)" if abs(skew) > _SKEW_WARNING else "")
+
+
+def doctor(ctx: typer.Context) -> None:
+    """Which database, and its server, schema, workers and clock.
+
+    Shows where the database URL came from, the server version, the schema revision, the
+    live workers and the clock skew between this host and the server. Exits 1 if the schema
+    is not current.
+
+    Example: queuectl doctor
+    """
+    target = ctx.obj.target()
+    rows = [("database", target.where), ("URL from", target.source),
+            ("client file", _client_file_line(target))]
+    _print(rows)
+    with ctx.obj.connection(migrate_schema=False) as conn:
+        before = datetime.now(UTC)
+        info = quick.server_info(conn)
+        local_now = before + timedelta(seconds=info.round_trip / 2)
+        schema, current = _schema_line(info.revision)
+        workers = quick.status(conn).workers if info.revision else []
+    hosts = sorted({w.host for w in workers})
+    rows = [
+        ("server", f"PostgreSQL {info.version}"),
+        ("schema", schema),
+        ("live workers", f"{len(workers)}" + (f" on {', '.join(hosts)}" if hosts else "")),
+        ("clock", _skew_line(info.now, local_now, info.round_trip)),
+    ]
+    _print(rows)
+    if not current:
+        raise typer.Exit(code=1)
+
+
+def _print(rows: list[tuple[str, str]]) -> None:
+    for key, value in rows:
+        typer.echo(f"{key + ':':<14}{value}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's command to the root app."""
+    app.command()(doctor)
