@@ -13,7 +13,7 @@ from typing import Any
 import typer
 
 from queuectl import errors
-from queuectl.cli import admin, config, dashboard, dlq, jobs, workers
+from queuectl.cli import admin, config, control, dashboard, dlq, jobs, workers
 from queuectl.cli.context import State
 
 __all__ = ["app", "main"]
@@ -60,6 +60,7 @@ def root(
 
 
 jobs.register(app)
+control.register(app)
 app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 
 from queuectl import db
 from queuectl.store import config as _config_mod
+from queuectl.store import control as _control
 from queuectl.store import dashboard as _dashboard
 from queuectl.store import jobs as _jobs
 from queuectl.store import listen as _listen
@@ -36,6 +37,7 @@ from queuectl.store import runs as _runs
 from queuectl.store import upkeep as _upkeep
 from queuectl.store import workers as _workers
 from queuectl.store._common import NOTIFY_CHANNEL
+from queuectl.store.control import Control, OutputRead, Steered
 from queuectl.store.dashboard import (
     DURATION_BUCKETS,
     MetricsSnapshot,
@@ -47,6 +49,7 @@ from queuectl.store.jobs import Status
 from queuectl.store.listen import Listener
 from queuectl.store.runs import Claimed, RunResult
 from queuectl.store.upkeep import ExpiredRun
+from queuectl.store.workers import Beat
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -88,6 +91,18 @@ expired_runs = _boundary(_upkeep.expired_runs)
 rescue_runs = _boundary(_upkeep.rescue_runs)
 resign_leader = _boundary(_upkeep.resign_leader)
 try_lead = _boundary(_upkeep.try_lead)
+# control
+append_output = _boundary(_control.append_output)
+cancel_jobs = _boundary(_control.cancel_jobs)
+claiming_paused = _boundary(_control.claiming_paused)
+pause_jobs = _boundary(_control.pause_jobs)
+read_output = _boundary(_control.read_output)
+request_worker_stop = _boundary(_control.request_worker_stop)
+resume_jobs = _boundary(_control.resume_jobs)
+retry_jobs = _boundary(_control.retry_jobs)
+set_claiming = _boundary(_control.set_claiming)
+signal_job = _boundary(_control.signal_job)
+take_controls = _boundary(_control.take_controls)
 # listen
 open_listener = _boundary(_listen.open_listener)
 # config
@@ -103,16 +118,23 @@ page_jobs = _boundary(_dashboard.page_jobs)
 __all__ = [
     "DURATION_BUCKETS",
     "NOTIFY_CHANNEL",
+    "Beat",
     "Claimed",
+    "Control",
     "ExpiredRun",
     "Listener",
     "MetricsSnapshot",
     "MinuteStat",
+    "OutputRead",
     "Overview",
     "RunResult",
     "RunningJob",
     "Status",
+    "Steered",
+    "append_output",
+    "cancel_jobs",
     "claim_jobs",
+    "claiming_paused",
     "collect_metrics",
     "count_states",
     "dashboard_overview",
@@ -131,15 +153,23 @@ __all__ = [
     "load_config",
     "open_listener",
     "page_jobs",
+    "pause_jobs",
     "prune",
+    "read_output",
     "register_worker",
+    "request_worker_stop",
     "requeue_runs",
     "rescue_runs",
     "resign_leader",
+    "resume_jobs",
     "retry_all_dead",
     "retry_dead",
+    "retry_jobs",
     "set_config",
+    "set_claiming",
     "set_worker_state",
+    "signal_job",
     "status",
+    "take_controls",
     "try_lead",
 ]

@@ -60,6 +60,8 @@ _CLAIM_CTES = """
     due AS (
         SELECT id, priority, run_at FROM jobs
         WHERE state IN ('pending', 'failed') AND run_at <= now()
+              AND NOT EXISTS (SELECT 1 FROM switches
+                              WHERE name = 'claiming' AND value = 'paused')
         ORDER BY priority DESC, run_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -68,7 +70,7 @@ _CLAIM_CTES = """
     ), claimed AS (
         UPDATE jobs j
         SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
-            worker_id = :worker_id, updated_at = now(),
+            worker_id = :worker_id, updated_at = now(), paused_at = NULL,
             started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
