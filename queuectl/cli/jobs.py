@@ -42,12 +42,16 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
         output.emit_json({
             "counts": result.counts,
             "total": result.total,
+            "claimed": result.claimed,
             "avg_duration": result.avg_duration,
             "workers": [output.worker_json(w) for w in result.workers],
         })
         return
     total = result.total or 1
     rows = [[s.upper(), n, f"{100 * n / total:.1f}%"] for s, n in result.counts.items()]
+    if result.claimed:
+        rows.append(["(CLAIMED, NOT STARTED)", result.claimed,
+                     f"{100 * result.claimed / total:.1f}%"])
     rows.append(["TOTAL", result.total, ""])
     output.table(rows, ["STATE", "JOBS", "%"])
     typer.echo(f"\nAverage duration (completed): {output.fmt_duration(result.avg_duration)}")

@@ -60,15 +60,17 @@ def _config(conn: sa.Connection) -> dict[str, Any]:
 CLAIMED = "claimed"
 
 
-def _counts(conn: sa.Connection) -> dict[str, int]:
-    """Jobs per state; `processing` counts started runs only, `claimed` the ones waiting in a
-    worker's prefetch buffer."""
+def _counts(conn: sa.Connection, *, split_claimed: bool = False) -> dict[str, int]:
+    """Jobs per state. With `split_claimed`, `processing` counts started runs only and the
+    extra key `claimed` the ones waiting in a worker's prefetch buffer."""
     counts = {s.value: 0 for s in JobState}
     counts[CLAIMED] = 0
     rows = conn.execute(sa.text(
         f"SELECT CASE WHEN state = '{JobState.PROCESSING}' AND started_at IS NULL "
         f"THEN '{CLAIMED}' ELSE state END AS state, count(*) AS n FROM jobs GROUP BY 1"))
     counts.update({r.state: r.n for r in rows})
+    if not split_claimed:
+        counts[JobState.PROCESSING.value] += counts.pop(CLAIMED)
     return counts
 
 

@@ -13,6 +13,7 @@ from queuectl import db, errors, jobspec, models
 from queuectl.models import Job, JobState, WorkerInfo
 from queuectl.store._common import (
     _LIST_COLUMNS,
+    CLAIMED,
     NOTIFY_CHANNEL,
     _config,
     _counts,
@@ -43,10 +44,11 @@ _BATCH = 5000
 class Status:
     """Counts per state, the total, the average completed duration and the live workers."""
 
-    counts: dict[str, int]
+    counts: dict[str, int]  # processing: started runs only
     total: int
     avg_duration: float | None
     workers: list[WorkerInfo]
+    claimed: int = 0  # processing, claimed ahead by a worker, not started yet
 
 
 _INSERT = sa.text(
@@ -146,11 +148,13 @@ def count_states(engine: sa.Engine) -> dict[str, int]:
 def status(engine: sa.Engine) -> Status:
     """Counts per state, total, average duration of completed runs, live workers."""
     with db.translate_errors(engine), engine.connect() as conn:
-        counts = _counts(conn)
+        counts = _counts(conn, split_claimed=True)
+        claimed = counts.pop(CLAIMED)
         avg = conn.execute(
             sa.text("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'")
         ).scalar()
-        return Status(counts, sum(counts.values()), avg, _workers(conn, _live_within(conn)))
+        return Status(counts, sum(counts.values()) + claimed, avg,
+                      _workers(conn, _live_within(conn)), claimed)
 
 
 # --- DLQ ------------------------------------------------------------------------------------

@@ -149,7 +149,7 @@ def test_claimed_ahead_is_not_counted_as_running_until_it_starts(clean):
     wid = store.register_worker(clean, host="h", pid=1, version="t", concurrency=1)
     runs = store.claim_jobs(clean, worker_id=wid, limit=3, lease_seconds=30, start_now=1)
     status = store.status(clean)
-    assert (status.counts["processing"], status.counts["claimed"], status.total) == (1, 2, 3)
+    assert (status.counts["processing"], status.claimed, status.total) == (1, 2, 3)
     assert status.workers[0].running == [runs[0].id]  # BUSY counts started runs only
     store.heartbeat(clean, worker_id=wid, run_ids=[r.run_id for r in runs], lease_seconds=30,
                     running=[runs[1].run_id])
@@ -157,4 +157,4 @@ def test_claimed_ahead_is_not_counted_as_running_until_it_starts(clean):
     store.finish_runs(clean, results=[result(runs[2], JobState.COMPLETED)], worker_id=wid)
     done = store.get_job(clean, job_id=runs[2].id)
     assert done.started_at is not None and done.started_at <= done.finished_at
-    assert store.status(clean).counts["claimed"] == 0
+    assert store.status(clean).claimed == 0
