@@ -31,6 +31,22 @@ ensure_chromium() {
     fi
 }
 
+# tests/robustness/test_pgbouncer.py needs pgbouncer (Debian's package); without it it skips.
+ensure_pgbouncer() {
+    command -v pgbouncer >/dev/null 2>&1 || [[ -x /usr/sbin/pgbouncer ]] && return 0
+    if [[ $EUID -ne 0 ]] || ! command -v apt-get >/dev/null 2>&1; then
+        say "no pgbouncer (its test will skip; as root: apt-get install pgbouncer)"
+        return 0
+    fi
+    say "installing pgbouncer for the pooler test (apt-get)"
+    local apt=(env DEBIAN_FRONTEND=noninteractive apt-get)
+    if ! { "${apt[@]}" install -y -qq --no-install-recommends pgbouncer ||
+        { "${apt[@]}" update -qq && "${apt[@]}" install -y -qq --no-install-recommends \
+            pgbouncer; }; } >/dev/null 2>&1; then
+        say "could not install pgbouncer; its test will skip"
+    fi
+}
+
 # True when $1 accepts a connection (auth included).
 can_connect() {
     "$PY" -c 'import sys, psycopg; psycopg.connect(sys.argv[1], connect_timeout=3).close()' \
@@ -76,6 +92,7 @@ PY="$VENV/bin/python"
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
 unset DATABASE_URL QUEUECTL_DATABASE_URL
 ensure_chromium
+ensure_pgbouncer
 choose_database
 
 e2e=0

@@ -2,11 +2,20 @@
 
 Connection failures are translated here into `errors.DatabaseUnavailable` with one line that
 says where we tried to connect, what failed and which variable to set.
+
+Connections are pooler-safe: they carry no startup `options` (PgBouncer refuses them) and set
+no session state, so a transaction pooler may hand each transaction to another server
+connection. Nothing depends on the session time zone (timestamps travel as `timestamptz`,
+formatted in UTC by the CLI). Server-side prepared statements are off unless the target allows
+them (`prepared_statements=on` in the URL, see `settings`); when the server then answers that a
+prepared statement does not exist (26000) or already exists (42P05), the engine stops preparing
+for the rest of the process and logs one line (`stop_preparing`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import weakref
 from collections.abc import Iterator
 
@@ -17,12 +26,28 @@ from sqlalchemy.pool import NullPool
 
 from queuectl import errors, settings
 
-__all__ = ["create_engine", "describe_error", "is_disconnect", "translate", "translate_errors"]
+__all__ = [
+    "create_engine",
+    "describe_error",
+    "is_disconnect",
+    "is_prepared_statement_error",
+    "prepares_statements",
+    "stop_preparing",
+    "translate",
+    "translate_errors",
+]
+
+log = logging.getLogger("queuectl.db")
 
 # Where each engine's URL came from, for error messages.
 _targets: weakref.WeakKeyDictionary[sa.Engine, settings.DatabaseTarget] = (
     weakref.WeakKeyDictionary()
 )
+# Engines that may still use server-side prepared statements (the user allowed them and the
+# server has not refused one yet).
+_preparing: weakref.WeakSet[sa.Engine] = weakref.WeakSet()
+# psycopg prepares a statement on its own once it has run this many times on a connection.
+_AUTO_PREPARE_AFTER = 5
 
 
 def create_engine(
@@ -32,16 +57,11 @@ def create_engine(
     """An engine for `target`; `pooled=False` (CLI) opens a connection per use.
 
     `worker=True`: one long-lived connection, no ping before each use (the worker retries on
-    disconnects itself), and generic plans for its few prepared statements, so PostgreSQL does
-    not re-plan the claim on every call (planning cost more than executing it)."""
-    options = "-c timezone=UTC"
-    if worker:
-        options += " -c plan_cache_mode=force_generic_plan"
+    disconnects itself)."""
     kwargs: dict = {
         "connect_args": {
             "application_name": "queuectl-worker" if worker else "queuectl",
             "connect_timeout": 5,
-            "options": options,
         },
     }
     if worker:
@@ -52,7 +72,58 @@ def create_engine(
         kwargs["poolclass"] = NullPool
     engine = sa.create_engine(target.url, **kwargs)
     _targets[engine] = target
+    if target.prepared_statements:
+        _preparing.add(engine)
+    _watch(engine)
     return engine
+
+
+def prepares_statements(engine: sa.Engine) -> bool:
+    """True while `engine` may use server-side prepared statements."""
+    return engine in _preparing
+
+
+def is_prepared_statement_error(exc: BaseException) -> bool:
+    """True when `exc` is the server saying a prepared statement does not exist (26000) or
+    already exists (42P05): a pooler handed the session's statements to another connection."""
+    orig = getattr(exc, "orig", None) or exc
+    return isinstance(orig, psycopg.errors.InvalidSqlStatementName
+                      | psycopg.errors.DuplicatePreparedStatement)
+
+
+def stop_preparing(engine: sa.Engine, exc: BaseException,
+                   connection: psycopg.Connection | None = None) -> None:
+    """After a prepared-statement error (`exc`): stop using prepared statements on `engine`
+    and on `connection` (the driver connection it happened on); logs one line, once."""
+    if connection is not None:
+        connection.prepare_threshold = None
+    if engine in _preparing:
+        _preparing.discard(engine)
+        log.warning("prepared statements failed (%s): the server or a pooler in between does "
+                    "not keep them; continuing without them (set prepared_statements=off in "
+                    "the database URL)", describe_error(exc))
+
+
+def _watch(engine: sa.Engine) -> None:
+    """New connections prepare statements only while the engine may; a prepared-statement
+    error drops its connection, whose record of prepared statements is out of step with the
+    server, as after a disconnect (which callers already ride out)."""
+    ref = weakref.ref(engine)
+
+    def on_connect(dbapi_conn: psycopg.Connection, _record: object) -> None:
+        eng = ref()
+        on = eng is not None and prepares_statements(eng)
+        dbapi_conn.prepare_threshold = _AUTO_PREPARE_AFTER if on else None
+
+    def on_error(context: sa.engine.ExceptionContext) -> None:
+        if is_prepared_statement_error(context.original_exception):
+            eng = ref()
+            if eng is not None:
+                stop_preparing(eng, context.original_exception)
+            context.is_disconnect = True
+
+    sa.event.listen(engine, "connect", on_connect)
+    sa.event.listen(engine, "handle_error", on_error)
 
 
 def describe_error(exc: BaseException) -> str:

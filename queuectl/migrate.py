@@ -1,5 +1,10 @@
 """Bring the schema to head with Alembic, under an advisory lock so concurrent first runs of
-several commands or workers do not race."""
+several commands or workers do not race.
+
+The lock is transaction-scoped (`pg_advisory_xact_lock`) and the whole upgrade runs in that one
+transaction (PostgreSQL's DDL is transactional): a transaction pooler keeps a transaction on
+one server connection, whereas a session lock would be taken on one server connection and
+"released" on another, staying held for good."""
 
 from __future__ import annotations
 
@@ -67,30 +72,21 @@ def ensure_schema(engine: sa.Engine) -> None:
 
 
 def migrate(engine: sa.Engine) -> str:
-    """Upgrade to head under the advisory lock; returns the revision reached."""
+    """Upgrade to head in one transaction under the advisory lock; returns the revision
+    reached."""
     from alembic import command
     from alembic.config import Config
 
     cfg = Config()
     cfg.set_main_option("script_location", str(script_location()))
     _create_database_if_missing(engine)
-    with db.translate_errors(engine), engine.connect() as conn:
-        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _LOCK_KEY})
-        try:
-            conn.commit()
-            current = _current(conn)
-            conn.commit()
-            if current != models.SCHEMA_HEAD:
-                cfg.attributes["connection"] = conn
-                try:
-                    command.upgrade(cfg, "head")
-                except Exception as exc:  # alembic raises many types; report one line
-                    conn.rollback()
-                    raise errors.SchemaError(
-                        f"migration failed: {db.describe_error(exc)}"
-                    ) from exc
-                conn.commit()
-            return _current(conn) or ""
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _LOCK_KEY})
-            conn.commit()
+    with db.translate_errors(engine), engine.begin() as conn:
+        # One migrator at a time: the others wait here, then find the schema at head.
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        if _current(conn) != models.SCHEMA_HEAD:
+            cfg.attributes["connection"] = conn
+            try:
+                command.upgrade(cfg, "head")
+            except Exception as exc:  # alembic raises many types; report one line
+                raise errors.SchemaError(f"migration failed: {db.describe_error(exc)}") from exc
+        return _current(conn) or ""

@@ -9,6 +9,7 @@ API could, and they are bench code, not queue code.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -48,10 +49,11 @@ def scratch_database(admin_url: str) -> Iterator[Scratch]:
     engine = None
     try:
         url = admin_target.url.set(database=name)
-        target = settings.DatabaseTarget(url, "the bench's scratch database")
+        target = dataclasses.replace(admin_target, url=url,
+                                     source="the bench's scratch database")
         engine = db.create_engine(target, pooled=True, pool_size=2)
         migrate.migrate(engine)
-        cli_url = url.set(drivername="postgresql").render_as_string(hide_password=False)
+        cli_url = target.render()  # keeps prepared_statements=on for the workers
         yield Scratch(name, cli_url, target, engine)
     finally:
         if engine is not None:

@@ -36,35 +36,36 @@ def set_config(engine: sa.Engine, *, key: str, value: float | int | None) -> Non
 
 _PRUNE_LOCK = 0x71756576  # advisory lock: one pruner at a time across the fleet
 _PRUNE_BATCH = 10_000
+_PRUNE_STATEMENTS = (
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'dead')"
+    " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
+    "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
+    " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",
+)
 
 
 def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[int, int] | None:
     """Delete completed and dead jobs finished, and metrics recorded, more than `older_than`
     seconds ago, in batches so no lock is held long; returns (jobs, metrics) deleted, or None
-    when `wait` is False and another process is pruning."""
+    when `wait` is False and another process is pruning.
+
+    Each batch is one transaction holding the transaction-scoped advisory lock (safe behind a
+    transaction pooler), so at most one batch of deletes runs at a time across the fleet. With
+    `wait` a pruner queues for the lock before each batch; without it, it gives up when the
+    lock is taken: at its start (None), or between its batches (what it deleted so far), leaving
+    the rest to the pruner that holds it."""
     params = {"s": older_than, "n": _PRUNE_BATCH}
-    totals = [0, 0]
-    statements = (
-        "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'dead')"
-        " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
-        "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
-        " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",
-    )
-    with db.translate_errors(engine), engine.connect() as conn:
-        lock = "pg_advisory_lock" if wait else "pg_try_advisory_lock"
-        if conn.execute(sa.text(f"SELECT {lock}(:k)"), {"k": _PRUNE_LOCK}).scalar() is False:
-            conn.rollback()
-            return None
-        conn.commit()
-        try:
-            for i, statement in enumerate(statements):
-                while True:
-                    deleted = conn.execute(sa.text(statement), params).rowcount
-                    conn.commit()
-                    totals[i] += deleted
-                    if deleted < _PRUNE_BATCH:
-                        break
-        finally:
-            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _PRUNE_LOCK})
-            conn.commit()
+    lock = sa.text(f"SELECT {'pg_advisory_xact_lock' if wait else 'pg_try_advisory_xact_lock'}"
+                   "(:k)")
+    totals, batches = [0, 0], 0
+    for i, statement in enumerate(_PRUNE_STATEMENTS):
+        while True:
+            with db.translate_errors(engine), engine.begin() as conn:
+                if conn.execute(lock, {"k": _PRUNE_LOCK}).scalar() is False:
+                    return (totals[0], totals[1]) if batches else None
+                deleted = conn.execute(sa.text(statement), params).rowcount
+            totals[i] += deleted
+            batches += 1
+            if deleted < _PRUNE_BATCH:
+                break
     return totals[0], totals[1]

@@ -12,6 +12,7 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
+from queuectl import db
 from queuectl.models import JobState
 from queuectl.store._common import _autocommit, _notify
 
@@ -198,14 +199,14 @@ def finish_and_claim(
     params.update(limit=limit, lease=lease_seconds,
                   start_now=limit if start_now is None else start_now)
     with _autocommit(engine).connect() as conn:
-        # The worker's hot path: straight to the driver, as a prepared statement. SQLAlchemy's
-        # per-call bookkeeping cost as much CPU as the statement, under the same GIL as the
-        # threads that spawn jobs.
+        # The worker's hot path: straight to the driver (a prepared statement when the URL
+        # allows them). SQLAlchemy's per-call bookkeeping cost as much CPU as the statement,
+        # under the same GIL as the threads that spawn jobs.
         driver = conn.connection.driver_connection
         assert driver is not None
         cursor = driver.cursor(row_factory=namedtuple_row)
         try:
-            rows = cursor.execute(_compiled(stmt), params, prepare=True).fetchall()
+            rows = _execute(engine, cursor, _compiled(stmt), params)
         except psycopg.Error as exc:
             lost = isinstance(exc, psycopg.OperationalError)
             if lost:
@@ -216,6 +217,19 @@ def finish_and_claim(
         finally:
             cursor.close()
         return _split(conn, rows)
+
+
+def _execute(engine: sa.Engine, cursor: psycopg.Cursor, sql: str, params: dict) -> list:
+    """Run the hot statement, prepared while `engine` may prepare. A prepared-statement error
+    (a pooler that does not keep them) executed nothing: stop preparing and run it again."""
+    prepare = db.prepares_statements(engine)
+    try:
+        return cursor.execute(sql, params, prepare=prepare).fetchall()
+    except psycopg.Error as exc:
+        if not (prepare and db.is_prepared_statement_error(exc)):
+            raise
+        db.stop_preparing(engine, exc, cursor.connection)
+    return cursor.execute(sql, params, prepare=False).fetchall()
 
 
 _compiled_sql: dict[sa.TextClause, str] = {}

@@ -42,3 +42,24 @@ def test_auto_migrate_switch(monkeypatch):
     assert settings.auto_migrate()
     monkeypatch.setenv("QUEUECTL_AUTO_MIGRATE", "0")
     assert not settings.auto_migrate()
+
+
+def test_prepared_statements_switch_is_removed_from_the_url():
+    target = settings.resolve_database("postgresql://u@h/x?sslmode=disable")
+    assert not target.prepared_statements
+    target = settings.resolve_database(
+        "postgresql://u@h/x?prepared_statements=ON&sslmode=disable")
+    assert target.prepared_statements
+    assert dict(target.url.query) == {"sslmode": "disable"}  # libpq never sees it
+    again = settings.resolve_database(target.render())
+    assert again.prepared_statements and again.url == target.url
+    off = settings.resolve_database("postgresql://u@h/x?prepared_statements=off")
+    assert not off.prepared_statements and "prepared" not in off.render()
+
+
+@pytest.mark.parametrize("query", ["prepared_statements=maybe",
+                                   "prepared_statements=on&prepared_statements=off"])
+def test_bad_prepared_statements_switch(query):
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        settings.resolve_database(f"postgresql://u@h/x?{query}")
+    assert "prepared_statements" in str(info.value) and "on or off" in str(info.value)
