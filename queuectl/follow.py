@@ -16,7 +16,7 @@ from queuectl.models import Job, JobState
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["follow_output", "parse_signal", "tail_lines", "wait_for_jobs"]
+__all__ = ["follow_output", "parse_signal", "tail_lines", "wait_for_jobs", "wait_workers_gone"]
 
 POLL = 0.3
 
@@ -100,3 +100,15 @@ def wait_for_jobs(engine: sa.Engine, *, ids: Sequence[str], timeout: float | Non
             return None
         time.sleep(interval if deadline is None else
                    max(0.0, min(interval, deadline - time.monotonic())))
+
+
+def wait_workers_gone(engine: sa.Engine, *, ids: Sequence[int], timeout: float | None,
+                      interval: float = POLL) -> list[int]:
+    """Block until none of these workers is live any more (or `timeout` seconds passed);
+    returns the ids still live."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = store.live_workers(engine, ids=ids)
+        if not left or (deadline is not None and time.monotonic() >= deadline):
+            return left
+        time.sleep(interval)

@@ -95,6 +95,7 @@ try_lead = _boundary(_upkeep.try_lead)
 append_output = _boundary(_control.append_output)
 cancel_jobs = _boundary(_control.cancel_jobs)
 claiming_paused = _boundary(_control.claiming_paused)
+live_workers = _boundary(_control.live_workers)
 pause_jobs = _boundary(_control.pause_jobs)
 read_output = _boundary(_control.read_output)
 request_worker_stop = _boundary(_control.request_worker_stop)
@@ -150,6 +151,7 @@ __all__ = [
     "limit_statement_time",
     "list_jobs",
     "list_workers",
+    "live_workers",
     "load_config",
     "open_listener",
     "page_jobs",

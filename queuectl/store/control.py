@@ -16,7 +16,14 @@ import sqlalchemy as sa
 from queuectl import errors
 from queuectl.models import Job, JobState, WorkerInfo
 from queuectl.runner import MAX_OUTPUT
-from queuectl.store._common import NOTIFY_CHANNEL, _autocommit, _get_job, _job, _workers
+from queuectl.store._common import (
+    NOTIFY_CHANNEL,
+    _autocommit,
+    _get_job,
+    _job,
+    _live_within,
+    _workers,
+)
 
 __all__ = [
     "Control",
@@ -25,6 +32,7 @@ __all__ = [
     "append_output",
     "cancel_jobs",
     "claiming_paused",
+    "live_workers",
     "pause_jobs",
     "read_output",
     "request_worker_stop",
@@ -294,11 +302,13 @@ def read_output(engine: sa.Engine, *, job_id: str, after: int = 0) -> OutputRead
     return OutputRead(job, run_id, [(r.id, r.chunk) for r in rows])
 
 
-def request_worker_stop(engine: sa.Engine, *, host: str | None, grace: float | None,
-                        live_within: float) -> list[WorkerInfo]:
-    """Ask the live workers of `host` (None: every host) to stop; returns them."""
+def request_worker_stop(engine: sa.Engine, *, host: str | None,
+                        grace: float | None) -> list[WorkerInfo]:
+    """Ask the live workers of `host` (None: every host) to stop, gracefully (running jobs
+    finish) or killing what still runs after `grace` seconds; returns them."""
     with engine.begin() as conn:
-        workers = [w for w in _workers(conn, live_within) if host is None or w.host == host]
+        workers = [w for w in _workers(conn, _live_within(conn))
+                   if host is None or w.host == host]
         if workers:
             conn.execute(sa.text(
                 "UPDATE workers SET stop_requested_at = now(), stop_grace = :g "
@@ -306,3 +316,9 @@ def request_worker_stop(engine: sa.Engine, *, host: str | None, grace: float | N
                 {"g": grace, "ids": [w.id for w in workers]})
             _notify(conn, STOP_PAYLOAD)
     return workers
+
+
+def live_workers(engine: sa.Engine, *, ids: Sequence[int]) -> list[int]:
+    """Which of these workers are still registered and heartbeating."""
+    with engine.connect() as conn:
+        return sorted(w.id for w in _workers(conn, _live_within(conn)) if w.id in set(ids))

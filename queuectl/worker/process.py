@@ -74,6 +74,7 @@ class Worker:
         self.streams = Streams(db, self.gate, self.executor.runner)
         self._stop_at: float | None = None
         self._hard = False
+        self._signals = 0
 
     @property
     def summary(self) -> Summary:
@@ -88,9 +89,9 @@ class Worker:
     # --- lifecycle ---------------------------------------------------------------------------
 
     def request_stop(self, *, hard: bool = False, grace: float | None = None) -> None:
-        """Stop claiming (first call) or kill running jobs (second call, or `hard`); `grace`
-        (if given) replaces the worker's own."""
-        if self._stop_at is not None or hard:
+        """Stop claiming and let running jobs finish, or (`hard`) kill them and put them back;
+        `grace` (if given) replaces the worker's own."""
+        if hard:
             self._hard = True
         if self._stop_at is None:
             self._stop_at = time.monotonic()
@@ -106,8 +107,11 @@ class Worker:
             self.request_stop(grace=grace)
 
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        first = self._stop_at is None
-        self.request_stop()
+        # Only a second *signal* is a hard stop: a stop requested through the database
+        # before it does not count.
+        self._signals += 1
+        first = self._signals == 1
+        self.request_stop(hard=not first)
         if first:
             log.info("worker %s: %s received; finishing %d running job(s), no new claims "
                      "(signal again to kill them)", os.getpid(),

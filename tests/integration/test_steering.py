@@ -159,3 +159,38 @@ def test_held_job_is_not_claimed_until_resumed(clean, cli, workers):
     assert state(clean, "h") is JobState.HELD
     assert cli("resume", "h").returncode == 0
     wait_for(lambda: state(clean, "h") is JobState.COMPLETED, message="resumed job ran")
+
+
+def test_worker_stop_stops_foreground_workers_of_this_host_and_all_hosts(clean, cli, env,
+                                                                         workers):
+    fast(cli)
+    supervised = subprocess.Popen([*QUEUECTL, "worker", "start", "--count", "2"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                  start_new_session=True)
+    plain = workers.start(1)[0]  # a foreground `worker run`, not a daemon
+    try:
+        wait_for(lambda: len(store.status(clean).workers) == 3, timeout=30,
+                 message="three live workers")
+        store.enqueue_jobs(clean, specs=[JobSpec("finish-me", "sleep 1")])
+        wait_for(lambda: state(clean, "finish-me") is JobState.PROCESSING, message="running")
+        stopped = cli("worker", "stop", "--timeout", "30")
+        assert stopped.returncode == 0, stopped.stderr
+        assert "Stopping 3 worker(s)" in stopped.stdout
+        assert supervised.wait(30) == 0  # the supervisor did not restart them
+        assert plain.wait(30) == 0
+        assert state(clean, "finish-me") is JobState.COMPLETED  # graceful: the job finished
+        assert "Traceback" not in supervised.stderr.read().decode()  # type: ignore[union-attr]
+        again = cli("worker", "stop")
+        assert again.returncode == 0 and "No workers are running" in again.stderr
+        # --all-hosts goes through the database too.
+        others = workers.start(2)
+        wait_for(lambda: len(store.status(clean).workers) == 2, timeout=30,
+                 message="two more workers")
+        everywhere = cli("worker", "stop", "--all-hosts", "--timeout", "30")
+        assert everywhere.returncode == 0 and "on the fleet" in everywhere.stdout
+        assert all(p.wait(30) == 0 for p in others)
+        assert cli("worker", "stop", "--host", "x", "--all-hosts").returncode == 2
+    finally:
+        if supervised.poll() is None:
+            os.killpg(supervised.pid, 15)
+            supervised.wait(30)
