@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from queuectl import jobspec, store
+from queuectl import follow, jobspec, store
 from queuectl.cli import output
 from queuectl.models import JobState
 
@@ -21,18 +21,41 @@ def enqueue(
         ..., metavar="JSON", help='A job object or array, e.g. \'{"command": "echo hi"}\'; '
         "'-' reads standard input."),
     as_json: bool = JSON_OPT,
+    wait: bool = typer.Option(False, "--wait", help="Then wait until the jobs have finished "
+                              "(exit 0 if all completed, 1 otherwise)."),
+    follow_: bool = typer.Option(False, "--follow", help="Then stream the job's output live "
+                                 "and exit with its exit code (1 if it ended without one)."),
 ) -> None:
     """Add jobs to the queue (an array is enqueued in one transaction, all or none)."""
+    if wait and follow_:
+        raise typer.BadParameter("give --wait or --follow, not both")
     text = sys.stdin.read() if payload == "-" else payload
     specs = jobspec.parse_payload(text)
+    if follow_ and len(specs) != 1:
+        raise typer.BadParameter("--follow takes one job, not an array")
     engine = ctx.obj.engine()
     ids = store.enqueue_jobs(engine, specs=specs)
     if as_json:
         jobs = [output.job_json(j) for j in store.get_jobs(engine, ids=ids)]
         single = not text.lstrip().startswith("[")
         output.emit_json(jobs[0] if single else jobs)
-        return
-    typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
+    elif not follow_:
+        typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
+    if follow_:
+        typer.echo(f"Job {ids[0]} enqueued; following its output", err=True)
+        job = follow.follow_output(engine, job_id=ids[0], write=_write)
+        raise typer.Exit(code=job.exit_code if job.exit_code is not None else 1)
+    if wait:
+        waited = follow.wait_for_jobs(engine, ids=ids, timeout=None)
+        assert waited is not None  # no timeout
+        for job in waited:
+            typer.echo(f"{job.id} {job.state.value}", err=as_json)
+        raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in waited) else 1)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:

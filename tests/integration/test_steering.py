@@ -194,3 +194,19 @@ def test_worker_stop_stops_foreground_workers_of_this_host_and_all_hosts(clean, 
         if supervised.poll() is None:
             os.killpg(supervised.pid, 15)
             supervised.wait(30)
+
+
+def test_enqueue_follow_behaves_like_running_the_command_remotely(clean, cli, workers):
+    fast(cli)
+    workers.start(1)
+    ran = cli("enqueue", '{"command": "echo out; echo err >&2; exit 7", "max_retries": 0}',
+              "--follow")
+    assert ran.returncode == 7
+    assert ran.stdout == "out\nerr\n"
+    ok = cli("enqueue", '{"command": "echo fine"}', "--follow")
+    assert (ok.returncode, ok.stdout) == (0, "fine\n")
+    waited = cli("enqueue", '[{"command": "true"}, {"command": "exit 1", "max_retries": 0}]',
+                 "--wait")
+    assert waited.returncode == 1 and "dead" in waited.stdout
+    assert cli("enqueue", '{"command": "true"}', "--wait").returncode == 0
+    assert cli("enqueue", '{"command": "true"}', "--wait", "--follow").returncode == 2
