@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -14,7 +15,6 @@ from queuectl.models import Job, JobState, WorkerInfo
 from queuectl.store._common import (
     _LIST_COLUMNS,
     CLAIMED,
-    NOTIFY_CHANNEL,
     _config,
     _counts,
     _get_job,
@@ -86,8 +86,19 @@ def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list
                 conn.execute(_INSERT, params)
             except sa_exc.IntegrityError as exc:
                 raise errors.DuplicateJob(_duplicate_message(exc)) from None
-        conn.execute(sa.text("SELECT pg_notify(:ch, '')"), {"ch": NOTIFY_CHANNEL})
+        _wake_for(conn, specs)
     return [s.id for s in specs]
+
+
+def _wake_for(conn: sa.Connection, specs: Sequence[jobspec.JobSpec]) -> None:
+    """NOTIFY idle workers: now for jobs due now, and with the earliest future run_at for
+    scheduled ones, so they start on time rather than at the next poll."""
+    now = datetime.now(UTC)
+    future = [s.run_at for s in specs if s.run_at is not None and s.run_at > now]
+    if len(future) < len(specs):
+        _notify(conn, None)
+    if future:
+        _notify(conn, min(future))
 
 
 def _array_literal(values: list[str]) -> str:
