@@ -62,7 +62,7 @@ def _last_line(text: str) -> str:
     return ""
 
 
-def _read_tail(fileobj) -> tuple[str, bool]:
+def _read_tail(fileobj: IO[bytes]) -> tuple[str, bool]:
     size = os.fstat(fileobj.fileno()).st_size
     truncated = size > MAX_OUTPUT
     fileobj.seek(size - MAX_OUTPUT if truncated else 0)

@@ -173,7 +173,7 @@ def start_daemons(argv: list[str], count: int, *, directory: Path, log_path: Pat
                 stdout=log, stderr=log, start_new_session=True,
             ))
 
-    def ready(p: subprocess.Popen) -> bool:
+    def ready(p: subprocess.Popen[bytes]) -> bool:
         return (directory / f"{p.pid}.pid").exists()
 
     deadline = time.monotonic() + _READY_TIMEOUT

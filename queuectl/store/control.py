@@ -232,7 +232,7 @@ def claiming_paused(engine: sa.Engine) -> bool:
     with engine.connect() as conn:
         return conn.execute(sa.text(
             "SELECT EXISTS (SELECT 1 FROM switches WHERE name = 'claiming' "
-            "AND value = 'paused')")).scalar_one()
+            "AND value = 'paused')")).scalar_one() is True
 
 
 def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]:

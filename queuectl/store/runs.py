@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -127,7 +128,7 @@ _FINISH_AND_CLAIM = sa.text(
 )
 
 
-def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
+def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict[str, Any]:
     return {
         "ids": [r.job_id for r in results],
         "run_ids": [r.run_id for r in results],
@@ -142,7 +143,7 @@ def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
     }
 
 
-def _split(conn: sa.Connection, rows: Sequence[sa.Row]) -> tuple[set[tuple[str, int]],
+def _split(conn: sa.Connection, rows: Sequence[Any]) -> tuple[set[tuple[str, int]],
                                                                  list[Claimed]]:
     written = {(r.id, r.run_id) for r in rows if r.kind == "finished"}
     retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
@@ -195,7 +196,8 @@ def finish_and_claim(
         stmt = _CLAIM
     else:
         return set(), []
-    params = _result_params(results, worker_id) if results else {"worker_id": worker_id}
+    params: dict[str, Any] = (_result_params(results, worker_id) if results
+                              else {"worker_id": worker_id})
     params.update(limit=limit, lease=lease_seconds,
                   start_now=limit if start_now is None else start_now)
     with _autocommit(engine).connect() as conn:
@@ -219,7 +221,8 @@ def finish_and_claim(
         return _split(conn, rows)
 
 
-def _execute(engine: sa.Engine, cursor: psycopg.Cursor, sql: str, params: dict) -> list:
+def _execute(engine: sa.Engine, cursor: psycopg.Cursor[Any], sql: str,
+             params: dict[str, Any]) -> list[Any]:
     """Run the hot statement, prepared while `engine` may prepare. A prepared-statement error
     (a pooler that does not keep them) executed nothing: stop preparing and run it again."""
     prepare = db.prepares_statements(engine)
@@ -240,7 +243,8 @@ def _compiled(stmt: sa.TextClause) -> str:
     try:
         return _compiled_sql[stmt]
     except KeyError:
-        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=postgresql.psycopg.dialect()))
+        dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
         return sql
 
 
