@@ -206,7 +206,11 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
     """Put finished jobs (completed, dead, cancelled) back to pending with attempts reset."""
     with engine.begin() as conn:
         jobs = _lock_jobs(conn, ids)
-        _refuse(jobs, {JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED}, "retry")
+        for job, _ in jobs:
+            if not job.state.finished:
+                raise errors.InvalidState(
+                    f"cannot retry job {job.id}: it is {job.state.value}, not dead, completed "
+                    "or cancelled; nothing was changed")
         conn.execute(sa.text(
             "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), updated_at = now() "
             "WHERE id = ANY(:ids)"), {"ids": [j.id for j, _ in jobs]})
