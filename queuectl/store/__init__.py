@@ -95,6 +95,7 @@ try_lead = _boundary(_upkeep.try_lead)
 append_output = _boundary(_control.append_output)
 cancel_jobs = _boundary(_control.cancel_jobs)
 claiming_paused = _boundary(_control.claiming_paused)
+delete_finished_output = _boundary(_control.delete_finished_output)
 live_workers = _boundary(_control.live_workers)
 pause_jobs = _boundary(_control.pause_jobs)
 read_output = _boundary(_control.read_output)
@@ -139,6 +140,7 @@ __all__ = [
     "collect_metrics",
     "count_states",
     "dashboard_overview",
+    "delete_finished_output",
     "delete_stale_workers",
     "deregister_worker",
     "enqueue_jobs",

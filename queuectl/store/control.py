@@ -32,6 +32,7 @@ __all__ = [
     "append_output",
     "cancel_jobs",
     "claiming_paused",
+    "delete_finished_output",
     "live_workers",
     "pause_jobs",
     "read_output",
@@ -292,6 +293,19 @@ def append_output(engine: sa.Engine, *, chunks: Sequence[tuple[str, int, str]]) 
                                      "chunks": [c[2] for c in chunks]}).scalars().all()
         if ids:
             conn.execute(_TRIM, {"ids": list(ids), "keep": MAX_OUTPUT})
+
+
+def delete_finished_output(engine: sa.Engine, *, older_than: float) -> int:
+    """Drop live-output chunks of runs that ended more than `older_than` seconds ago (the
+    final output is in `jobs.output`); returns how many."""
+    with _autocommit(engine).connect() as conn:
+        return conn.execute(sa.text(
+            """
+            DELETE FROM job_output o
+            WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id AND j.run_id = o.run_id
+                              AND (j.state = 'processing'
+                                   OR j.updated_at >= now() - :s * interval '1 second'))
+            """), {"s": older_than}).rowcount
 
 
 def read_output(engine: sa.Engine, *, job_id: str, after: int = 0) -> OutputRead:

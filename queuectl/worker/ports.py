@@ -75,6 +75,7 @@ class Store(Protocol):
     def open_listener(self) -> ListenerLike: ...
     def take_controls(self, *, run_ids: Sequence[int]) -> list[store.Control]: ...
     def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None: ...
+    def delete_finished_output(self, *, older_than: float) -> int: ...
 
 
 class EngineStore:
@@ -139,3 +140,6 @@ class EngineStore:
 
     def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None:
         store.append_output(self.engine, chunks=chunks)
+
+    def delete_finished_output(self, *, older_than: float) -> int:
+        return store.delete_finished_output(self.engine, older_than=older_than)

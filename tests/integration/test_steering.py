@@ -7,6 +7,8 @@ import os
 import subprocess
 import time
 
+import sqlalchemy as sa
+
 from queuectl import store
 from queuectl.jobspec import JobSpec
 from queuectl.models import JobState
@@ -210,3 +212,22 @@ def test_enqueue_follow_behaves_like_running_the_command_remotely(clean, cli, wo
     assert waited.returncode == 1 and "dead" in waited.stdout
     assert cli("enqueue", '{"command": "true"}', "--wait").returncode == 0
     assert cli("enqueue", '{"command": "true"}', "--wait", "--follow").returncode == 2
+
+
+def test_cancelled_jobs_are_pruned_and_ended_runs_lose_their_live_chunks(clean):
+    store.enqueue_jobs(clean, specs=[JobSpec("old", "true"), JobSpec("live", "true")])
+    store.cancel_jobs(clean, ids=["old"], signal=15)
+    [run] = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)
+    assert run.id == "live"
+    store.append_output(clean, chunks=[("live", run.run_id, "a\n"), ("live", run.run_id, "b\n")])
+    read = store.read_output(clean, job_id="live")
+    assert [text for _, text in read.chunks] == ["a\n", "b\n"]
+    assert store.delete_finished_output(clean, older_than=0) == 0  # still running: kept
+    store.finish_runs(clean, results=[store.RunResult("live", run.run_id, JobState.COMPLETED, 0,
+                                                      None, "a\nb\n", False, 0.1)], worker_id=1)
+    assert store.delete_finished_output(clean, older_than=0) == 2
+    with clean.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET finished_at = now() - interval '2 days'"))
+        conn.execute(sa.text("UPDATE metrics SET finished_at = now() - interval '2 days'"))
+    assert store.prune(clean, older_than=86400) == (2, 1)
+    assert store.count_states(clean)["cancelled"] == 0
