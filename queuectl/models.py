@@ -11,7 +11,12 @@ Job states and who moves a job in and out of each:
 - ``completed``: the command exited 0. Final.
 - ``failed``: the run failed and retries remain; ``run_at`` holds the backoff time. Left when a
   worker claims it again once ``run_at`` has come.
-- ``dead``: the run failed and no retries remain (the DLQ). Left only by ``dlq retry``.
+- ``dead``: the run failed and no retries remain (the DLQ). Left by ``dlq retry`` and
+  ``retry``.
+- ``cancelled``: ``cancel`` moved it here from pending, failed or held at once, or the worker
+  running it stopped it on a cancel request. Final; left only by ``retry``.
+- ``held``: ``pause`` on a pending or failed job: never claimed until ``resume`` moves it back to
+  ``pending``.
 """
 
 from __future__ import annotations
@@ -43,11 +48,14 @@ __all__ = [
     "JobState",
     "WorkerInfo",
     "config",
+    "controls",
+    "job_output",
     "jobs",
     "leader",
     "metadata",
     "metrics",
     "run_id_seq",
+    "switches",
     "workers",
 ]
 
@@ -95,6 +103,8 @@ jobs = Table(
     Column("worker_id", BigInteger),
     Column("run_id", BigInteger),
     Column("lease_expires_at", DateTime(timezone=True)),
+    # Set while a running job's process group is stopped by `pause` (SIGSTOP).
+    Column("paused_at", DateTime(timezone=True)),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
     # The claim's access path: claimable jobs by priority, then run_at, then id.
@@ -128,6 +138,10 @@ workers = Table(
     Column("state", Text, nullable=False, server_default="running"),
     Column("started_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("heartbeat_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    # Set by `worker stop --host/--all-hosts`: the worker stops (gracefully, or killing jobs
+    # after stop_grace seconds) at its next heartbeat, or at once on the NOTIFY.
+    Column("stop_requested_at", DateTime(timezone=True)),
+    Column("stop_grace", Double),
 )
 
 config = Table(
@@ -148,6 +162,43 @@ leader = Table(
     Column("worker_id", BigInteger, nullable=False),
     Column("elected_at", DateTime(timezone=True), nullable=False, server_default=_now),
     Column("expires_at", DateTime(timezone=True), nullable=False),
+)
+
+# A request for the worker running `run_id`: cancel, signal, pause or resume its process group.
+# The worker takes it (sets taken_at) on a NOTIFY or, as the safety net, at its heartbeat.
+controls = Table(
+    "controls",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("job_id", Text(collation="C"), nullable=False),
+    Column("run_id", BigInteger, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("signal", Integer),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("taken_at", DateTime(timezone=True)),
+    Index("ix_controls_run_id", "run_id", postgresql_where=text("taken_at IS NULL")),
+)
+
+# Output of running jobs, flushed by their worker at least every second: what `logs -f`
+# follows from any host. The last 1 MiB per run is kept; the final output is `jobs.output`.
+job_output = Table(
+    "job_output",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("job_id", Text(collation="C"), nullable=False),
+    Column("run_id", BigInteger, nullable=False),
+    Column("chunk", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Index("ix_job_output_job_id", "job_id", "id"),
+)
+
+# Fleet-wide switches (today: "claiming" = "paused" while `pause --all` holds).
+switches = Table(
+    "switches",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
 )
 
 metrics = Table(

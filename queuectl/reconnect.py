@@ -50,7 +50,7 @@ class Backoff:
         """Count one more failure; the delay before the next attempt."""
         ceiling = min(self.cap, self.first * 2 ** min(self.failures, 32))
         self.failures += 1
-        return self._rand() * ceiling
+        return float(self._rand() * ceiling)
 
     def reset(self) -> None:
         """A success: the next failure starts from `first` again."""

@@ -21,6 +21,13 @@ class JobState(enum.StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     DEAD = "dead"
+    CANCELLED = "cancelled"
+    HELD = "held"
+
+    @property
+    def finished(self) -> bool:
+        """True for the states a job stays in until someone replays it."""
+        return self in (JobState.COMPLETED, JobState.DEAD, JobState.CANCELLED)
 
     @classmethod
     def parse(cls, value: str | None) -> JobState | None:
@@ -57,6 +64,7 @@ class Job:
     finished_at: datetime | None = None
     duration: float | None = None
     worker_id: int | None = None
+    paused_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ short grace.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import select
 import signal
@@ -19,10 +20,12 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass
+from typing import IO
 
 __all__ = ["MAX_OUTPUT", "Outcome", "Runner"]
 
 MAX_OUTPUT = 1024 * 1024
+_SIGTERM = signal.SIGTERM  # `Runner.signal` shadows the module inside the class body
 # Linux refuses a single argv string over 128 KiB; longer commands go through a script file.
 _ARGV_LIMIT = 64 * 1024
 
@@ -30,7 +33,7 @@ _ARGV_LIMIT = 64 * 1024
 @dataclass(frozen=True)
 class Outcome:
     """What one run did. `interrupted` means a hard shutdown killed it: put it back, don't count
-    it as a failure."""
+    it as a failure. `cancelled` means a user cancelled it: it is final, not retried."""
 
     ok: bool
     exit_code: int | None
@@ -40,6 +43,8 @@ class Outcome:
     duration: float
     interrupted: bool = False
     timed_out: bool = False
+    cancelled: bool = False
+    size: int = 0  # bytes the command wrote in all (output keeps the last MAX_OUTPUT)
 
 
 def _signal_name(signum: int) -> str:
@@ -57,7 +62,7 @@ def _last_line(text: str) -> str:
     return ""
 
 
-def _read_tail(fileobj) -> tuple[str, bool]:
+def _read_tail(fileobj: IO[bytes]) -> tuple[str, bool]:
     size = os.fstat(fileobj.fileno()).st_size
     truncated = size > MAX_OUTPUT
     fileobj.seek(size - MAX_OUTPUT if truncated else 0)
@@ -139,6 +144,22 @@ class _Watchdog:
         self._proc.wait()
 
 
+@dataclass
+class _Live:
+    """A running command: its process, its output file and the state of user control."""
+
+    proc: subprocess.Popen[bytes]
+    out: IO[bytes]
+    paused_since: float | None = None
+    paused_total: float = 0.0
+    cancel: tuple[int, float] | None = None  # (signal, grace) of a cancel request
+    cancelled_at: float | None = None
+
+    def paused_for(self, now: float) -> float:
+        """Seconds spent paused so far (the timeout clock stops while paused)."""
+        return self.paused_total + (now - self.paused_since if self.paused_since else 0.0)
+
+
 def _killpg(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
@@ -152,7 +173,7 @@ class Runner:
     def __init__(self, *, grace: float = 2.0) -> None:
         self.grace = grace
         self._lock = threading.Lock()
-        self._live: dict[object, subprocess.Popen] = {}
+        self._live: dict[object, _Live] = {}
         self._interrupted: set[object] = set()
         self._watchdog = _Watchdog()
 
@@ -182,10 +203,11 @@ class Runner:
                                    f"could not start the command: {exc.strerror or exc}",
                                    "", False, time.monotonic() - start)
                 key = proc.pid if key is None else key
+                live = _Live(proc, out)
                 with self._lock:
-                    self._live[key] = proc
+                    self._live[key] = live
                 try:
-                    timed_out = self._wait(proc, timeout)
+                    timed_out = self._wait(live, timeout)
                 finally:
                     self._watchdog.tell("-", proc.pid)
                     with self._lock:
@@ -194,11 +216,17 @@ class Runner:
                         self._interrupted.discard(key)
                 duration = time.monotonic() - start
                 output, truncated = _read_tail(out)
+                size = os.fstat(out.fileno()).st_size
         finally:
             if script:
                 os.unlink(script)
-        return self._outcome(proc.returncode, output, truncated, duration, timeout,
-                             timed_out=timed_out, interrupted=interrupted)
+        if live.cancel is not None:  # a user's cancel wins over a hard stop's put-back
+            return Outcome(False, None, f"cancelled ({_signal_name(live.cancel[0])} sent to "
+                           "its process group)", output, truncated, duration, cancelled=True,
+                           size=size)
+        return dataclasses.replace(
+            self._outcome(proc.returncode, output, truncated, duration, timeout,
+                          timed_out=timed_out, interrupted=interrupted), size=size)
 
     @staticmethod
     def _script(command: str) -> str:
@@ -207,23 +235,49 @@ class Runner:
             f.write(command)
         return path
 
-    def _wait(self, proc: subprocess.Popen, timeout: float | None) -> bool:
+    def _wait(self, live: _Live, timeout: float | None) -> bool:
         """Wait for the shell to exit, kill what it left in its group, reap it; True if it
-        timed out. The shell stays a zombie until the group is killed, so its pid (the group
-        id) cannot be reused by an unrelated process meanwhile."""
+        timed out. The timeout clock stops while the run is paused; a cancel request gets its
+        signal, then SIGKILL after its grace. The shell stays a zombie until the group is
+        killed, so its pid (the group id) cannot be reused by an unrelated process meanwhile."""
+        proc = live.proc
         pidfd = os.pidfd_open(proc.pid)
+        start = time.monotonic()
         try:
-            timed_out = not _exited(pidfd, timeout)
-            if timed_out:
-                _killpg(proc.pid, signal.SIGTERM)
-                if not _exited(pidfd, self.grace):
-                    _killpg(proc.pid, signal.SIGKILL)
-                    _exited(pidfd, None)
+            timed_out = False
+            while not _exited(pidfd, self._next_check(live, start, timeout)):
+                now = time.monotonic()
+                if live.cancelled_at is not None and live.cancel is not None:
+                    if now - live.cancelled_at >= live.cancel[1]:
+                        _killpg(proc.pid, signal.SIGKILL)
+                        _exited(pidfd, None)
+                        break
+                    continue
+                if timeout is not None and now - start - live.paused_for(now) >= timeout:
+                    timed_out = True
+                    _killpg(proc.pid, signal.SIGCONT)
+                    _killpg(proc.pid, signal.SIGTERM)
+                    if not _exited(pidfd, self.grace):
+                        _killpg(proc.pid, signal.SIGKILL)
+                        _exited(pidfd, None)
+                    break
             _killpg(proc.pid, signal.SIGKILL)
         finally:
             os.close(pidfd)
             proc.wait()
         return timed_out
+
+    _CHECK = 0.25  # how often a waiting run looks at pause, cancel and its timeout
+
+    def _next_check(self, live: _Live, start: float, timeout: float | None) -> float | None:
+        """How long the next wait for the shell may block."""
+        now = time.monotonic()
+        if live.cancelled_at is not None or live.paused_since is not None:
+            return self._CHECK
+        if timeout is None:
+            return self._CHECK if live.cancel is not None else 1.0
+        left = timeout - (now - start - live.paused_for(now))
+        return max(0.0, min(left, 1.0))
 
     @staticmethod
     def _outcome(code: int, output: str, truncated: bool, duration: float,
@@ -251,20 +305,85 @@ class Runner:
     def kill_all(self) -> int:
         """Kill every running command's process group (hard shutdown); returns how many."""
         with self._lock:
-            procs = list(self._live.values())
+            procs = [live.proc for live in self._live.values()]
             self._interrupted.update(self._live)
         for proc in procs:
+            _killpg(proc.pid, signal.SIGCONT)
             _killpg(proc.pid, signal.SIGKILL)
         return len(procs)
 
     def kill(self, key: object) -> bool:
         """Kill one run's process group (its outcome is then a failure, not an interruption)."""
+        return self.signal(key, signal.SIGKILL)
+
+    def signal(self, key: object, signum: int) -> bool:
+        """Send `signum` to one run's process group; False if it is not running."""
         with self._lock:
-            proc = self._live.get(key)
-        if proc is None:
+            live = self._live.get(key)
+        if live is None:
             return False
-        _killpg(proc.pid, signal.SIGKILL)
+        _killpg(live.proc.pid, signum)
         return True
+
+    def pause(self, key: object) -> bool:
+        """SIGSTOP one run's process group; its timeout clock stops until `resume`."""
+        with self._lock:
+            live = self._live.get(key)
+            if live is None:
+                return False
+            if live.paused_since is None:
+                live.paused_since = time.monotonic()
+        _killpg(live.proc.pid, signal.SIGSTOP)
+        return True
+
+    def resume(self, key: object) -> bool:
+        """SIGCONT one run's process group."""
+        with self._lock:
+            live = self._live.get(key)
+            if live is None:
+                return False
+            if live.paused_since is not None:
+                live.paused_total += time.monotonic() - live.paused_since
+                live.paused_since = None
+        _killpg(live.proc.pid, signal.SIGCONT)
+        return True
+
+    def cancel(self, key: object, signum: int = _SIGTERM, grace: float = 2.0) -> bool:
+        """Cancel one run: `signum` to its process group (resumed first if paused), SIGKILL
+        after `grace` seconds; its outcome is `cancelled`."""
+        with self._lock:
+            live = self._live.get(key)
+            if live is None:
+                return False
+            live.cancel = (signum, grace)
+            live.cancelled_at = time.monotonic()
+            live.paused_since = None
+        _killpg(live.proc.pid, signal.SIGCONT)
+        _killpg(live.proc.pid, signum)
+        return True
+
+    def read_output(self, key: object, offset: int, limit: int = MAX_OUTPUT) -> bytes | None:
+        """Up to `limit` bytes of a running command's output from byte `offset` (None if it is
+        not running). Reads with pread: the run's own file position is not moved."""
+        with self._lock:
+            live = self._live.get(key)
+        if live is None:
+            return None
+        try:
+            return os.pread(live.out.fileno(), limit, offset)
+        except (OSError, ValueError):
+            return None  # the run ended and closed its file meanwhile
+
+    def output_size(self, key: object) -> int | None:
+        """How many bytes a running command has written so far (None if not running)."""
+        with self._lock:
+            live = self._live.get(key)
+        if live is None:
+            return None
+        try:
+            return os.fstat(live.out.fileno()).st_size
+        except (OSError, ValueError):
+            return None
 
     def running(self) -> int:
         """How many commands are running now."""

@@ -42,6 +42,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "started_at": iso(job.started_at),
         "finished_at": iso(job.finished_at),
         "duration": job.duration,
+        "paused_at": iso(job.paused_at),
     }
 
 

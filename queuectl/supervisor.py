@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from queuectl.worker import Summary
 
 __all__ = ["alive", "how_it_ended", "running_daemons", "start_daemons", "stop_daemons",
-           "supervise", "write_exit_report"]
+           "supervise", "wait_exit_report", "write_exit_report"]
 
 log = logging.getLogger("queuectl.supervisor")
 
@@ -95,9 +95,9 @@ def supervise(argv: list[str], count: int,
               open_listener: Callable[[], store.Listener] | None = None) -> int:
     """Run `count` workers (`argv` each, in sessions of their own so a terminal's Ctrl-C
     reaches them once, through us); restart one that dies unexpectedly, after a pause if it
-    keeps dying; on SIGINT/SIGTERM pass one SIGTERM to each and wait. With `open_listener`,
-    hold the host's one LISTEN connection and relay wake-ups to the workers. Returns an exit
-    code."""
+    keeps dying (one that exits 0 was asked to stop and is not restarted); on SIGINT/SIGTERM
+    pass one SIGTERM to each and wait. With `open_listener`, hold the host's one LISTEN
+    connection and relay wake-ups to the workers. Returns an exit code."""
     relay = _Relay(open_listener) if open_listener is not None else None
 
     def spawn(slot: int) -> subprocess.Popen[bytes]:
@@ -124,7 +124,7 @@ def supervise(argv: list[str], count: int,
 
     signal.signal(signal.SIGINT, forward)
     signal.signal(signal.SIGTERM, forward)
-    while procs or (restart_at and not stopping):
+    while procs or (restart_at and not stopping):  # until every worker has exited
         for slot, proc in list(procs.items()):
             code = proc.poll()
             if code is None:
@@ -133,6 +133,10 @@ def supervise(argv: list[str], count: int,
             if relay is not None:
                 relay.drop(slot)
             if stopping:
+                codes.append(code)
+                continue
+            if code == 0:  # it was asked to stop (`worker stop` through the database)
+                log.info("worker PID %s stopped on request; not restarting it", proc.pid)
                 codes.append(code)
                 continue
             pause = _RESTART_PAUSE if time.monotonic() - started[slot] < _RESTART_PAUSE else 0.0
@@ -173,7 +177,7 @@ def start_daemons(argv: list[str], count: int, *, directory: Path, log_path: Pat
                 stdout=log, stderr=log, start_new_session=True,
             ))
 
-    def ready(p: subprocess.Popen) -> bool:
+    def ready(p: subprocess.Popen[bytes]) -> bool:
         return (directory / f"{p.pid}.pid").exists()
 
     deadline = time.monotonic() + _READY_TIMEOUT
@@ -239,6 +243,17 @@ def write_exit_report(directory: Path, pid: int, summary: Summary) -> None:
         "hard_stop": summary.hard_stop,
     }))
     (directory / f"{pid}.pid").unlink(missing_ok=True)
+
+
+def wait_exit_report(directory: Path, pid: int, timeout: float = 5.0) -> bool:
+    """True once daemon worker `pid` of `directory` has exited and left its exit report;
+    False at once for a worker that is not such a daemon."""
+    if not (directory / f"{pid}.pid").exists() and not (directory / f"{pid}.exit").exists():
+        return False
+    deadline = time.monotonic() + timeout
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return (directory / f"{pid}.exit").exists()
 
 
 def how_it_ended(directory: Path, pid: int) -> str:

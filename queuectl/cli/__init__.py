@@ -21,6 +21,7 @@ from queuectl.cli import (
     _typer,
     admin,
     config,
+    control,
     dashboard,
     dlq,
     doctor,
@@ -59,7 +60,7 @@ complete -F %(complete_func)s %(prog_name)s
 class QueuectlGroup(typer.core.TyperGroup):
     """Root group that turns QueuectlError into one line on stderr and its exit code."""
 
-    def invoke(self, ctx: typer.Context):  # type: ignore[override]
+    def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
             return super().invoke(ctx)
         except errors.QueuectlError as exc:
@@ -104,6 +105,7 @@ def root(
 
 
 jobs.register(app)
+control.register(app)
 app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")

@@ -24,15 +24,24 @@ def enqueue(
         ..., metavar="JSON", help='A job object or array, e.g. \'{"command": "echo hi"}\'; '
         "'-' reads standard input."),
     as_json: bool = JSON_OPT,
+    wait: bool = typer.Option(False, "--wait", help="Then wait until the jobs have finished "
+                              "(exit 0 if all completed, 1 otherwise)."),
+    follow_: bool = typer.Option(False, "--follow", help="Then stream the job's output live "
+                                 "and exit with its exit code (1 if it ended without one)."),
 ) -> None:
     """Add jobs to the queue.
 
-    An array is enqueued in one transaction (all or none).
+    An array is enqueued in one transaction (all or none). --wait then waits until they have
+    finished; --follow streams the job's output and exits with its exit code.
 
-    Example: queuectl enqueue '{"command": "echo hi", "max_retries": 5}'
+    Example: queuectl enqueue '{"command": "make test"}' --follow
     """
+    if wait and follow_:
+        raise typer.BadParameter("give --wait or --follow, not both")
     text = sys.stdin.read() if payload == "-" else payload
     specs = jobspec.parse_payload(text)
+    if follow_ and len(specs) != 1:
+        raise typer.BadParameter("--follow takes one job, not an array")
     target = ctx.obj.target()
     bar = progress.bar("enqueueing", len(specs), more_than=_BAR_ABOVE)
     with ctx.obj.connection() as conn, db.translate_psycopg_errors(target), bar as advance:
@@ -41,8 +50,27 @@ def enqueue(
         jobs = [serialize.job_json(j) for j in store.get_jobs(ctx.obj.engine(), ids=ids)]
         single = not text.lstrip().startswith("[")
         output.emit_json(jobs[0] if single else jobs)
-        return
-    typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
+    elif not follow_:
+        typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
+    if follow_:
+        from queuectl import follow
+
+        typer.echo(f"Job {ids[0]} enqueued; following its output", err=True)
+        job = follow.follow_output(ctx.obj.engine(), job_id=ids[0], write=_write)
+        raise typer.Exit(code=job.exit_code if job.exit_code is not None else 1)
+    if wait:
+        from queuectl import follow
+
+        waited = follow.wait_for_jobs(ctx.obj.engine(), ids=ids, timeout=None)
+        assert waited is not None  # no timeout
+        for job in waited:
+            typer.echo(f"{job.id} {job.state.value}", err=as_json)
+        raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in waited) else 1)
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:

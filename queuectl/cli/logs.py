@@ -1,10 +1,13 @@
 """`logs`: print a job's captured output (stdout and stderr together).
 
-The output is what the store holds for the job's latest run: the last 1 MiB. Printing is split
-from fetching (`_emit`) so that a `--follow` mode can reuse it for each new piece.
+While a job runs, its worker stores new output at least every second; `--follow` prints it as
+it arrives (`queuectl.follow`). After the run, the output is what the store holds for the job's
+latest run: the last 1 MiB.
 """
 
 from __future__ import annotations
+
+import sys
 
 import typer
 
@@ -35,15 +38,29 @@ def logs(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix.",
                                  autocompletion=complete.job_ids),
     tail: int = typer.Option(None, "--tail", "-n", metavar="N", min=0,
-                             help="Only the last N lines."),
+                             help="Only the last N lines (of what is there so far)."),
+    follow_: bool = typer.Option(False, "--follow", "-f",
+                                 help="Print new output as it arrives until the run ends "
+                                      "(exit 0 if the job completed, 1 otherwise)."),
 ) -> None:
-    """Print a job's captured output.
+    """Print a job's output, while it runs and after; -f follows it live from any host.
 
     stdout and stderr together, from the job's latest run; the last 1 MiB is kept.
 
-    Example: queuectl logs 6db8 --tail 20
+    Example: queuectl logs -f 6db8
     """
-    job = store.get_job(ctx.obj.engine(), job_id=job_id)
+    from queuectl import follow
+    from queuectl.records import JobState
+
+    engine = ctx.obj.engine()
+    if follow_:
+        job = follow.follow_output(engine, job_id=job_id, write=_write, tail=tail)
+        raise typer.Exit(code=0 if job.state is JobState.COMPLETED else 1)
+    read = store.read_output(engine, job_id=job_id)
+    job = read.job
+    if job.state is JobState.PROCESSING and read.chunks:  # live, flushed by its worker
+        _emit(_tail("".join(text for _, text in read.chunks), tail))
+        return
     if job.output_truncated and tail is None:
         typer.echo(f"(job {job.id}: output truncated, only the last 1 MiB is kept)", err=True)
     if not job.output:
@@ -51,6 +68,11 @@ def logs(
         typer.echo(f"(job {job.id} {why}: no output)", err=True)
         return
     _emit(_tail(job.output, tail))
+
+
+def _write(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
 
 
 def register(app: typer.Typer) -> None:

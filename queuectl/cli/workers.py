@@ -6,12 +6,13 @@ The processes themselves are `queuectl.supervisor`'s: this module parses options
 from __future__ import annotations
 
 import os
+import socket
 import sys
 from pathlib import Path
 
 import typer
 
-from queuectl import db, settings
+from queuectl import db, errors, settings
 
 __all__ = ["app"]
 
@@ -86,18 +87,57 @@ def start(
 
 @app.command()
 def stop(
+    ctx: typer.Context,
     timeout: float = typer.Option(None, "--timeout", min=0,
                                   help="Give up waiting after this many seconds."),
     grace: float = typer.Option(None, "--grace", min=0,
                                 help="After this many seconds, kill running jobs (they go "
                                      "back to pending)."),
+    host: str = typer.Option(None, "--host", metavar="NAME",
+                             help="Stop the workers of this host instead of this one."),
+    all_hosts: bool = typer.Option(False, "--all-hosts", help="Stop every worker of the fleet."),
 ) -> None:
-    """Stop daemon workers gracefully.
+    """Stop workers gracefully: running jobs finish first, unless --grace runs out.
 
-    Running jobs finish first, unless --grace runs out.
+    Every worker of this host, daemon or foreground, or of --host NAME, or of the whole fleet
+    (--all-hosts); the request travels through the database.
 
-    Example: queuectl worker stop --grace 30
+    Example: queuectl worker stop --all-hosts --grace 30
     """
+    from queuectl import follow, store, supervisor
+
+    if host is not None and all_hosts:
+        raise typer.BadParameter("give --host NAME or --all-hosts, not both")
+    target = None if all_hosts else (host or socket.gethostname())
+    try:
+        engine = ctx.obj.engine()
+        workers = store.request_worker_stop(engine, host=target, grace=grace)
+    except errors.DatabaseUnavailable as exc:
+        if target != socket.gethostname():
+            raise
+        typer.echo(f"warning: {exc}; stopping this host's daemon workers by signal", err=True)
+        _stop_daemons_by_signal(timeout, grace)
+        return
+    where = "the fleet" if target is None else f"host {target}"
+    if not workers:
+        typer.echo(f"No workers are running on {where}", err=True)
+        return
+    typer.echo(f"Stopping {len(workers)} worker(s) on {where}: waiting for running jobs to "
+               "finish")
+    left = follow.wait_workers_gone(engine, ids=[w.id for w in workers], timeout=timeout)
+    directory = _workers_dir()
+    for w in workers:
+        if w.id in left:
+            continue
+        how = "stopped"
+        if w.host == socket.gethostname() and supervisor.wait_exit_report(directory, w.pid):
+            how = supervisor.how_it_ended(directory, w.pid)  # a daemon of this data directory
+        typer.echo(f"  worker PID {w.pid} on {w.host}: {how}")
+    if left:
+        raise errors.QueuectlError(f"{len(left)} worker(s) still running after {timeout:g}s")
+
+
+def _stop_daemons_by_signal(timeout: float | None, grace: float | None) -> None:
     from queuectl import supervisor
 
     directory = _workers_dir()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import signal
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -88,9 +89,45 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     def job(job_id: str) -> dict[str, Any]:
         return serialize.job_json(store.get_job(engine, job_id=job_id))
 
-    @app.post("/api/jobs/{job_id}/retry", summary="Move a dead job back to pending")
+    @app.post("/api/jobs/{job_id}/retry",
+              summary="Put a finished job (dead, completed, cancelled) back to pending")
     def retry(job_id: str) -> dict[str, Any]:
-        return serialize.job_json(store.retry_dead(engine, job_id=job_id))
+        return _steered(store.retry_jobs(engine, ids=[job_id])[0])
+
+    @app.post("/api/jobs/{job_id}/cancel",
+              summary="Cancel a job: a waiting one at once, a running one wherever it runs")
+    def cancel(job_id: str) -> dict[str, Any]:
+        return _steered(store.cancel_jobs(engine, ids=[job_id], signal=signal.SIGTERM)[0])
+
+    @app.post("/api/jobs/{job_id}/pause",
+              summary="Pause a job: SIGSTOP a running one, hold a waiting one")
+    def pause(job_id: str) -> dict[str, Any]:
+        return _steered(store.pause_jobs(engine, ids=[job_id])[0])
+
+    @app.post("/api/jobs/{job_id}/resume", summary="Resume a paused or held job")
+    def resume(job_id: str) -> dict[str, Any]:
+        return _steered(store.resume_jobs(engine, ids=[job_id])[0])
+
+    @app.get("/api/jobs/{job_id}/output",
+             summary="Live output chunks of a job's current run, after chunk id `after`")
+    def live_output(job_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
+        read = store.read_output(engine, job_id=job_id, after=after)
+        return {"id": read.job.id, "state": read.job.state.value, "run_id": read.run_id,
+                "chunks": [[i, text] for i, text in read.chunks]}
+
+    @app.post("/api/fleet/pause", summary="Stop claiming across the fleet")
+    def fleet_pause() -> dict[str, bool]:
+        store.set_claiming(engine, paused=True)
+        return {"claiming_paused": True}
+
+    @app.post("/api/fleet/resume", summary="Restart claiming across the fleet")
+    def fleet_resume() -> dict[str, bool]:
+        store.set_claiming(engine, paused=False)
+        return {"claiming_paused": False}
+
+    def _steered(answer: store.Steered) -> dict[str, Any]:
+        job = store.get_job(engine, job_id=answer.job_id)
+        return {**serialize.job_json(job), "note": answer.note}
 
     @app.post("/api/dlq/retry", summary="Move every dead job back to pending")
     def retry_all() -> dict[str, int]:
@@ -164,4 +201,5 @@ def _overview_json(ov: store.Overview) -> dict[str, Any]:
         "p95_duration": ov.p95_duration,
         "workers": len(ov.workers),
         "hosts": [{"host": h, "workers": ws} for h, ws in sorted(hosts.items())],
+        "claiming_paused": ov.claiming_paused,
     }

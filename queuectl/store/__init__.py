@@ -9,6 +9,8 @@ modules:
 - `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
 - `listen`: LISTEN/NOTIFY wake-ups behind a small `Listener` object;
 - `config`: settings stored in the database, and retention (prune);
+- `control`: steering jobs (cancel, signal, pause, resume, retry), the fleet's claiming switch,
+  control requests for workers, live output chunks, stop requests;
 - `dashboard`: read-only aggregates for the web dashboard and /metrics;
 - `quick`: `enqueue`, `status` and `doctor` over a bare psycopg connection (imported directly,
   not through this package).
@@ -35,6 +37,24 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from queuectl.store._common import NOTIFY_CHANNEL
     from queuectl.store.config import load_config, prune, set_config
+    from queuectl.store.control import (
+        Control,
+        OutputRead,
+        Steered,
+        append_output,
+        cancel_jobs,
+        claiming_paused,
+        delete_finished_output,
+        live_workers,
+        pause_jobs,
+        read_output,
+        request_worker_stop,
+        resume_jobs,
+        retry_jobs,
+        set_claiming,
+        signal_job,
+        take_controls,
+    )
     from queuectl.store.dashboard import (
         DURATION_BUCKETS,
         MetricsSnapshot,
@@ -75,6 +95,7 @@ if TYPE_CHECKING:
         try_lead,
     )
     from queuectl.store.workers import (
+        Beat,
         deregister_worker,
         heartbeat,
         list_workers,
@@ -85,6 +106,11 @@ if TYPE_CHECKING:
 # Functions (translated at the boundary) and other names (as they are), by defining module.
 _FUNCTIONS = {
     "load_config": "config", "prune": "config", "set_config": "config",
+    "append_output": "control", "cancel_jobs": "control", "claiming_paused": "control",
+    "delete_finished_output": "control", "live_workers": "control", "pause_jobs": "control",
+    "read_output": "control", "request_worker_stop": "control", "resume_jobs": "control",
+    "retry_jobs": "control", "set_claiming": "control", "signal_job": "control",
+    "take_controls": "control",
     "collect_metrics": "dashboard", "dashboard_overview": "dashboard", "page_jobs": "dashboard",
     "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
     "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
@@ -103,25 +129,34 @@ _VALUES = {
     # Registers an engine event, raises nothing itself.
     "limit_statement_time": "dashboard",
     "Status": "jobs", "Listener": "listen", "Claimed": "runs", "RunResult": "runs",
-    "ExpiredRun": "upkeep",
+    "ExpiredRun": "upkeep", "Beat": "workers",
+    "Control": "control", "OutputRead": "control", "Steered": "control",
 }
 
 __all__ = [
+    "Beat",
     "Claimed",
+    "Control",
     "DURATION_BUCKETS",
     "ExpiredRun",
     "Listener",
     "MetricsSnapshot",
     "MinuteStat",
     "NOTIFY_CHANNEL",
+    "OutputRead",
     "Overview",
     "RunResult",
     "RunningJob",
     "Status",
+    "Steered",
+    "append_output",
+    "cancel_jobs",
     "claim_jobs",
+    "claiming_paused",
     "collect_metrics",
     "count_states",
     "dashboard_overview",
+    "delete_finished_output",
     "delete_stale_workers",
     "deregister_worker",
     "enqueue_jobs",
@@ -134,19 +169,28 @@ __all__ = [
     "limit_statement_time",
     "list_jobs",
     "list_workers",
+    "live_workers",
     "load_config",
     "open_listener",
     "page_jobs",
+    "pause_jobs",
     "prune",
+    "read_output",
     "register_worker",
+    "request_worker_stop",
     "requeue_runs",
     "rescue_runs",
     "resign_leader",
+    "resume_jobs",
     "retry_all_dead",
     "retry_dead",
+    "retry_jobs",
+    "set_claiming",
     "set_config",
     "set_worker_state",
+    "signal_job",
     "status",
+    "take_controls",
     "try_lead",
 ]
 

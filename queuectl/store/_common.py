@@ -37,7 +37,7 @@ def _autocommit(engine: sa.Engine) -> sa.Engine:
         return auto
 
 
-def _job(row: sa.Row) -> Job:
+def _job(row: sa.Row[Any]) -> Job:
     data = row._asdict()
     data["state"] = JobState(data["state"])
     data["tags"] = list(data.get("tags") or [])

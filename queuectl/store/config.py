@@ -37,15 +37,19 @@ def set_config(engine: sa.Engine, *, key: str, value: float | int | None) -> Non
 _PRUNE_LOCK = 0x71756576  # advisory lock: one pruner at a time across the fleet
 _PRUNE_BATCH = 10_000
 _PRUNE_STATEMENTS = (
-    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs WHERE state IN ('completed', 'dead')"
+    "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
+    " WHERE state IN ('completed', 'dead', 'cancelled')"
     " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
     "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
     " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",
+    "DELETE FROM controls WHERE id IN (SELECT id FROM controls"
+    " WHERE created_at < now() - :s * interval '1 second' LIMIT :n)",
 )
 
 
 def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[int, int] | None:
-    """Delete completed and dead jobs finished, and metrics recorded, more than `older_than`
+    """Delete completed, dead and cancelled jobs finished, and metrics (and control requests)
+    recorded, more than `older_than`
     seconds ago, in batches so no lock is held long; returns (jobs, metrics) deleted, or None
     when `wait` is False and another process is pruning.
 
@@ -57,7 +61,7 @@ def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[i
     params = {"s": older_than, "n": _PRUNE_BATCH}
     lock = sa.text(f"SELECT {'pg_advisory_xact_lock' if wait else 'pg_try_advisory_xact_lock'}"
                    "(:k)")
-    totals, batches = [0, 0], 0
+    totals, batches = [0] * len(_PRUNE_STATEMENTS), 0
     for i, statement in enumerate(_PRUNE_STATEMENTS):
         while True:
             with db.translate_errors(engine), engine.begin() as conn:

@@ -63,6 +63,7 @@ class Overview:
     p95_duration: float | None
     workers: list[WorkerInfo]
     running: list[RunningJob]
+    claiming_paused: bool = False
 
 
 @dataclass(frozen=True)
@@ -131,7 +132,8 @@ _DURATIONS = sa.text(
 _RUNNING = sa.text(
     """
     SELECT id, left(command, 200) AS command, worker_id, started_at
-    FROM jobs WHERE state = 'processing' ORDER BY started_at LIMIT :limit
+    FROM jobs WHERE state = 'processing' AND started_at IS NOT NULL
+    ORDER BY started_at LIMIT :limit
     """
 )
 
@@ -159,6 +161,9 @@ def dashboard_overview(
             p95_duration=None if durations.p95 is None else float(durations.p95),
             workers=_workers(conn, live),
             running=[RunningJob(r.id, r.command, r.worker_id, r.started_at) for r in running],
+            claiming_paused=conn.execute(sa.text(
+                "SELECT EXISTS (SELECT 1 FROM switches WHERE name = 'claiming' "
+                "AND value = 'paused')")).scalar_one() is True,
         )
 
 
@@ -182,7 +187,7 @@ def collect_metrics(engine: sa.Engine) -> MetricsSnapshot:
     number of live workers."""
     with db.translate_errors(engine), engine.connect() as conn:
         counts = _counts(conn)
-        outcomes = {"completed": 0, "failed": 0, "dead": 0}
+        outcomes = {"completed": 0, "failed": 0, "dead": 0, "cancelled": 0}
         rows = conn.execute(
             sa.text("SELECT outcome, count(*) AS n FROM metrics GROUP BY outcome")
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import psycopg
 import sqlalchemy as sa
@@ -61,6 +62,8 @@ _CLAIM_CTES = """
     due AS (
         SELECT id, priority, run_at FROM jobs
         WHERE state IN ('pending', 'failed') AND run_at <= now()
+              AND NOT EXISTS (SELECT 1 FROM switches
+                              WHERE name = 'claiming' AND value = 'paused')
         ORDER BY priority DESC, run_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
@@ -69,7 +72,7 @@ _CLAIM_CTES = """
     ), claimed AS (
         UPDATE jobs j
         SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
-            worker_id = :worker_id, updated_at = now(),
+            worker_id = :worker_id, updated_at = now(), paused_at = NULL,
             started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
@@ -125,7 +128,7 @@ _FINISH_AND_CLAIM = sa.text(
 )
 
 
-def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
+def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict[str, Any]:
     return {
         "ids": [r.job_id for r in results],
         "run_ids": [r.run_id for r in results],
@@ -140,7 +143,7 @@ def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict:
     }
 
 
-def _split(conn: sa.Connection, rows: Sequence[sa.Row]) -> tuple[set[tuple[str, int]],
+def _split(conn: sa.Connection, rows: Sequence[Any]) -> tuple[set[tuple[str, int]],
                                                                  list[Claimed]]:
     written = {(r.id, r.run_id) for r in rows if r.kind == "finished"}
     retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
@@ -193,7 +196,8 @@ def finish_and_claim(
         stmt = _CLAIM
     else:
         return set(), []
-    params = _result_params(results, worker_id) if results else {"worker_id": worker_id}
+    params: dict[str, Any] = (_result_params(results, worker_id) if results
+                              else {"worker_id": worker_id})
     params.update(limit=limit, lease=lease_seconds,
                   start_now=limit if start_now is None else start_now)
     with _autocommit(engine).connect() as conn:
@@ -217,7 +221,8 @@ def finish_and_claim(
         return _split(conn, rows)
 
 
-def _execute(engine: sa.Engine, cursor: psycopg.Cursor, sql: str, params: dict) -> list:
+def _execute(engine: sa.Engine, cursor: psycopg.Cursor[Any], sql: str,
+             params: dict[str, Any]) -> list[Any]:
     """Run the hot statement, prepared while `engine` may prepare. A prepared-statement error
     (a pooler that does not keep them) executed nothing: stop preparing and run it again."""
     prepare = db.prepares_statements(engine)
@@ -238,7 +243,8 @@ def _compiled(stmt: sa.TextClause) -> str:
     try:
         return _compiled_sql[stmt]
     except KeyError:
-        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=postgresql.psycopg.dialect()))
+        dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
+        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
         return sql
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import sqlalchemy as sa
 
@@ -10,7 +11,8 @@ from queuectl import db, models
 from queuectl.models import WorkerInfo
 from queuectl.store._common import _autocommit, _workers
 
-__all__ = ["deregister_worker", "heartbeat", "list_workers", "register_worker", "set_worker_state"]
+__all__ = ["Beat", "deregister_worker", "heartbeat", "list_workers", "register_worker",
+           "set_worker_state"]
 
 
 def register_worker(
@@ -52,15 +54,28 @@ _HEARTBEAT = sa.text(
               AND run_id <> ALL(CAST(:run_ids AS bigint[]))
         RETURNING id
     )
-    SELECT (SELECT count(*) FROM w) AS registered, (SELECT array_agg(run_id) FROM leases) AS held
+    SELECT (SELECT count(*) FROM w) AS registered, (SELECT array_agg(run_id) FROM leases) AS held,
+           (SELECT stop_requested_at IS NOT NULL FROM workers WHERE id = :worker_id) AS stop,
+           (SELECT stop_grace FROM workers WHERE id = :worker_id) AS stop_grace
     """
 )
+
+
+@dataclass(frozen=True)
+class Beat:
+    """A heartbeat's answer: is the registration still there, which runs the worker still
+    holds, and whether someone asked it to stop (`worker stop --host/--all-hosts`)."""
+
+    registered: bool
+    held: set[int]
+    stop_requested: bool = False
+    stop_grace: float | None = None
 
 
 def heartbeat(
     engine: sa.Engine, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
     state: str = "running", running: Sequence[int] = (),
-) -> tuple[bool, set[int]]:
+) -> Beat:
     """Prove the worker is alive and extend the leases of its runs; returns whether the
     registration still exists and which runs it still holds. `run_ids` must name every run
     the worker holds (running or with a result not yet written): its other processing jobs
@@ -72,7 +87,7 @@ def heartbeat(
             {"worker_id": worker_id, "run_ids": list(run_ids), "lease": lease_seconds,
              "state": state, "running": list(running)},
         ).one()
-    return bool(row.registered), set(row.held or [])
+    return Beat(bool(row.registered), set(row.held or []), bool(row.stop), row.stop_grace)
 
 
 def set_worker_state(engine: sa.Engine, *, worker_id: int, state: str) -> None:

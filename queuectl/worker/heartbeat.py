@@ -13,7 +13,7 @@ import socket
 import time
 from collections.abc import Callable
 
-from queuectl import __version__
+from queuectl import __version__, store
 from queuectl.reconnect import Gate
 from queuectl.worker.completer import Completer
 from queuectl.worker.executor import Executor
@@ -66,7 +66,7 @@ class Heartbeat:
         """True when the next heartbeat is due."""
         return self._clock() >= self.next_at
 
-    def beat(self, *, stopping: bool) -> None:
+    def beat(self, *, stopping: bool) -> store.Beat:
         """Refresh config, extend leases, re-register if dropped, stop lost runs (raises
         `Offline`; the next try then waits for the gate)."""
         assert self.worker_id is not None
@@ -74,14 +74,15 @@ class Heartbeat:
         self.refresh_config()
         known = self._table.run_ids() + self._completer.run_ids()
         running = self._table.running_ids()
-        registered, held = self._gate.call(lambda: self._db.heartbeat(
+        beat = self._gate.call(lambda: self._db.heartbeat(
             worker_id=worker_id, run_ids=known, lease_seconds=self.settings.lease_timeout,
             state="stopping" if stopping else "running", running=running))
-        if not registered:
+        if not beat.registered:
             log.warning("worker %s: registration was dropped; registering again", os.getpid())
             self._register(worker_id)
-        self._stop_lost(held)
+        self._stop_lost(beat.held)
         self.next_at = self._clock() + self.settings.heartbeat_interval
+        return beat
 
     def _stop_lost(self, held: set[int]) -> None:
         """Runs this worker no longer holds were rescued and may run elsewhere: a queued one

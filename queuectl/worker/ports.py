@@ -59,7 +59,7 @@ class Store(Protocol):
     def deregister_worker(self, *, worker_id: int) -> None: ...
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
                   state: str = "running", running: Sequence[int] = ()
-                  ) -> tuple[bool, set[int]]: ...
+                  ) -> store.Beat: ...
     def finish_and_claim(
         self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
         lease_seconds: float, start_now: int | None = None,
@@ -73,6 +73,9 @@ class Store(Protocol):
     def prune(self, *, older_than: float,
               wait: bool = True) -> tuple[int, int] | None: ...
     def open_listener(self) -> ListenerLike: ...
+    def take_controls(self, *, run_ids: Sequence[int]) -> list[store.Control]: ...
+    def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None: ...
+    def delete_finished_output(self, *, older_than: float) -> int: ...
 
 
 class EngineStore:
@@ -95,7 +98,7 @@ class EngineStore:
 
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
                   state: str = "running", running: Sequence[int] = ()
-                  ) -> tuple[bool, set[int]]:
+                  ) -> store.Beat:
         return store.heartbeat(self.engine, worker_id=worker_id, run_ids=run_ids,
                                lease_seconds=lease_seconds, state=state, running=running)
 
@@ -131,3 +134,12 @@ class EngineStore:
 
     def open_listener(self) -> ListenerLike:
         return store.open_listener(self.engine)
+
+    def take_controls(self, *, run_ids: Sequence[int]) -> list[store.Control]:
+        return store.take_controls(self.engine, run_ids=run_ids)
+
+    def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None:
+        store.append_output(self.engine, chunks=chunks)
+
+    def delete_finished_output(self, *, older_than: float) -> int:
+        return store.delete_finished_output(self.engine, older_than=older_than)

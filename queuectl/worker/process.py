@@ -6,6 +6,7 @@ Parts (each in its own module, each owning one thing):
 - `Completer` (completer): results on their way to the database;
 - `Producer` (producer): how many to claim and the wake-ups;
 - `Heartbeat` (heartbeat): registration, leases, config; `Upkeep` (upkeep): leader's chores;
+- `Steering` (steering): users' cancel/signal/pause/resume; `Streams` (streams): live output;
 - one `reconnect.Gate` in front of every database call, so all paths share one backoff.
 
 Shutdown: the first SIGTERM/SIGINT stops claiming and lets running jobs finish; a second
@@ -34,6 +35,8 @@ from queuectl.worker.heartbeat import Heartbeat
 from queuectl.worker.ports import Store
 from queuectl.worker.producer import Producer, Waker
 from queuectl.worker.runs import RunTable
+from queuectl.worker.steering import Steering
+from queuectl.worker.streams import Streams
 from queuectl.worker.upkeep import Upkeep
 
 __all__ = ["Worker"]
@@ -66,8 +69,12 @@ class Worker:
         self.heartbeat = Heartbeat(db, self.gate, self.table, self.completer, self.executor,
                                    concurrency=concurrency)
         self.upkeep = Upkeep(db, self.gate)
+        self.steering = Steering(db, self.gate, self.table, self.executor.runner,
+                                 self.completer)
+        self.streams = Streams(db, self.gate, self.executor.runner)
         self._stop_at: float | None = None
         self._hard = False
+        self._signals = 0
 
     @property
     def summary(self) -> Summary:
@@ -81,17 +88,30 @@ class Worker:
 
     # --- lifecycle ---------------------------------------------------------------------------
 
-    def request_stop(self, *, hard: bool = False) -> None:
-        """Stop claiming (first call) or kill running jobs (second call, or `hard`)."""
-        if self._stop_at is not None or hard:
+    def request_stop(self, *, hard: bool = False, grace: float | None = None) -> None:
+        """Stop claiming and let running jobs finish, or (`hard`) kill them and put them back;
+        `grace` (if given) replaces the worker's own."""
+        if hard:
             self._hard = True
         if self._stop_at is None:
             self._stop_at = time.monotonic()
+        if grace is not None:
+            self.grace = grace
         self._waker.wake()
 
+    def _stop_requested(self, grace: float | None) -> None:
+        """`worker stop` from some host asked this worker (through the database) to stop."""
+        if self._stop_at is None:
+            log.info("worker %s: stop requested through the database; finishing %d running "
+                     "job(s), no new claims", os.getpid(), self.table.running())
+            self.request_stop(grace=grace)
+
     def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        first = self._stop_at is None
-        self.request_stop()
+        # Only a second *signal* is a hard stop: a stop requested through the database
+        # before it does not count.
+        self._signals += 1
+        first = self._signals == 1
+        self.request_stop(hard=not first)
         if first:
             log.info("worker %s: %s received; finishing %d running job(s), no new claims "
                      "(signal again to kill them)", os.getpid(),
@@ -152,6 +172,7 @@ class Worker:
         """One turn of the loop; False when the worker should exit."""
         for decision in self.table.take_done():
             self.producer.observe(decision.duration)
+            self.streams.finished(decision)
             self.completer.add([decision])
         stopping = self._stop_at is not None
         if stopping:
@@ -163,8 +184,12 @@ class Worker:
         try:
             # While the database is away the heartbeat is the first call to retry, so leases
             # are extended as soon as it is back.
-            if self.gate.down or self.heartbeat.due():
+            if self.gate.down or self.heartbeat.due() or self.producer.take("stop"):
                 self._beat(stopping)
+            if self.producer.take("control"):
+                self.steering.take()
+            self.streams.poll(self.table.running_info())
+            self.streams.flush()
             want = 0 if stopping else self.producer.want(len(self.table))
             self.completer.put_back()
             if self.completer.has_results() or want > 0:
@@ -182,7 +207,10 @@ class Worker:
     def _beat(self, stopping: bool) -> None:
         worker_id = self.heartbeat.worker_id
         assert worker_id is not None
-        self.heartbeat.beat(stopping=stopping)
+        beat = self.heartbeat.beat(stopping=stopping)
+        if beat.stop_requested:
+            self._stop_requested(beat.stop_grace)
+        self.steering.take()
         self.upkeep.tick(worker_id, self.heartbeat.settings)
 
     def _claim(self, want: int) -> int:
@@ -218,6 +246,10 @@ class Worker:
             if idle and self._stop_at is None:
                 timeout = min(timeout, self.producer.idle_timeout(
                     self.heartbeat.settings.poll_interval))
+            hint = self.streams.wait_hint(any(ran >= 1.0 for _, _, ran in
+                                              self.table.running_info()))
+            if hint is not None:
+                timeout = min(timeout, hint)
         if self._stop_at is not None and self.grace is not None and not self._hard:
             timeout = min(timeout, max(0.0, self._stop_at + self.grace - now))
         return timeout

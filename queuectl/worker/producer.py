@@ -70,6 +70,7 @@ class Producer:
         self._listener: ListenerLike | None = None
         self.avg_run: float | None = None
         self.next_due: float | None = None  # epoch seconds of the earliest known retry
+        self._flags: set[str] = set()  # "control", "stop": NOTIFYs that ask for a call now
 
     def capacity(self) -> int:
         """How many jobs to hold claimed: one per slot, and while recent runs are short (under
@@ -171,10 +172,22 @@ class Producer:
         for line in lines:
             self._on_payload(line.decode("utf-8", "replace"))
 
+    def take(self, flag: str) -> bool:
+        """True (once) if a NOTIFY asked for `flag` ("control": take control requests now;
+        "stop": heartbeat now, a stop request may wait)."""
+        if flag in self._flags:
+            self._flags.discard(flag)
+            return True
+        return False
+
     def _on_payload(self, payload: str) -> None:
-        """An empty payload means "something is due now"; a number is an epoch due time.
-        Anything else is for a newer version and is ignored."""
+        """An empty payload means "something is due now"; a number is an epoch due time;
+        "control" and "stop" set flags for the loop. Anything else is for a newer version and
+        is ignored."""
         if not payload:
+            return
+        if payload in ("control", "stop"):
+            self._flags.add(payload)
             return
         try:
             due = float(payload)

@@ -103,6 +103,22 @@ class RunTable:
             self._queue.clear()
         return queued
 
+    def remove_queued(self, run_id: int) -> store.Claimed | None:
+        """Remove a run no slot has started yet and return its job (None if it started)."""
+        with self._lock:
+            run = self._runs.get(run_id)
+            if run is None or run.phase is not Phase.QUEUED:
+                return None
+            del self._runs[run_id]
+            return run.job
+
+    def running_info(self) -> list[tuple[int, str, float]]:
+        """(run_id, job_id, seconds running) of the runs a slot has started."""
+        now = self._clock()
+        with self._lock:
+            return [(i, r.job.id, now - (r.started or now)) for i, r in self._runs.items()
+                    if r.phase is Phase.RUNNING]
+
     def lost(self, held: set[int]) -> tuple[list[store.Claimed], list[tuple[store.Claimed, float]]]:
         """Runs not in `held` (their lease was lost): queued ones are removed and returned
         first; running ones are returned with how long they have run, for the caller to

@@ -3,7 +3,8 @@ database (`store.try_lead`) with a lease it renews at each heartbeat. When the l
 is cut off, another worker takes over once the lease runs out.
 
 The leader rescues expired runs (deciding retry or DLQ with `outcomes.lost_run`), drops
-registrations that stopped heartbeating, and applies `retention` once an hour.
+registrations that stopped heartbeating and live-output chunks of ended runs, and applies
+`retention` once an hour.
 
 Threading: main thread only.
 """
@@ -25,6 +26,7 @@ log = logging.getLogger("queuectl.worker")
 
 PRUNE_EVERY = 3600.0
 _FIRST_PRUNE = 60.0  # not while a fleet is starting up
+_OUTPUT_KEPT = 60.0  # live-output chunks outlive their run this long, for late followers
 
 
 def leader_lease(settings: Settings) -> float:
@@ -59,6 +61,7 @@ class Upkeep:
             self._rescue(settings)
             self._gate.call(lambda: self._db.delete_stale_workers(
                 older_than=max(settings.lease_timeout * 2, 60.0)))
+            self._gate.call(lambda: self._db.delete_finished_output(older_than=_OUTPUT_KEPT))
             self._maybe_prune(settings)
 
     def _rescue(self, settings: Settings) -> None:

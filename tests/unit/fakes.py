@@ -75,6 +75,9 @@ class FakeStore:
         self.written: list[store.RunResult] = []
         self.listeners: list[FakeListener] = []
         self.down = False
+        self.controls: list[store.Control] = []
+        self.output: list[tuple[str, int, str]] = []
+        self.stop_requests: dict[int, float | None] = {}
         self.calls = 0  # attempts that reached the "server", including refused ones
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(100)
@@ -115,7 +118,7 @@ class FakeStore:
 
     def heartbeat(self, *, worker_id: int, run_ids: Sequence[int], lease_seconds: float,
                   state: str = "running", running: Sequence[int] = ()
-                  ) -> tuple[bool, set[int]]:
+                  ) -> store.Beat:
         self._server()
         registered = worker_id in self.workers
         self.workers[worker_id] = self.clock()
@@ -127,7 +130,8 @@ class FakeStore:
                     held.add(job.run_id)
                 else:
                     job.state, job.attempts = JobState.PENDING, job.attempts - 1
-        return registered, held
+        return store.Beat(registered, held, worker_id in self.stop_requests,
+                          self.stop_requests.get(worker_id))
 
     def finish_and_claim(self, *, results: Sequence[store.RunResult], worker_id: int | None,
                          limit: int, lease_seconds: float, start_now: int | None = None
@@ -211,6 +215,20 @@ class FakeStore:
         self._server()
         return 0, 0
 
+    def take_controls(self, *, run_ids: Sequence[int]) -> list[store.Control]:
+        self._server()
+        taken = [c for c in self.controls if c.run_id in run_ids]
+        self.controls = [c for c in self.controls if c.run_id not in run_ids]
+        return taken
+
+    def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None:
+        self._server()
+        self.output.extend(chunks)
+
+    def delete_finished_output(self, *, older_than: float) -> int:
+        self._server()
+        return 0
+
     def open_listener(self) -> FakeListener:
         self._server()
         listener = FakeListener()
@@ -226,6 +244,7 @@ class FakeRunner:
         self.outcomes = outcomes or {}
         self.ran: list[str] = []
         self.killed: list[object] = []
+        self.cancelled: list[object] = []
         self._kill_all = threading.Event()
         self.closed = False
 
@@ -249,3 +268,23 @@ class FakeRunner:
 
     def close(self) -> None:
         self.closed = True
+
+    def signal(self, key: object, signum: int) -> bool:
+        return False
+
+    def pause(self, key: object) -> bool:
+        return False
+
+    def resume(self, key: object) -> bool:
+        return False
+
+    def cancel(self, key: object, signum: int, grace: float) -> bool:
+        self.cancelled.append(key)
+        self._kill_all.set()
+        return True
+
+    def read_output(self, key: object, offset: int, limit: int) -> bytes | None:
+        return None
+
+    def output_size(self, key: object) -> int | None:
+        return None

@@ -194,7 +194,7 @@ def test_hard_stop_puts_running_jobs_back_uncounted():
     thread.start()
     wait_for(lambda: runner.ran, timeout=5)
     worker.request_stop()
-    worker.request_stop()  # a second stop kills running jobs
+    worker.request_stop(hard=True)  # as a second signal: kill running jobs
     thread.join(10)
     assert db.states()["long"] == "pending" and db.jobs["long"].attempts == 0
     assert worker.summary.hard_stop and worker.summary.requeued == 1

@@ -6,11 +6,12 @@
 (function () {
   const REFRESH_MS = 3000;
   const PAGE_SIZE = 50;
-  const STATES = ["pending", "processing", "completed", "failed", "dead"];
+  const STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled", "held"];
   const STATE_LABELS = {
     pending: "Pending", processing: "Processing", completed: "Completed",
-    failed: "Failed (retrying)", dead: "Dead",
+    failed: "Failed (retrying)", dead: "Dead", cancelled: "Cancelled", held: "Held",
   };
+  const LIVE_MS = 1000; // a running job's page polls its output this often
   const SVG = "http://www.w3.org/2000/svg";
 
   const main = document.getElementById("main");
@@ -184,8 +185,9 @@
     const chart = h("div", { class: "chart" });
     const chartNote = h("p", { class: "muted small" });
     const workers = h("div", {});
+    const paused = h("div", {});
     replace(main,
-      h("h1", {}, "Overview"), cards, stats,
+      h("h1", {}, "Overview"), paused, cards, stats,
       h("section", { class: "panel" },
         h("div", { class: "panel-head" }, h("h2", {}, "Throughput, last 60 minutes"),
           h("span", { class: "legend" },
@@ -199,8 +201,10 @@
       const ov = await api("/api/overview");
       if (gen !== generation) return;
       clockSkew = Date.parse(ov.now) - Date.now();
+      // Cancelled and held jobs get a card only when there are some.
+      const shownStates = STATES.filter((s) => !["cancelled", "held"].includes(s) || ov.counts[s]);
       replace(cards,
-        STATES.map((s) => h("a", { class: `card c-${s}`, href: `#/jobs?state=${s}`, "data-state": s },
+        shownStates.map((s) => h("a", { class: `card c-${s}`, href: `#/jobs?state=${s}`, "data-state": s },
           h("span", { class: "card-label" }, STATE_LABELS[s]),
           h("span", { class: "card-value", "data-count": s }, num(ov.counts[s])))),
         h("a", { class: "card c-total", href: "#/jobs" },
@@ -220,6 +224,19 @@
       replace(chart, throughputChart(ov.throughput, chart.clientWidth));
       replace(chartNote, ov.window_finished ? "" : "No runs finished in the last hour.");
       replace(workers, workerTable(ov));
+      replace(paused, ov.claiming_paused
+        ? h("div", { class: "paused-bar", id: "claiming-paused" },
+          h("span", {}, "Claiming is paused across the fleet: no worker starts new jobs (running jobs go on). "),
+          h("button", { type: "button", id: "resume-claiming", onclick: async () => {
+            try {
+              await action("/api/fleet/resume");
+              showNotice("Claiming resumed across the fleet.", "ok");
+            } catch (err) {
+              showNotice(`Resume failed: ${err.message}`, "bad");
+            }
+            run(refresh);
+          } }, "Resume"))
+        : null);
     }
     return { refresh };
   }
@@ -413,10 +430,49 @@
 
   // --- one job -----------------------------------------------------------------------------
 
+  // The buttons that fit a job's state: [label, API verb, style].
+  function steering(j) {
+    const running = j.state === "processing";
+    const out = [];
+    if (["pending", "failed", "held", "processing"].includes(j.state)) out.push(["Cancel", "cancel", "danger"]);
+    if ((running && !j.paused_at) || j.state === "pending" || j.state === "failed") out.push(["Pause", "pause", ""]);
+    if ((running && j.paused_at) || j.state === "held") out.push(["Resume", "resume", ""]);
+    if (["completed", "dead", "cancelled"].includes(j.state)) out.push(["Retry", "retry", "danger"]);
+    return out;
+  }
+
   function viewJob(id) {
     const box = h("div", {});
     let shown = null; // updated_at on screen: re-render only on change, keeping text selections
+    let liveRun = null; // the run whose output chunks are on screen
+    let liveAfter = 0; // the last chunk id shown
+    let liveText = "";
+    let runningNow = false;
     replace(main, h("p", {}, h("a", { href: "#/jobs" }, "← All jobs")), box);
+
+    async function steer(j, verb, label) {
+      try {
+        const res = await action(`/api/jobs/${encodeURIComponent(j.id)}/${verb}`);
+        showNotice(`Job ${j.id}: ${res.note}.`, "ok");
+      } catch (err) {
+        showNotice(`${label} failed: ${err.message}`, "bad");
+      }
+      shown = null;
+      run(refresh);
+    }
+
+    // While the job runs, append its new output chunks (the worker flushes them every second).
+    async function follow(j) {
+      const res = await api(`/api/jobs/${encodeURIComponent(j.id)}/output?after=${liveAfter}`);
+      if (res.run_id !== liveRun) { liveRun = res.run_id; liveAfter = 0; liveText = ""; }
+      for (const [chunkId, text] of res.chunks) { liveText += text; liveAfter = chunkId; }
+      const pre = document.getElementById("output");
+      if (pre && pre.textContent !== liveText) {
+        const atBottom = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        replace(pre, liveText);
+        if (atBottom) pre.scrollTop = pre.scrollHeight;
+      }
+    }
 
     async function refresh(gen) {
       let j;
@@ -429,21 +485,19 @@
         }
         throw err;
       }
-      if (gen !== generation || j.updated_at === shown) return;
+      if (gen !== generation) return;
+      runningNow = j.state === "processing";
+      if (j.updated_at === shown) {
+        if (j.state === "processing") await follow(j);
+        return;
+      }
       shown = j.updated_at;
-      const retry = j.state === "dead"
-        ? h("button", { type: "button", class: "danger", id: "retry", onclick: async () => {
-          try {
-            const res = await action(`/api/jobs/${encodeURIComponent(j.id)}/retry`);
-            showNotice(`Job ${res.id} moved back to ${res.state}.`, "ok");
-          } catch (err) {
-            showNotice(`Retry failed: ${err.message}`, "bad");
-          }
-          run(refresh);
-        } }, "Retry")
-        : null;
+      const buttons = h("span", { class: "buttons" }, steering(j).map(([label, verb, style]) =>
+        h("button", { type: "button", class: style, id: verb, onclick: () => steer(j, verb, label) }, label)));
+      const running = j.state === "processing";
+      const text = running ? liveText : j.output;
       const fields = [
-        ["State", badge(j.state)],
+        ["State", [badge(j.state), j.paused_at && running ? h("span", { class: "muted" }, ` paused ${ago(j.paused_at)}`) : null]],
         ["Attempts", `${j.attempts} of ${j.max_retries + 1}`],
         ["Exit code", j.exit_code === null ? "–" : String(j.exit_code)],
         ["Duration", duration(j.duration)],
@@ -457,17 +511,19 @@
         ["Updated", stampAgo(j.updated_at)],
       ];
       replace(box,
-        h("div", { class: "title-row" }, h("h1", { class: "mono job-id" }, j.id), retry),
+        h("div", { class: "title-row" }, h("h1", { class: "mono job-id" }, j.id), buttons),
         h("section", { class: "panel" }, h("h2", {}, "Command"), h("pre", { class: "command", id: "command" }, j.command)),
         h("section", { class: "panel" }, h("dl", { class: "fields" },
           fields.map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]))),
         j.error ? h("section", { class: "panel" }, h("h2", {}, "Error"), h("pre", { class: "error", id: "error" }, j.error)) : null,
         h("section", { class: "panel" },
-          h("h2", {}, "Output", j.output_truncated ? h("span", { class: "muted" }, " (truncated)") : null),
-          j.output ? h("pre", { class: "output", id: "output" }, j.output)
+          h("h2", {}, "Output", running ? h("span", { class: "muted" }, " (live)") : null,
+            j.output_truncated && !running ? h("span", { class: "muted" }, " (truncated)") : null),
+          text || running ? h("pre", { class: "output", id: "output" }, text || "")
             : h("p", { class: "muted", id: "output" }, j.state === "pending" ? "Not run yet." : "No output captured.")));
+      if (running) await follow(j);
     }
-    return { refresh };
+    return { refresh, every: () => (runningNow ? LIVE_MS : REFRESH_MS) };
   }
 
   function stampAgo(iso) {
@@ -520,11 +576,13 @@
     }
     const view = current;
     run(view.refresh);
-    clearInterval(timer);
-    timer = setInterval(() => {
-      if (document.hidden || view !== current) return;
-      run(view.refresh);
-    }, REFRESH_MS);
+    clearTimeout(timer);
+    const tick = () => {
+      if (view !== current) return;
+      if (!document.hidden) run(view.refresh);
+      timer = setTimeout(tick, view.every ? view.every() : REFRESH_MS);
+    };
+    timer = setTimeout(tick, view.every ? view.every() : REFRESH_MS);
   }
 
   window.addEventListener("hashchange", route);
