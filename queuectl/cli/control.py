@@ -34,7 +34,13 @@ def cancel(
                                 help="Signal for a running job's process group (SIGKILL "
                                      "follows 2 s later)."),
 ) -> None:
-    """Cancel jobs: waiting ones at once, running ones wherever they run."""
+    """Cancel jobs: waiting ones at once, running ones wherever they run.
+
+    A running job's process group gets SIGTERM (or --signal), then SIGKILL 2 s later; the job
+    ends cancelled, not retried.
+
+    Example: queuectl cancel 6db8 7a1c
+    """
     signum = follow.parse_signal(signal_)
     engine = ctx.obj.engine()
     answers = store.cancel_jobs(engine, ids=job_ids, signal=signum)
@@ -62,7 +68,12 @@ def signal(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
     sig: str = typer.Argument(..., metavar="SIG", help="Signal name or number (HUP, USR1)."),
 ) -> None:
-    """Send a signal to a running job's process group, on whatever host runs it."""
+    """Send a signal to a running job's process group, on whatever host runs it.
+
+    The job's state does not change.
+
+    Example: queuectl signal 6db8 HUP
+    """
     signum = follow.parse_signal(sig)
     _report([store.signal_job(ctx.obj.engine(), job_id=job_id, signal=signum)])
 
@@ -78,7 +89,13 @@ def pause(
     all_: bool = typer.Option(False, "--all", help="Stop claiming across the whole fleet "
                                                    "(running jobs go on)."),
 ) -> None:
-    """Pause jobs (SIGSTOP a running one; hold a waiting one), or the fleet's claiming."""
+    """Pause jobs, or the fleet's claiming (--all).
+
+    A running job's process group gets SIGSTOP (its lease and timeout clock wait); a waiting
+    job is held: never claimed until resumed.
+
+    Example: queuectl pause 6db8
+    """
     _ids_or_all(job_ids, all_)
     if all_:
         store.set_claiming(ctx.obj.engine(), paused=True)
@@ -93,7 +110,12 @@ def resume(
     job_ids: list[str] = typer.Argument(None, metavar="[ID...]", help="Jobs to resume."),
     all_: bool = typer.Option(False, "--all", help="Restart claiming across the fleet."),
 ) -> None:
-    """Resume paused jobs (SIGCONT; a held job becomes pending), or the fleet's claiming."""
+    """Resume paused jobs, or the fleet's claiming (--all).
+
+    A paused running job gets SIGCONT; a held job becomes pending again.
+
+    Example: queuectl resume --all
+    """
     _ids_or_all(job_ids, all_)
     if all_:
         store.set_claiming(ctx.obj.engine(), paused=False)
@@ -103,7 +125,12 @@ def resume(
 
 
 def retry(ctx: typer.Context, job_ids: list[str] = IDS) -> None:
-    """Put finished jobs (completed, dead, cancelled) back to pending, attempts reset."""
+    """Put finished jobs back to pending, attempts reset.
+
+    Completed, dead and cancelled jobs run again; `dlq retry` does the same for dead ones.
+
+    Example: queuectl retry 6db8
+    """
     _report(store.retry_jobs(ctx.obj.engine(), ids=job_ids))
 
 
@@ -120,8 +147,13 @@ def wait(
     timeout: float = typer.Option(None, "--timeout", min=0, metavar="S",
                                   help="Give up after S seconds (exit 2)."),
 ) -> None:
-    """Block until every job has finished; exit 0 if all completed, 1 if any ended otherwise,
-    2 on timeout."""
+    """Block until every job has finished.
+
+    One line per job with its final state; exit 0 if all completed, 1 if any ended otherwise,
+    2 on timeout.
+
+    Example: queuectl wait 6db8 7a1c --timeout 600
+    """
     jobs = follow.wait_for_jobs(ctx.obj.engine(), ids=job_ids, timeout=timeout,
                                 progress=_progress)
     if jobs is None:

@@ -20,7 +20,8 @@ from tests.conftest import QUEUECTL, ROOT, drop_database, wait_for
 COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], ["doctor"],
             ["migrate"], ["prune"], ["dashboard"], ["worker", "start"], ["worker", "stop"],
             ["dlq", "list"], ["dlq", "retry"], ["config", "set"], ["config", "get"],
-            ["config", "list"], ["config", "show"]]
+            ["config", "list"], ["config", "show"], ["cancel"], ["signal"], ["pause"],
+            ["resume"], ["retry"], ["wait"]]
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
