@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import exc as sa_exc
 
 from queuectl import configkeys, db, errors, serialize, store
-from queuectl.dashboard import metrics, security
+from queuectl.dashboard import metrics, outage, security
 from queuectl.models import JobState
 
 __all__ = ["create_app"]
@@ -50,7 +50,9 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         # Swagger UI and ReDoc load their assets from a CDN; the dashboard works offline.
         docs_url=None, redoc_url=None,
     )
-    app.middleware("http")(guard.middleware)
+    app.state.outage = outage.OutageGate()
+    app.middleware("http")(app.state.outage.middleware)
+    app.middleware("http")(guard.middleware)  # added last: runs first
     app.add_exception_handler(errors.QueuectlError, _queuectl_error)
     app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -149,8 +151,10 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     return app
 
 
-def _queuectl_error(_request: Request, exc: Exception) -> JSONResponse:
+def _queuectl_error(request: Request, exc: Exception) -> JSONResponse:
     code = next(status for kind, status in _STATUS if isinstance(exc, kind))
+    if isinstance(exc, errors.DatabaseUnavailable):
+        request.app.state.outage.failed(exc)
     return JSONResponse({"error": str(exc)}, status_code=code)
 
 

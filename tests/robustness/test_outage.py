@@ -82,3 +82,45 @@ def test_refused_connections_get_backoff_not_a_storm(clean, cli, env, workers, d
         admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
         admin.close()
         proxy.close()
+
+
+def test_dashboard_answers_503_at_once_during_an_outage_without_a_storm(clean, db_url,
+                                                                         pg_server):
+    from queuectl import db, settings
+    from tests.dashboard.conftest import serve_app
+
+    url = make_url(db_url)
+    proxy = CountingProxy((url.host or "127.0.0.1", url.port or 5432))
+    admin = psycopg.connect(make_url(pg_server).set(drivername="postgresql")
+                            .render_as_string(hide_password=False), autocommit=True)
+    database = url.database
+    engine = db.create_engine(settings.resolve_database(
+        url.set(port=proxy.port).render_as_string(hide_password=False)), pooled=True,
+        pool_size=4)
+    try:
+        with serve_app(engine) as server, server.client() as client:
+            assert client.get("/api/overview").status_code == 200
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+            admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                          "WHERE datname = %s AND pid <> pg_backend_pid()", (database,))
+            start = time.monotonic()
+            answers = []
+            while time.monotonic() - start < 5:  # a page and a scraper hammering it for 5 s
+                t = time.monotonic()
+                res = client.get("/api/overview" if len(answers) % 2 else "/metrics")
+                answers.append((res.status_code, time.monotonic() - t))
+            attempts = proxy.count_since(start)
+            report("dashboard outage (5 s)", requests=len(answers),
+                   connection_attempts=attempts,
+                   slowest_s=round(max(t for _, t in answers), 3))
+            assert {code for code, _ in answers} == {503}
+            assert len(answers) > 50 and attempts <= 12  # not one per request
+            assert max(t for _, t in answers) < 6  # connect_timeout bounds the slow ones
+            admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+            wait_for(lambda: client.get("/api/overview").status_code == 200, timeout=15,
+                     message="the dashboard back once the database is")
+    finally:
+        admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+        admin.close()
+        engine.dispose()
+        proxy.close()
