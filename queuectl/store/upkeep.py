@@ -48,18 +48,22 @@ _LEAD = sa.text(
             elected_at = CASE WHEN l.worker_id = excluded.worker_id THEN l.elected_at
                               ELSE now() END
         WHERE l.worker_id = excluded.worker_id OR l.expires_at < now()
-              OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = l.worker_id)
+              OR NOT EXISTS (SELECT 1 FROM workers w WHERE w.id = l.worker_id
+                             AND w.heartbeat_at >= now() - :stale * interval '1 second')
     RETURNING worker_id
     """
 )
 
 
-def try_lead(engine: sa.Engine, *, worker_id: int, lease_seconds: float) -> bool:
+def try_lead(engine: sa.Engine, *, worker_id: int, lease_seconds: float,
+             stale_after: float) -> bool:
     """Take or renew the fleet's leader lease for `lease_seconds`; True if `worker_id` leads.
-    Another worker takes over once the lease expired or its holder's registration is gone."""
+    Another worker takes over once the lease expired, or its holder's registration is gone or
+    has not heartbeated for `stale_after` seconds (it is no longer live)."""
     with _autocommit(engine).connect() as conn:
         row = conn.execute(
-            _LEAD, {"name": _UPKEEP, "worker_id": worker_id, "lease": lease_seconds}
+            _LEAD, {"name": _UPKEEP, "worker_id": worker_id, "lease": lease_seconds,
+                    "stale": stale_after}
         ).first()
     return row is not None
 

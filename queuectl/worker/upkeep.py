@@ -52,7 +52,8 @@ class Upkeep:
         was = self.leader
         self.leader = False  # until the database says otherwise
         self.leader = self._gate.call(lambda: self._db.try_lead(
-            worker_id=worker_id, lease_seconds=leader_lease(settings)))
+            worker_id=worker_id, lease_seconds=leader_lease(settings),
+            stale_after=min(3 * settings.heartbeat_interval, settings.lease_timeout)))
         if self.leader != was:
             log.info("worker %s %s the fleet's upkeep", os.getpid(),
                      "now leads" if self.leader else "no longer leads")

@@ -201,4 +201,5 @@ def test_slow_database_gives_503_within_the_statement_timeout(clean, db_url):
 
 
 def test_states_enum_covers_the_page_filters():
-    assert [s.value for s in JobState] == ["pending", "processing", "completed", "failed", "dead"]
+    assert [s.value for s in JobState] == ["pending", "processing", "completed", "failed", "dead",
+                                           "cancelled", "held"]

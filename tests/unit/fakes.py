@@ -178,11 +178,12 @@ class FakeStore:
                 back.append(job_id)
         return back
 
-    def try_lead(self, *, worker_id: int, lease_seconds: float) -> bool:
+    def try_lead(self, *, worker_id: int, lease_seconds: float, stale_after: float) -> bool:
         self._server()
         now = self.clock()
-        if (self.leader is None or self.leader[0] == worker_id or self.leader[1] < now
-                or self.leader[0] not in self.workers):
+        holder = None if self.leader is None else self.leader[0]
+        if (self.leader is None or holder == worker_id or self.leader[1] < now
+                or self.workers.get(holder or 0, -1e18) < now - stale_after):
             self.leader = (worker_id, now + lease_seconds)
             return True
         return False

@@ -202,6 +202,19 @@ def test_hard_stop_puts_running_jobs_back_uncounted():
 
 # --- upkeep ---------------------------------------------------------------------------------
 
+def test_a_leader_that_stops_heartbeating_is_replaced_before_its_lease_ends():
+    now = [1000.0]
+    db = FakeStore(clock=lambda: now[0])
+    settings = Settings(lease_timeout=30.0, heartbeat_interval=1.0)  # leader lease 29 s
+    a, b = Upkeep(db, gate()), Upkeep(db, gate())
+    db.workers = {1: now[0], 2: now[0]}
+    a.tick(1, settings)
+    now[0] += 4  # a died 4 s ago (3 missed heartbeats): no longer live, as status says
+    db.workers[2] = now[0]
+    b.tick(2, settings)
+    assert b.leader
+
+
 def test_only_the_leader_rescues_and_another_takes_over_when_it_stops():
     now = [1000.0]
     db = FakeStore(clock=lambda: now[0])
@@ -217,7 +230,8 @@ def test_only_the_leader_rescues_and_another_takes_over_when_it_stops():
     a.tick(1, settings)
     assert db.states()["lost"] == "failed"
     assert "worker lost" in (db.jobs["lost"].error or "")
-    now[0] += 9  # a stops renewing; its leader lease (8 s) runs out
+    now[0] += 9  # a stops renewing (and heartbeating); its leader lease (8 s) runs out
+    db.workers[2] = now[0]  # b heartbeats as usual
     b.tick(2, settings)
     assert b.leader
     a.tick(1, settings)
