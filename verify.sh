@@ -95,6 +95,15 @@ ensure_chromium
 ensure_pgbouncer
 choose_database
 
+# Static checks first: ruff, and mypy --strict on queuectl/ (settings in pyproject.toml).
+lint=0
+say "lint: ruff check, mypy --strict"
+"$VENV/bin/ruff" check queuectl tests bench || lint=1
+"$VENV/bin/mypy" || lint=1
+if ((lint)); then
+    say "lint FAILED (see above); running the tests anyway"
+fi
+
 e2e=0
 if [[ ${VERIFY_SKIP_E2E:-0} != 1 ]]; then
     say "end-to-end scenario (tests/e2e/scenario.py)"
@@ -110,4 +119,4 @@ status=0
 if ((status)); then
     exit "$status"  # includes 5: no tests collected counts as a failure
 fi
-exit $((e2e ? 1 : 0))
+exit $((e2e || lint ? 1 : 0))
