@@ -9,6 +9,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -72,9 +73,17 @@ def start(
 
         logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                             format="%(asctime)s %(levelname)s %(message)s")
-        # The host's one LISTEN connection, relayed to the workers.
-        engine = db.create_engine(ctx.obj.target()) if listen else None
-        relay = (lambda: store.open_listener(engine)) if engine is not None else None
+        # The host's one LISTEN connection, relayed to the workers; opened (and SQLAlchemy
+        # loaded) only after they are spawned, so it does not delay their start.
+        target = ctx.obj.target()
+        engines: list[Any] = []
+
+        def open_listener() -> Any:
+            if not engines:
+                engines.append(db.create_engine(target))
+            return store.open_listener(engines[0])
+
+        relay = open_listener if listen else None
         raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting,
                                                    open_listener=relay))
     log_path = settings.data_dir() / "worker.log"
