@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from queuectl import store
-from queuectl.cli import output
+from queuectl.cli import output, params
 from queuectl.models import JobState
 
 __all__ = ["app"]
@@ -17,7 +17,8 @@ app = typer.Typer(help="The dead letter queue: jobs that ran out of retries.",
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    limit: int = typer.Option(100, "--limit", "-n", min=1, help="At most this many jobs."),
+    limit: int = typer.Option(100, "--limit", "-n", min=1,
+                              max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Dead jobs, newest first, with their last error."""

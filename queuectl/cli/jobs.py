@@ -7,7 +7,7 @@ import sys
 import typer
 
 from queuectl import jobspec, store
-from queuectl.cli import output
+from queuectl.cli import output, params
 from queuectl.models import JobState
 
 __all__ = ["register"]
@@ -23,13 +23,13 @@ def enqueue(
     as_json: bool = JSON_OPT,
 ) -> None:
     """Add jobs to the queue (an array is enqueued in one transaction, all or none)."""
-    text = sys.stdin.read() if payload == "-" else payload
+    text = jobspec.decode(sys.stdin.buffer.read(), "standard input") if payload == "-" else payload
     specs = jobspec.parse_payload(text)
     engine = ctx.obj.engine()
     ids = store.enqueue_jobs(engine, specs=specs)
     if as_json:
         jobs = [output.job_json(j) for j in store.get_jobs(engine, ids=ids)]
-        single = not text.lstrip().startswith("[")
+        single = not text.lstrip("\ufeff \t\r\n").startswith("[")
         output.emit_json(jobs[0] if single else jobs)
         return
     typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
@@ -65,7 +65,8 @@ def list_(
     ctx: typer.Context,
     state: str = typer.Option(None, "--state", "-s", help="Only jobs in this state."),
     tag: str = typer.Option(None, "--tag", "-t", help="Only jobs with this tag."),
-    limit: int = typer.Option(50, "--limit", "-n", min=1, help="At most this many jobs."),
+    limit: int = typer.Option(50, "--limit", "-n", min=1,
+                              max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """List jobs, newest first."""

@@ -14,6 +14,7 @@ import typer
 
 from queuectl import db, settings, supervisor
 from queuectl import worker as worker_mod
+from queuectl.cli import params
 
 __all__ = ["app"]
 
@@ -50,7 +51,8 @@ def start(
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1, max=256,
                                     help="Jobs each worker process runs at once."),
     daemon: bool = typer.Option(False, "--daemon", "-d", help="Detach and log to a file."),
-    grace: float = typer.Option(None, "--grace", min=0,
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite,
                                 help="On stop, kill jobs still running after this many seconds "
                                      "and put them back to pending."),
     listen: bool = typer.Option(True, "--listen/--no-listen",
@@ -72,9 +74,11 @@ def start(
 
 @app.command()
 def stop(
-    timeout: float = typer.Option(None, "--timeout", min=0,
+    timeout: float = typer.Option(None, "--timeout", min=0, max=params.MAX_SECONDS,
+                                  callback=params.finite,
                                   help="Give up waiting after this many seconds."),
-    grace: float = typer.Option(None, "--grace", min=0,
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite,
                                 help="After this many seconds, kill running jobs (they go "
                                      "back to pending)."),
 ) -> None:
@@ -94,7 +98,8 @@ def stop(
 def run(
     ctx: typer.Context,
     concurrency: int = typer.Option(1, "--concurrency", min=1),
-    grace: float = typer.Option(None, "--grace", min=0),
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite),
     listen: bool = typer.Option(True, "--listen/--no-listen"),
     pid_dir: Path = typer.Option(None, "--pid-dir"),
 ) -> None:

@@ -3,6 +3,7 @@ NOTIFY, and the reads that several statements build on (config, counts, workers,
 
 from __future__ import annotations
 
+import logging
 import weakref
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ __all__ = ["NOTIFY_CHANNEL"]
 
 
 NOTIFY_CHANNEL = "queuectl_jobs"
+_log = logging.getLogger("queuectl.config")
 # Every job column but the heavy or internal ones: what lists show.
 _LIST_COLUMNS = [c for c in models.jobs.c if c.name not in ("output", "run_id", "lease_expires_at")]
 
@@ -49,11 +51,32 @@ def _notify(conn: sa.Connection, due: datetime | None) -> None:
 
 
 def _config(conn: sa.Connection) -> dict[str, Any]:
+    """Every key's stored value, or its default; a stored value this version cannot use
+    (out of range, or in a form an older version wrote) falls back to the default with one
+    warning per process, so a bad row never stops a worker or a command."""
     values = configkeys.defaults()
     for row in conn.execute(sa.select(models.config.c.key, models.config.c.value)):
         if row.key in values:
-            values[row.key] = configkeys.parse_stored(row.key, row.value)
+            try:
+                values[row.key] = configkeys.parse_stored(row.key, row.value)
+            except ValueError as exc:
+                _warn_unusable(row.key, row.value, exc)
     return values
+
+
+_warned: set[tuple[str, str]] = set()
+
+
+def _warn_unusable(key: str, raw: str, exc: ValueError) -> None:
+    if (key, raw) in _warned:
+        return
+    _warned.add((key, raw))
+    spec = configkeys.KEYS[key]
+    default = configkeys.format_value(spec.default)
+    if spec.default is not None and spec.unit in ("s", "ms"):
+        default += spec.unit
+    _log.warning("config %s = %r is unusable (%s); using the default %s until "
+                 "`queuectl config set %s ...` fixes it", key, raw, exc, default, key)
 
 
 def _counts(conn: sa.Connection) -> dict[str, int]:
