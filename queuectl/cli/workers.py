@@ -89,7 +89,7 @@ def stop(
         typer.echo("No daemon workers are running", err=True)
         return
     typer.echo(f"Stopping {len(pids)} worker(s): waiting for running jobs to finish")
-    supervisor.stop_daemons(pids, timeout=timeout, grace=grace)
+    supervisor.stop_daemons(directory, pids, timeout=timeout, grace=grace)
     for pid in pids:
         typer.echo(f"  worker PID {pid}: {supervisor.how_it_ended(directory, pid)}")
 
