@@ -74,6 +74,10 @@ def is_disconnect(exc: BaseException) -> bool:
     )
 
 
+def _target(engine: sa.Engine) -> settings.DatabaseTarget:
+    return _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
+
+
 @contextlib.contextmanager
 def translate_errors(engine: sa.Engine) -> Iterator[None]:
     """Turn connection failures inside the block into `DatabaseUnavailable`."""
@@ -85,9 +89,16 @@ def translate_errors(engine: sa.Engine) -> Iterator[None]:
                 "the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
                 "run `queuectl migrate`"
             ) from exc
+        if isinstance(exc.orig, psycopg.errors.InsufficientPrivilege):
+            target = _target(engine)
+            raise errors.DatabaseUnavailable(
+                f"role {engine.url.username or 'of the connection'!r} may not use the queuectl "
+                f"tables in {target.where} (URL from {target.source}): {describe_error(exc)}; "
+                "connect as their owner or GRANT the role access"
+            ) from exc
         raise
     except sa_exc.OperationalError as exc:
-        target = _targets.get(engine) or settings.DatabaseTarget(engine.url, "the engine URL")
+        target = _target(engine)
         raise errors.DatabaseUnavailable(
             f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
             f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url"

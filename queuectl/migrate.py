@@ -38,8 +38,9 @@ def _create_database_if_missing(engine: sa.Engine) -> None:
         with engine.connect():
             return
     except sa.exc.OperationalError as exc:
-        if "does not exist" not in str(exc.orig) or not engine.url.database:
-            return  # translate_errors reports it on the next attempt
+        missing = f'database "{engine.url.database}" does not exist'
+        if not engine.url.database or missing not in str(exc.orig):
+            return  # e.g. an unknown role: translate_errors reports it on the next attempt
     admin = sa.create_engine(engine.url.set(database="postgres"),
                              isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
     try:
