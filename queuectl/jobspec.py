@@ -36,9 +36,9 @@ class JobSpec:
 
 def decode(data: bytes, source: str) -> str:
     """The text of a payload read as bytes from `source` (e.g. "standard input"): strict
-    UTF-8, a leading byte order mark allowed."""
+    UTF-8 (`parse_payload` allows one leading byte order mark)."""
     try:
-        return data.decode("utf-8-sig")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise errors.InvalidJob(
             f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
@@ -46,7 +46,8 @@ def decode(data: bytes, source: str) -> str:
 
 
 def parse_payload(text: str) -> list[JobSpec]:
-    """Parse a JSON object or array of objects into job specs (all valid, or an error)."""
+    """Parse a JSON object or array of objects into job specs (all valid, or an error);
+    one leading byte order mark is allowed."""
     data = _load_json(text.removeprefix("\ufeff"))
     items = data if isinstance(data, list) else [data]
     if not items:
@@ -70,6 +71,9 @@ def _load_json(text: str) -> Any:
     try:
         return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_bounded_int)
     except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unexpected UTF-8 BOM"):
+            raise errors.InvalidJob("invalid JSON: more than one byte order mark (U+FEFF) "
+                                    "at the start") from None
         raise errors.InvalidJob(
             f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
         ) from None
