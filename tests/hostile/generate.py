@@ -42,7 +42,8 @@ def rejected() -> dict[str, bytes | str]:
         "nan-priority": '{"command": "x", "priority": NaN}',
         "inf-timeout": '{"command": "x", "timeout": Infinity}',
         # duplicate keys
-        "duplicate-command": '{"command": "true", "command": "rm -rf ~"}',
+        # Never a destructive command here: a worker may run whatever slips through.
+        "duplicate-command": '{"command": "true", "command": "echo second-key-won"}',
         "duplicate-id": '{"id": "a", "command": "x", "id": "b"}',
         "duplicate-in-array": '[{"command": "a"}, {"command": "b", "command": "c"}]',
         "duplicate-ids-in-array": json.dumps([{"id": "d", "command": "a"},
@@ -93,9 +94,12 @@ def rejected() -> dict[str, bytes | str]:
         "array-one-bad": json.dumps([{"command": "a"}, {"command": "b", "priority": "x"}]),
         "array-last-bad": json.dumps([{"command": "a"}] * 50 + [{"command": ""}]),
         # encodings
-        "invalid-utf8-ff": b'{"command": "true\xff"}', "invalid-utf8-lone-c3": b'{"command": "\xc3("}',
-        "overlong-slash": b'{"command": "\xc0\xaf"}', "utf8-surrogate": b'{"command": "\xed\xa0\x80"}',
-        "truncated-euro": b'{"command": "\xe2\x82"}', "latin1": '{"command": "caf\xe9"}'.encode("latin-1"),
+        "invalid-utf8-ff": b'{"command": "true\xff"}',
+        "invalid-utf8-lone-c3": b'{"command": "\xc3("}',
+        "overlong-slash": b'{"command": "\xc0\xaf"}',
+        "utf8-surrogate": b'{"command": "\xed\xa0\x80"}',
+        "truncated-euro": b'{"command": "\xe2\x82"}',
+        "latin1": '{"command": "caf\xe9"}'.encode("latin-1"),
         "utf16-le-bom": "\ufeff" .encode("utf-16-le") + job().encode("utf-16-le"),
         "utf16-be": job().encode("utf-16-be"), "utf32": job().encode("utf-32"),
         "double-bom": b"\xef\xbb\xbf\xef\xbb\xbf" + job().encode(),
@@ -111,8 +115,8 @@ def accepted() -> dict[str, bytes | str]:
                                             tags=["a", "b", "a"]),
         "utf8-bom": b"\xef\xbb\xbf" + job(id="bom").encode(),
         "unicode": job(id="caf\u00e9-\U0001f600", command="echo '\u00e9t\u00e9 \U0001f600'"),
-        "slash-id": job(id="a/b"), "wildcard-ids": json.dumps(
-            [{"id": "%", "command": "x"}, {"id": "_", "command": "x"}, {"id": "*", "command": "x"}]),
+        "slash-id": job(id="a/b"),
+        "wildcard-ids": json.dumps([{"id": i, "command": "x"} for i in ("%", "_", "*")]),
         "spaces-around": "\n\t " + job(id="spaced") + " \n",
         "null-optionals": job(id="nulls", max_retries=None, run_at=None, timeout=None, tags=None),
         "integral-floats": job(id="floats", priority=5.0, max_retries=2.0),
