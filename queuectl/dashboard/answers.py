@@ -24,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import exc as sa_exc
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from queuectl import db, errors
 
@@ -68,6 +69,7 @@ def install(app: FastAPI) -> None:
     """Register the error handlers and the 422-free schema on `app`."""
     app.add_exception_handler(errors.QueuectlError, _queuectl_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _bug)
     original = app.openapi
@@ -99,6 +101,14 @@ def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
     first = problems[0]
     where = ".".join(str(part) for part in first.get("loc", ())[1:]) or "request"
     return _error(400, f"invalid {where}: {first.get('msg', 'not acceptable')}")
+
+
+def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    """Routing answers (no such path, e.g. an id with a newline; wrong method), JSON too."""
+    assert isinstance(exc, StarletteHTTPException)
+    message = "no such job or page" if exc.status_code == 404 else str(exc.detail)
+    return JSONResponse({"error": message}, status_code=exc.status_code,
+                        headers=getattr(exc, "headers", None))
 
 
 def _database_error(_request: Request, exc: Exception) -> JSONResponse:
