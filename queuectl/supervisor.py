@@ -80,17 +80,22 @@ def start_daemons(argv: list[str], count: int, *, directory: Path, log_path: Pat
     """Start `count` detached workers logging to `log_path`; wait until each is registered
     (its pid file appears). Returns their pids; if any fails, stops the others and raises."""
     directory = directory.absolute()  # the worker's command line names it; see is_daemon_worker
-    directory.mkdir(parents=True, exist_ok=True)
-    for old in directory.glob("*.exit"):
-        if _pid_of(old) is not None and not alive(int(old.stem)):
-            old.unlink(missing_ok=True)
     procs = []
-    with open(log_path, "ab") as log:
-        for _ in range(count):
-            procs.append(subprocess.Popen(
-                [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, start_new_session=True,
-            ))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.exit"):
+            if _pid_of(old) is not None and not alive(int(old.stem)):
+                old.unlink(missing_ok=True)
+        with open(log_path, "ab") as log:
+            for _ in range(count):
+                procs.append(subprocess.Popen(
+                    [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, start_new_session=True,
+                ))
+    except OSError as exc:  # QUEUECTL_HOME is a file, read-only, ...
+        raise errors.QueuectlError(
+            f"cannot use the data directory {directory.parent} (QUEUECTL_HOME): "
+            f"{exc.strerror or exc}") from None
 
     def ready(p: subprocess.Popen) -> bool:
         return (directory / f"{p.pid}.pid").exists()
@@ -171,6 +176,8 @@ def _claim_stop(directory: Path, pid: int) -> bool:
         fd = os.open(directory / f"{pid}.stopping", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
     except FileExistsError:
         return False
+    except OSError:
+        return True  # cannot coordinate (read-only directory): signal as before
     os.close(fd)
     return True
 
@@ -226,11 +233,12 @@ def how_it_ended(directory: Path, pid: int) -> str:
     exit_file = directory / f"{pid}.exit"
     try:
         info = json.loads(exit_file.read_text())
-    except (OSError, ValueError):
-        return "exited (no report; it may have been killed)"
+        counts = {k: int(info.get(k) or 0) for k in ("completed", "failed", "requeued")}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "exited (no readable report; it may have been killed)"
     # The report stays for a concurrent `worker stop` to read too; the next start clears it.
-    parts = [f"{info['completed']} completed", f"{info['failed']} failed"]
-    if info.get("requeued"):
-        parts.append(f"{info['requeued']} put back to pending")
+    parts = [f"{counts['completed']} completed", f"{counts['failed']} failed"]
+    if counts["requeued"]:
+        parts.append(f"{counts['requeued']} put back to pending")
     how = "killed running jobs" if info.get("hard_stop") else "stopped gracefully"
     return f"{how} ({', '.join(parts)})"

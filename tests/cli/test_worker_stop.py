@@ -77,3 +77,21 @@ def test_two_stops_at_once_are_one_graceful_stop(clean, cli, env, tmp_path):
     assert reports and all("stopped gracefully" in r for r in reports), reports
     assert not list(workers_dir(env).glob("*.pid")) and not list(
         workers_dir(env).glob("*.stopping"))
+
+
+def test_a_malformed_exit_report_is_not_a_traceback(tmp_path):
+    for text in ("[1, 2]", '{"completed": "x"}', "null", "{not json"):
+        (tmp_path / "42.exit").write_text(text)
+        assert supervisor.how_it_ended(tmp_path, 42).startswith("exited (no readable report")
+    (tmp_path / "43.exit").write_text('{"completed": 2, "failed": 1, "requeued": 1}')
+    assert supervisor.how_it_ended(tmp_path, 43) == (
+        "stopped gracefully (2 completed, 1 failed, 1 put back to pending)")
+
+
+def test_a_data_directory_that_is_a_file_is_one_error_line(cli, env, tmp_path):
+    home = tmp_path / "not-a-dir"
+    home.write_text("")
+    result = cli("worker", "start", "--daemon", extra_env={"QUEUECTL_HOME": str(home)})
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith("error: cannot use the data directory")
+    assert len(result.stderr.splitlines()) == 1
