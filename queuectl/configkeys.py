@@ -22,7 +22,7 @@ _MS_PER = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _DECIMAL = r"([0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})"
 _DURATION = re.compile(r"^\s*" + _DECIMAL + r"\s*(ms|s|m|h|d)?\s*$")
 _NUMBER = re.compile(r"^\s*" + _DECIMAL + r"\s*$")
-_WHOLE = re.compile(r"^\s*\+?([0-9]{1,30})\s*$")
+_WHOLE = re.compile(r"^\s*([+-]?[0-9]{1,30})\s*$")
 _OFF = ("", "none", "off")
 
 

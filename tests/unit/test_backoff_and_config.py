@@ -45,7 +45,7 @@ def test_config_values_parse(key, raw, expected):
 @pytest.mark.parametrize(
     ("key", "raw", "needle"),
     [
-        ("max_retries", "-1", "whole number"),
+        ("max_retries", "-1", "between 0 and 1000000, got -1"),
         ("max_retries", "three", "whole number"),
         ("max_retries", "2147483648", "between 0 and 1000000"),
         ("max_retries", "9" * 5000, "whole number"),
