@@ -1,8 +1,11 @@
 """The configuration keys, their defaults, units and validation. Pure: no I/O.
 
 Durations accept a unit suffix (`ms`, `s`, `m`, `h`, `d`); a bare number means seconds, for every
-duration key (`job_timeout` too, though it is stored in ms). Stored values are the canonical
-numbers in the key's unit, as text. `ALIASES` maps names other queue tools use to our keys.
+duration key (`job_timeout` too, though it is stored in ms). Every key has a range chosen so that
+no value can overflow a PostgreSQL interval or timestamp, an int4 column or a timer later, and
+durations are kept in whole milliseconds. Stored values are the canonical plain decimal numbers
+in the key's unit, as text, which `parse_stored` reads back to the same value. `ALIASES` maps
+names other queue tools use to our keys.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
 
 from queuectl import errors
 
@@ -24,13 +28,18 @@ __all__ = [
     "parse_stored",
 ]
 
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION = re.compile(r"^\s*([0-9]*\.?[0-9]+)\s*(ms|s|m|h|d)?\s*$")
+_MS_PER = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DECIMAL = r"([0-9]{1,30}(?:\.[0-9]{0,30})?|\.[0-9]{1,30})"
+_DURATION = re.compile(r"^\s*" + _DECIMAL + r"\s*(ms|s|m|h|d)?\s*$")
+_NUMBER = re.compile(r"^\s*" + _DECIMAL + r"\s*$")
+_WHOLE = re.compile(r"^\s*([+-]?[0-9]{1,30})\s*$")
+_OFF = ("", "none", "off")
 
 
 @dataclass(frozen=True)
 class Key:
-    """A config key: its default, unit and the parser that validates a value."""
+    """A config key: its default, unit, meaning, and the parser that validates a value
+    (its range included) and returns it in canonical form."""
 
     name: str
     default: float | int | None
@@ -41,72 +50,91 @@ class Key:
     stored: Callable[[str], float | int | None] | None = None
 
 
-def _int(minimum: int) -> Callable[[str], int]:
+def _int(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
-        try:
-            value = int(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a whole number, got {raw!r}") from None
-        if value < minimum:
-            raise ValueError(f"must be at least {minimum}, got {value}")
+        match = _WHOLE.match(raw)
+        if not match:
+            raise ValueError(f"expected a whole number, got {raw!r}")
+        value = int(match.group(1))
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low} and {high}, got {value}")
         return value
 
     return parse
 
 
-def _number(minimum: float, *, above: bool = False) -> Callable[[str], float]:
+def _number(low: float, high: float) -> Callable[[str], float]:
     def parse(raw: str) -> float:
-        try:
-            value = float(raw.strip())
-        except ValueError:
-            raise ValueError(f"expected a number, got {raw!r}") from None
-        if value != value or value in (float("inf"), float("-inf")):
-            raise ValueError(f"expected a finite number, got {raw!r}")
-        if value < minimum or (above and value == minimum):
-            raise ValueError(f"must be {'greater than' if above else 'at least'} {minimum:g}")
+        match = _NUMBER.match(raw)
+        if not match:
+            raise ValueError(f"expected a plain decimal number such as 1.5, got {raw!r}")
+        value = float(Decimal(match.group(1)))
+        if not low <= value <= high:
+            raise ValueError(f"must be between {low:g} and {high:g}, got {_plain(value)}")
         return value
 
     return parse
 
 
-def _duration(unit: str, *, optional: bool = False, minimum: float = 0.0,
+def _duration(unit: str, low_ms: int, high_ms: int, *, optional: bool = False,
               bare: str = "s") -> Callable[[str], float | int | None]:
-    """A duration parser whose result is in `unit`; a number without a suffix is in `bare`."""
-    scale = _UNITS[unit]
+    """Durations are kept in whole milliseconds between `low_ms` and `high_ms`, and returned
+    in the key's unit (an int for `ms`, a float for `s`); a number without a suffix is in
+    `bare`; `optional` maps none/off/0 to None."""
 
-    def parse(raw: str) -> float | None:
-        if optional and raw.strip().lower() in ("", "none", "off", "0"):
+    def parse(raw: str) -> float | int | None:
+        if optional and raw.strip().lower() in _OFF:
             return None
         match = _DURATION.match(raw)
         if not match:
             raise ValueError(f"expected a duration like 30, 500ms, 2s, 5m or 1h, got {raw!r}")
-        value = float(match.group(1)) * _UNITS[match.group(2) or bare] / scale
-        if value <= minimum:
-            raise ValueError(f"must be more than {minimum:g}{unit}")
-        return int(value) if unit == "ms" else value
+        ms = Decimal(match.group(1)) * _MS_PER[match.group(2) or bare]
+        if optional and ms == 0:
+            return None
+        if not low_ms <= ms <= high_ms:
+            raise ValueError(f"must be between {_human(low_ms)} and {_human(high_ms)}, "
+                             f"got {raw.strip()}")
+        if ms != ms.to_integral_value():
+            raise ValueError(f"durations are kept in whole milliseconds; {raw.strip()!r} is "
+                             "finer than that")
+        return int(ms) if unit == "ms" else float(ms / _MS_PER[unit])
 
     return parse
 
+
+def _human(ms: int) -> str:
+    """The largest unit that divides `ms` evenly: 86400000 → `1d`, 1500 → `1500ms`."""
+    for unit in ("d", "h", "m", "s"):
+        if ms % _MS_PER[unit] == 0:
+            return f"{ms // _MS_PER[unit]}{unit}"
+    return f"{ms}ms"
+
+
+_DAY = _MS_PER["d"]
+_INT32 = 2**31 - 1
 
 KEYS: dict[str, Key] = {
     k.name: k
     for k in (
         Key("max_retries", 3, "", "retries after the first run (a job runs at most N+1 times)",
-            _int(0)),
+            _int(0, 1_000_000)),
         Key("backoff_base", 2.0, "", "retry k waits backoff_base ** k seconds",
-            _number(1.0)),
-        Key("backoff_max", 3600.0, "s", "cap on one retry delay", _duration("s")),
+            _number(1.0, 100.0)),
+        Key("backoff_max", 3600.0, "s", "cap on one retry delay",
+            _duration("s", 1, 365 * _DAY)),
         Key("job_timeout", None, "ms", "timeout for jobs that set none (none = no limit)",
-            _duration("ms", optional=True), _duration("ms", optional=True, bare="ms")),
+            _duration("ms", 1, _INT32, optional=True),
+            _duration("ms", 1, _INT32, optional=True, bare="ms")),
         Key("poll_interval", 1.0, "s", "idle workers check the queue at least this often",
-            _duration("s", minimum=0.0)),
+            _duration("s", 10, 3_600_000)),
         Key("heartbeat_interval", 5.0, "s", "how often a worker proves it is alive",
-            _duration("s")),
+            _duration("s", 100, 3_600_000)),
         Key("lease_timeout", 30.0, "s",
-            "a job whose worker missed heartbeats this long is rescued", _duration("s")),
+            "a job whose worker missed heartbeats this long is rescued",
+            _duration("s", 1000, 7 * _DAY)),
         Key("retention", 7 * 86400.0, "s",
             "finished jobs and metrics older than this are pruned (0 = keep forever)",
-            _duration("s", optional=True, minimum=-1.0)),
+            _duration("s", 1000, 36500 * _DAY, optional=True)),
     )
 }
 
@@ -136,19 +164,26 @@ def parse(name: str, raw: str) -> tuple[str, float | int | None]:
 
 
 def parse_stored(key: str, raw: str) -> float | int | None:
-    """A value as stored in the config table (already validated when it was set)."""
-    if raw == "none":
-        return None
+    """A value as stored in the config table; raises ValueError for one this version cannot
+    use (out of range, or written by an older version in another form)."""
     return (KEYS[key].stored or KEYS[key].parse)(raw)
 
 
 def format_value(value: float | int | None) -> str:
-    """How a value is stored and shown: `none`, or the number without a needless `.0`."""
+    """How a value is stored and shown: `none`, or the plain decimal number (never an
+    exponent, no needless `.0`); `parse` reads it back to the same value."""
     if value is None:
         return "none"
+    return _plain(value)
+
+
+def _plain(value: float | int) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
-    return str(value)
+    text = str(value)
+    if "e" in text or "E" in text:
+        text = format(Decimal(text), "f")
+    return text
 
 
 def defaults() -> dict[str, float | int | None]:

@@ -190,6 +190,8 @@ def is_disconnect(exc: BaseException) -> bool:
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
     orig = getattr(exc, "orig", exc)
+    if isinstance(orig, psycopg.errors.QueryCanceled):
+        return False  # a statement timeout: the server is there, only slow
     return isinstance(orig, psycopg.OperationalError | psycopg.errors.AdminShutdown) or isinstance(
         exc, sa_exc.OperationalError
     )
@@ -199,10 +201,21 @@ _NO_SCHEMA = ("the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
               "run `queuectl migrate`")
 
 
+def _no_privilege(target: settings.DatabaseTarget, exc: BaseException) -> errors.QueuectlError:
+    from urllib.parse import urlsplit
+
+    role = urlsplit(target.conninfo).username or "of the connection"
+    return errors.DatabaseUnavailable(
+        f"role {role!r} may not use the queuectl tables in {target.where} (URL from "
+        f"{target.source}): {describe_error(exc)}; connect as their owner or GRANT the role "
+        "access")
+
+
 def translate(engine: Any, exc: BaseException) -> errors.QueuectlError:
     """The `errors` tree's view of a driver error on `engine` (or a connection, or None): a
-    lost or refused connection is `DatabaseUnavailable`, a missing schema `SchemaError`,
-    anything else `DatabaseError`; each one line that says where and what."""
+    lost or refused connection is `DatabaseUnavailable` (so is a role without the privileges
+    the queuectl tables need), a missing schema `SchemaError`, anything else `DatabaseError`;
+    each one line that says where and what."""
     import psycopg
     from sqlalchemy import exc as sa_exc
 
@@ -210,9 +223,11 @@ def translate(engine: Any, exc: BaseException) -> errors.QueuectlError:
     if isinstance(orig, psycopg.errors.UndefinedTable):
         return errors.SchemaError(_NO_SCHEMA)
     target = _targets.get(engine) if engine is not None and hasattr(engine, "url") else None
+    if target is None and engine is not None and hasattr(engine, "url"):
+        target = target_of(engine)
+    if isinstance(orig, psycopg.errors.InsufficientPrivilege) and target is not None:
+        return _no_privilege(target, exc)
     if is_disconnect(exc) or isinstance(orig, psycopg.InterfaceError | sa_exc.InterfaceError):
-        if target is None and engine is not None and hasattr(engine, "url"):
-            target = target_of(engine)
         if target is not None:
             return unavailable(target, exc)
         return errors.DatabaseUnavailable(f"lost the connection to PostgreSQL: "
@@ -242,6 +257,8 @@ def translate_psycopg_errors(target: settings.DatabaseTarget) -> Iterator[None]:
         yield
     except psycopg.errors.UndefinedTable as exc:
         raise errors.SchemaError(_NO_SCHEMA) from exc
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise _no_privilege(target, exc) from exc
     except psycopg.OperationalError as exc:
         raise unavailable(target, exc) from exc
     except psycopg.Error as exc:

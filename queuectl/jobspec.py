@@ -13,7 +13,7 @@ from typing import Any
 
 from queuectl import errors
 
-__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "parse_payload"]
+__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "decode", "parse_payload"]
 
 FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags")
 MAX_COMMAND_BYTES = 1024 * 1024
@@ -34,14 +34,21 @@ class JobSpec:
     tags: list[str] = field(default_factory=list)
 
 
-def parse_payload(text: str) -> list[JobSpec]:
-    """Parse a JSON object or array of objects into job specs (all valid, or an error)."""
+def decode(data: bytes, source: str) -> str:
+    """The text of a payload read as bytes from `source` (e.g. "standard input"): strict
+    UTF-8 (`parse_payload` allows one leading byte order mark)."""
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
         raise errors.InvalidJob(
-            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+            f"{source} is not valid UTF-8 (byte 0x{data[exc.start]:02x} at offset {exc.start})"
         ) from None
+
+
+def parse_payload(text: str) -> list[JobSpec]:
+    """Parse a JSON object or array of objects into job specs (all valid, or an error);
+    one leading byte order mark is allowed."""
+    data = _load_json(text.removeprefix("\ufeff"))
     items = data if isinstance(data, list) else [data]
     if not items:
         raise errors.InvalidJob("empty array: nothing to enqueue")
@@ -53,6 +60,44 @@ def parse_payload(text: str) -> list[JobSpec]:
             raise errors.InvalidJob(f"duplicate id {spec.id!r} in the payload")
         seen.add(spec.id)
     return specs
+
+
+def _load_json(text: str) -> Any:
+    """json.loads, with every way it can fail turned into one InvalidJob line."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # undecodable bytes from the command line
+        raise errors.InvalidJob("the payload is not valid UTF-8") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicate_keys, parse_int=_bounded_int)
+    except json.JSONDecodeError as exc:
+        if exc.msg.startswith("Unexpected UTF-8 BOM"):
+            raise errors.InvalidJob("invalid JSON: more than one byte order mark (U+FEFF) "
+                                    "at the start") from None
+        raise errors.InvalidJob(
+            f"invalid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}"
+        ) from None
+    except RecursionError:
+        raise errors.InvalidJob("invalid payload: JSON nested far too deeply") from None
+
+
+_MAX_INT_DIGITS = 20
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise errors.InvalidJob(f"duplicate field {key!r} in a JSON object")
+        seen[key] = value
+    return seen
+
+
+def _bounded_int(digits: str) -> int:
+    # Python refuses to convert integers over 4300 digits; no field needs more than 20.
+    if len(digits.lstrip("-")) > _MAX_INT_DIGITS:
+        raise errors.InvalidJob(f"number {digits[:12]}... is too large for any field")
+    return int(digits)
 
 
 def _parse_one(item: Any, where: str) -> JobSpec:
@@ -114,7 +159,7 @@ def _id(value: Any, where: str) -> str:
     return value
 
 
-def _int(item: dict, name: str, where: str, *, optional: bool = False,
+def _int(item: dict[str, Any], name: str, where: str, *, optional: bool = False,
          signed: bool = False) -> int | None:
     value = item.get(name)
     if value is None:
@@ -133,7 +178,7 @@ def _int(item: dict, name: str, where: str, *, optional: bool = False,
     return value
 
 
-def _timeout(item: dict, where: str) -> int | None:
+def _timeout(item: dict[str, Any], where: str) -> int | None:
     value = _int({"timeout": item.get("timeout")}, "timeout", where, optional=True)
     if value == 0:
         raise errors.InvalidJob(f"{where}field 'timeout' must be a positive number of ms")
@@ -154,7 +199,12 @@ def _run_at(value: Any, where: str) -> datetime | None:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise errors.InvalidJob(
+            f"{where}field 'run_at' is out of range: {value!r} is outside years 1 to 9999 "
+            "in UTC") from None
 
 
 def _tags(value: Any, where: str) -> list[str]:

@@ -49,8 +49,10 @@ def _current(conn: sa.Connection) -> str | None:
     return conn.execute(sa.text(_CURRENT)).scalar()
 
 
-def _missing_database(exc: BaseException) -> bool:
-    return "does not exist" in str(getattr(exc, "orig", None) or exc) and "database" in str(exc)
+def _missing_database(exc: BaseException, name: str) -> bool:
+    """True when `exc` says that this very database does not exist (not a role, not a
+    table)."""
+    return f'database "{name}" does not exist' in str(getattr(exc, "orig", None) or exc)
 
 
 def _create_database(target: settings.DatabaseTarget, name: str) -> None:
@@ -84,8 +86,8 @@ def _create_database_if_missing(engine: sa.Engine, target: settings.DatabaseTarg
         with engine.connect():
             return
     except sa.exc.OperationalError as exc:
-        if not _missing_database(exc) or not engine.url.database:
-            return  # translate_errors reports it on the next attempt
+        if not engine.url.database or not _missing_database(exc, engine.url.database):
+            return  # e.g. an unknown role: translate_errors reports it on the next attempt
     _create_database(target, engine.url.database)
 
 
@@ -110,16 +112,21 @@ def connect_ready(target: settings.DatabaseTarget, *,
         conn = db.connect(target)
     except errors.DatabaseUnavailable as exc:
         database = target.url.database if migrate_schema else None
-        if not database or not _missing_database(exc.__cause__ or exc):
+        if not database or not _missing_database(exc.__cause__ or exc, database):
             raise
         _create_database(target, database)
         conn = db.connect(target)
     if not migrate_schema:
         return conn
     try:
-        current = conn.execute(_CURRENT).fetchone()
-    except psycopg.errors.UndefinedTable:
-        current = None
+        with db.translate_psycopg_errors(target):
+            try:
+                current = conn.execute(_CURRENT).fetchone()
+            except psycopg.errors.UndefinedTable:
+                current = None
+    except errors.QueuectlError:
+        conn.close()
+        raise
     conn.rollback()
     if current is None or current[0] != SCHEMA_HEAD:
         engine = db.create_engine(target)

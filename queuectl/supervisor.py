@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from queuectl import store
     from queuectl.worker import Summary
 
-__all__ = ["alive", "how_it_ended", "running_daemons", "start_daemons", "stop_daemons",
-           "supervise", "wait_exit_report", "write_exit_report"]
+__all__ = ["alive", "how_it_ended", "is_daemon_worker", "running_daemons", "start_daemons",
+           "stop_daemons", "supervise", "wait_exit_report", "write_exit_report"]
 
 log = logging.getLogger("queuectl.supervisor")
 
@@ -168,14 +168,23 @@ def _exit_text(code: int) -> str:
 def start_daemons(argv: list[str], count: int, *, directory: Path, log_path: Path) -> list[int]:
     """Start `count` detached workers logging to `log_path`; wait until each is registered
     (its pid file appears). Returns their pids; if any fails, stops the others and raises."""
-    directory.mkdir(parents=True, exist_ok=True)
+    directory = directory.absolute()  # the worker's command line names it; see is_daemon_worker
     procs = []
-    with open(log_path, "ab") as log:
-        for _ in range(count):
-            procs.append(subprocess.Popen(
-                [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
-                stdout=log, stderr=log, start_new_session=True,
-            ))
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        for old in directory.glob("*.exit"):
+            if _pid_of(old) is not None and not alive(int(old.stem)):
+                old.unlink(missing_ok=True)
+        with open(log_path, "ab") as log:
+            for _ in range(count):
+                procs.append(subprocess.Popen(
+                    [*argv, "--pid-dir", str(directory)], stdin=subprocess.DEVNULL,
+                    stdout=log, stderr=log, start_new_session=True,
+                ))
+    except OSError as exc:  # QUEUECTL_HOME is a file, read-only, ...
+        raise errors.QueuectlError(
+            f"cannot use the data directory {directory.parent} (QUEUECTL_HOME): "
+            f"{exc.strerror or exc}") from None
 
     def ready(p: subprocess.Popen[bytes]) -> bool:
         return (directory / f"{p.pid}.pid").exists()
@@ -203,23 +212,84 @@ def alive(pid: int) -> bool:
         return False
 
 
+def _pid_of(path: Path) -> int | None:
+    """The pid a `<pid>.pid` file names, or None for any other file (`backup copy.pid`,
+    `-1.pid`, `007.pid`): never signal a pid we did not write."""
+    stem = path.stem
+    if not stem.isascii() or not stem.isdigit() or stem != str(int(stem)) or int(stem) < 2:
+        return None
+    return int(stem)
+
+
+def is_daemon_worker(pid: int, directory: Path) -> bool:
+    """True when `pid` is a queuectl daemon worker whose pid directory is `directory`, as
+    its command line says (`... queuectl ... worker run ... --pid-dir DIR`): a pid file left
+    behind by a crash may name a pid the system has since given to another process."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    args = [os.fsdecode(a) for a in argv]
+    is_run = any(args[i:i + 2] == ["worker", "run"] for i in range(len(args)))
+    if "queuectl" not in args or not is_run or "--pid-dir" not in args[:-1]:
+        return False
+    pid_dir = cwd / args[args.index("--pid-dir") + 1]
+    return os.path.realpath(pid_dir) == os.path.realpath(directory)
+
+
 def running_daemons(directory: Path) -> list[int]:
-    """Pids of daemon workers still running; stale pid files are removed."""
+    """Pids of this data directory's daemon workers still running; pid files naming a pid
+    that is gone or is no longer such a worker are removed, other files left alone."""
     pids = []
     for path in sorted(directory.glob("*.pid")):
-        pid = int(path.stem)
-        if alive(pid):
+        pid = _pid_of(path)
+        if pid is None:
+            continue
+        if alive(pid) and is_daemon_worker(pid, directory):
             pids.append(pid)
         else:
-            path.unlink(missing_ok=True)
+            _forget(directory, pid)
     return pids
 
 
-def stop_daemons(pids: list[int], *, timeout: float | None, grace: float | None) -> None:
-    """SIGTERM each worker (running jobs finish) and wait; after `grace` seconds signal again
-    (running jobs are killed and put back); raise after `timeout` seconds."""
-    for pid in pids:
+def _forget(directory: Path, pid: int) -> None:
+    for suffix in (".pid", ".stopping"):
+        (directory / f"{pid}{suffix}").unlink(missing_ok=True)
+
+
+def _claim_stop(directory: Path, pid: int) -> bool:
+    """True for the one `worker stop` that gets to send `pid` its first SIGTERM: a second
+    SIGTERM means "kill the running jobs", so concurrent stops must not each send one."""
+    try:
+        fd = os.open(directory / f"{pid}.stopping", os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+    except FileExistsError:
+        return False
+    except OSError:
+        return True  # cannot coordinate (read-only directory): signal as before
+    os.close(fd)
+    return True
+
+
+def _signal(pid: int) -> None:
+    """SIGTERM `pid`; one that exited meanwhile is not an error."""
+    try:
         os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    except PermissionError:
+        raise errors.QueuectlError(
+            f"not allowed to signal worker PID {pid} (it belongs to another user)") from None
+
+
+def stop_daemons(directory: Path, pids: list[int], *, timeout: float | None,
+                 grace: float | None) -> None:
+    """SIGTERM each worker (running jobs finish) unless another `worker stop` already did,
+    and wait; after `grace` seconds signal again (running jobs are killed and put back);
+    raise after `timeout` seconds. Safe to run several times at once."""
+    for pid in pids:
+        if _claim_stop(directory, pid):
+            _signal(pid)
     start = time.monotonic()
     hard_sent = False
     while any(alive(p) for p in pids):
@@ -227,12 +297,14 @@ def stop_daemons(pids: list[int], *, timeout: float | None, grace: float | None)
         if grace is not None and not hard_sent and waited >= grace:
             for pid in pids:
                 if alive(pid):
-                    os.kill(pid, signal.SIGTERM)
+                    _signal(pid)
             hard_sent = True
         if timeout is not None and waited >= timeout:
             left = ", ".join(str(p) for p in pids if alive(p))
             raise errors.QueuectlError(f"worker(s) {left} still running after {timeout:g}s")
         time.sleep(0.05)
+    for pid in pids:
+        _forget(directory, pid)
 
 
 def write_exit_report(directory: Path, pid: int, summary: Summary) -> None:
@@ -242,7 +314,7 @@ def write_exit_report(directory: Path, pid: int, summary: Summary) -> None:
         "requeued": summary.requeued, "stale": summary.stale,
         "hard_stop": summary.hard_stop,
     }))
-    (directory / f"{pid}.pid").unlink(missing_ok=True)
+    _forget(directory, pid)
 
 
 def wait_exit_report(directory: Path, pid: int, timeout: float = 5.0) -> bool:
@@ -261,11 +333,12 @@ def how_it_ended(directory: Path, pid: int) -> str:
     exit_file = directory / f"{pid}.exit"
     try:
         info = json.loads(exit_file.read_text())
-    except (OSError, ValueError):
-        return "exited (no report; it may have been killed)"
-    exit_file.unlink(missing_ok=True)
-    parts = [f"{info['completed']} completed", f"{info['failed']} failed"]
-    if info.get("requeued"):
-        parts.append(f"{info['requeued']} put back to pending")
+        counts = {k: int(info.get(k) or 0) for k in ("completed", "failed", "requeued")}
+    except (OSError, ValueError, TypeError, AttributeError):
+        return "exited (no readable report; it may have been killed)"
+    # The report stays for a concurrent `worker stop` to read too; the next start clears it.
+    parts = [f"{counts['completed']} completed", f"{counts['failed']} failed"]
+    if counts["requeued"]:
+        parts.append(f"{counts['requeued']} put back to pending")
     how = "killed running jobs" if info.get("hard_stop") else "stopped gracefully"
     return f"{how} ({', '.join(parts)})"

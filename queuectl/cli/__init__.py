@@ -11,6 +11,7 @@ Alembic, FastAPI and the worker are imported by the commands that use them, so `
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -116,11 +117,33 @@ metrics.register(app)
 doctor.register(app)
 
 
+# Variables whose values become text sent to PostgreSQL or over HTTP.
+_TEXT_VARIABLES = ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "QUEUECTL_DASHBOARD_TOKEN")
+
+
+def _undecodable(args: list[str]) -> str | None:
+    """Which argument or variable holds bytes that are not UTF-8 (Python keeps them as lone
+    surrogates, which would fail much later with a traceback), or None."""
+    named: list[tuple[str | None, str]] = [(None, a) for a in args]
+    named += [(f"${v}", os.environ[v]) for v in _TEXT_VARIABLES if v in os.environ]
+    for name, value in named:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = value.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+            return name or f"argument '{shown}'"
+    return None
+
+
 def main() -> None:
     """Entry point: run the app with one error boundary for usage errors too."""
     from typer import _completion_shared
 
     _completion_shared._completion_scripts["bash"] = _BASH_COMPLETION
+    problem = _undecodable(sys.argv[1:])
+    if problem:
+        typer.echo(f"error: {problem} is not valid UTF-8 text", err=True)
+        sys.exit(2)
     command = typer.main.get_command(app)
     try:
         code = command.main(prog_name="queuectl", standalone_mode=False)

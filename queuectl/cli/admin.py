@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import configkeys, migrate, store
+from queuectl import configkeys, errors, migrate, store
 from queuectl.cli import progress
 
 __all__ = ["register"]
@@ -40,9 +40,14 @@ def prune(
             typer.echo("retention is off (config retention = none); nothing pruned")
             return
     else:
-        _, seconds = configkeys.parse("retention", older_than)
+        try:
+            _, seconds = configkeys.parse("retention", older_than)
+        except errors.InvalidConfig as exc:
+            detail = str(exc).partition(": ")[2]
+            raise typer.BadParameter(detail, param_hint="'--older-than'") from None
         if seconds is None:
-            raise typer.BadParameter("give a positive duration such as 7d or 12h")
+            raise typer.BadParameter("give a positive duration such as 7d or 12h",
+                                     param_hint="'--older-than'")
     with progress.bar("pruning"):  # the store deletes in batches without reporting them
         pruned = store.prune(engine, older_than=float(seconds))
     assert pruned is not None  # waited for the lock

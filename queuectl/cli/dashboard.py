@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+
 import typer
 
 from queuectl import db, errors, store
@@ -33,6 +36,8 @@ def dashboard(
     local = security.is_loopback(host)
     if token and no_auth:
         raise errors.UsageError("--token and --no-auth contradict each other; give one")
+    if token and security.token_problem(token):
+        raise errors.UsageError(f"invalid --token: {security.token_problem(token)}")
     if not local and not token and not no_auth:
         raise errors.UsageError(
             f"refusing to serve the dashboard on non-local address {host} without a token: "
@@ -51,8 +56,30 @@ def dashboard(
     store.limit_statement_time(engine, seconds=_STATEMENT_TIMEOUT)
     guard = security.Guard(token=token, local_only=local and not token)
     app = dashboard_app.create_app(engine, guard=guard)
+    sock = _listen(host, port)  # before the banner: a port in use is one error line, exit 1
     typer.echo(_banner(host, port, token=token, local=local), err=True)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A socket bound to host:port (uvicorn listens on it), or one clear error."""
+    sock = None
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # now: two dashboards starting together cannot both bind
+    except OSError as exc:
+        if sock is not None:
+            sock.close()
+        hint = "; is another dashboard running? pick another --port" if (
+            exc.errno == errno.EADDRINUSE) else ""
+        raise errors.QueuectlError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
+    return sock
 
 
 def _banner(host: str, port: int, *, token: str | None, local: bool) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from queuectl import serialize, store
-from queuectl.cli import complete, output
+from queuectl.cli import complete, output, params
 from queuectl.records import JobState
 
 __all__ = ["app"]
@@ -18,7 +18,7 @@ app = typer.Typer(help="The dead letter queue: jobs that ran out of retries.",
 def list_(
     ctx: typer.Context,
     limit: int = typer.Option(100, "--limit", "-n", metavar="N", min=1,
-                              help="At most this many jobs."),
+                              max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
     """Dead jobs, newest first, with their last error.

@@ -7,7 +7,7 @@ import sys
 import typer
 
 from queuectl import db, jobspec, serialize, store
-from queuectl.cli import complete, output, progress
+from queuectl.cli import complete, output, params, progress
 from queuectl.records import JobState
 from queuectl.store import quick
 
@@ -38,7 +38,7 @@ def enqueue(
     """
     if wait and follow_:
         raise typer.BadParameter("give --wait or --follow, not both")
-    text = sys.stdin.read() if payload == "-" else payload
+    text = jobspec.decode(sys.stdin.buffer.read(), "standard input") if payload == "-" else payload
     specs = jobspec.parse_payload(text)
     if follow_ and len(specs) != 1:
         raise typer.BadParameter("--follow takes one job, not an array")
@@ -48,7 +48,7 @@ def enqueue(
         ids = quick.enqueue(conn, specs=specs, on_batch=advance)
     if as_json:
         jobs = [serialize.job_json(j) for j in store.get_jobs(ctx.obj.engine(), ids=ids)]
-        single = not text.lstrip().startswith("[")
+        single = not text.lstrip("\ufeff \t\r\n").startswith("[")
         output.emit_json(jobs[0] if single else jobs)
     elif not follow_:
         typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
@@ -118,7 +118,7 @@ def list_(
                               autocompletion=complete.states),
     tag: str = typer.Option(None, "--tag", "-t", metavar="TAG", help="Only jobs with this tag."),
     limit: int = typer.Option(50, "--limit", "-n", metavar="N", min=1,
-                              help="At most this many jobs."),
+                              max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = JSON_OPT,
 ) -> None:
     """List jobs, newest first.

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from queuectl import db, errors, settings
+from queuectl.cli import params
 
 __all__ = ["app"]
 
@@ -51,7 +52,8 @@ def start(
     concurrency: int = typer.Option(1, "--concurrency", "-j", min=1, max=256,
                                     help="Jobs each worker process runs at once."),
     daemon: bool = typer.Option(False, "--daemon", "-d", help="Detach and log to a file."),
-    grace: float = typer.Option(None, "--grace", min=0,
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite,
                                 help="On stop, kill jobs still running after this many seconds "
                                      "and put them back to pending."),
     listen: bool = typer.Option(True, "--listen/--no-listen",
@@ -97,9 +99,11 @@ def start(
 @app.command()
 def stop(
     ctx: typer.Context,
-    timeout: float = typer.Option(None, "--timeout", min=0,
+    timeout: float = typer.Option(None, "--timeout", min=0, max=params.MAX_SECONDS,
+                                  callback=params.finite,
                                   help="Give up waiting after this many seconds."),
-    grace: float = typer.Option(None, "--grace", min=0,
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite,
                                 help="After this many seconds, kill running jobs (they go "
                                      "back to pending)."),
     host: str = typer.Option(None, "--host", metavar="NAME",
@@ -127,6 +131,7 @@ def stop(
         typer.echo(f"warning: {exc}; stopping this host's daemon workers by signal", err=True)
         _stop_daemons_by_signal(timeout, grace)
         return
+    supervisor.running_daemons(_workers_dir())  # drops stale pid files; signals nothing
     where = "the fleet" if target is None else f"host {target}"
     if not workers:
         typer.echo(f"No workers are running on {where}", err=True)
@@ -155,7 +160,7 @@ def _stop_daemons_by_signal(timeout: float | None, grace: float | None) -> None:
         typer.echo("No daemon workers are running", err=True)
         return
     typer.echo(f"Stopping {len(pids)} worker(s): waiting for running jobs to finish")
-    supervisor.stop_daemons(pids, timeout=timeout, grace=grace)
+    supervisor.stop_daemons(directory, pids, timeout=timeout, grace=grace)
     for pid in pids:
         typer.echo(f"  worker PID {pid}: {supervisor.how_it_ended(directory, pid)}")
 
@@ -164,7 +169,8 @@ def _stop_daemons_by_signal(timeout: float | None, grace: float | None) -> None:
 def run(
     ctx: typer.Context,
     concurrency: int = typer.Option(1, "--concurrency", min=1),
-    grace: float = typer.Option(None, "--grace", min=0),
+    grace: float = typer.Option(None, "--grace", min=0, max=params.MAX_SECONDS,
+                                callback=params.finite),
     listen: bool = typer.Option(True, "--listen/--no-listen"),
     pid_dir: Path = typer.Option(None, "--pid-dir"),
     relay_fd: int = typer.Option(None, "--relay-fd"),

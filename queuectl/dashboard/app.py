@@ -17,44 +17,32 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from fastapi import FastAPI, Query, Request
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi import FastAPI, Query
+from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import exc as sa_exc
 
-from queuectl import configkeys, db, errors, serialize, store
-from queuectl.dashboard import metrics, outage, security
+from queuectl import configkeys, errors, serialize, store
+from queuectl.dashboard import answers, metrics, outage, security
 from queuectl.models import JobState
 
 __all__ = ["create_app"]
 
 STATIC = Path(__file__).resolve().parent / "static"
 _MAX_PAGE = 200
-
-_STATUS = (
-    (errors.DatabaseUnavailable, 503),
-    (errors.SchemaError, 503),
-    (errors.DatabaseError, 503),
-    (errors.JobNotFound, 404),
-    (errors.InvalidState, 409),
-    (errors.UsageError, 400),
-    (errors.QueuectlError, 500),
-)
-
+_STATES = [s.value for s in JobState]
 
 def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     """The dashboard application on `engine`, protected by `guard`."""
     app = FastAPI(
         title="queuectl dashboard", version="1", openapi_url="/api/openapi.json",
         # Swagger UI and ReDoc load their assets from a CDN; the dashboard works offline.
-        docs_url=None, redoc_url=None,
+        docs_url=None, redoc_url=None, responses=answers.responses(),
     )
     app.state.outage = outage.OutageGate()
     app.middleware("http")(app.state.outage.middleware)
     app.middleware("http")(guard.middleware)  # added last: runs first
-    app.add_exception_handler(errors.QueuectlError, _queuectl_error)
-    app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
+    answers.install(app)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     registry = metrics.registry_for(engine)
 
@@ -71,58 +59,71 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     def overview() -> dict[str, Any]:
         return _overview_json(store.dashboard_overview(engine))
 
-    @app.get("/api/jobs", summary="Jobs, newest first, one keyset page at a time")
+    @app.get("/api/jobs", summary="Jobs, newest first, one keyset page at a time",
+             responses=answers.responses(400))
     def jobs(
         state: str | None = Query(None, description="pending, processing, completed, "
-                                  "failed or dead"),
+                                  "failed or dead", json_schema_extra={"enum": _STATES}),
         q: str | None = Query(None, max_length=500, description="id prefix or command text"),
-        cursor: str | None = Query(None, description="next_cursor of the previous page"),
+        cursor: str | None = Query(None, max_length=2000,
+                                   description="next_cursor of the previous page"),
         limit: int = Query(50, ge=1, le=_MAX_PAGE),
     ) -> dict[str, Any]:
         page = store.page_jobs(engine, state=JobState.parse(state),
-                               search=(q or "").strip() or None,
+                               search=_text(q, "q").strip() or None,
                                before=_decode_cursor(cursor), limit=limit + 1)
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _encode_cursor(page[-1]) if more else None
         return {"jobs": [serialize.job_json(j) for j in page], "next_cursor": next_cursor}
 
-    @app.get("/api/jobs/{job_id}", summary="One job with its output")
-    def job(job_id: str) -> dict[str, Any]:
-        return serialize.job_json(store.get_job(engine, job_id=job_id))
-
-    @app.post("/api/jobs/{job_id}/retry",
-              summary="Put a finished job (dead, completed, cancelled) back to pending")
-    def retry(job_id: str) -> dict[str, Any]:
-        return _steered(store.retry_jobs(engine, ids=[job_id])[0])
-
-    @app.post("/api/jobs/{job_id}/cancel",
-              summary="Cancel a job: a waiting one at once, a running one wherever it runs")
-    def cancel(job_id: str) -> dict[str, Any]:
-        return _steered(store.cancel_jobs(engine, ids=[job_id], signal=signal.SIGTERM)[0])
-
-    @app.post("/api/jobs/{job_id}/pause",
-              summary="Pause a job: SIGSTOP a running one, hold a waiting one")
-    def pause(job_id: str) -> dict[str, Any]:
-        return _steered(store.pause_jobs(engine, ids=[job_id])[0])
-
-    @app.post("/api/jobs/{job_id}/resume", summary="Resume a paused or held job")
-    def resume(job_id: str) -> dict[str, Any]:
-        return _steered(store.resume_jobs(engine, ids=[job_id])[0])
-
-    @app.get("/api/jobs/{job_id}/output",
-             summary="Live output chunks of a job's current run, after chunk id `after`")
+    # Before the route below, whose `{job_id:path}` would take ".../output" for an id.
+    @app.get("/api/jobs/{job_id:path}/output",
+             summary="Live output chunks of a job's current run, after chunk id `after`",
+             responses=answers.responses(400, 404))
     def live_output(job_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
-        read = store.read_output(engine, job_id=job_id, after=after)
+        read = store.read_output(engine, job_id=_job_id(job_id), after=after)
         return {"id": read.job.id, "state": read.job.state.value, "run_id": read.run_id,
                 "chunks": [[i, text] for i, text in read.chunks]}
 
-    @app.post("/api/fleet/pause", summary="Stop claiming across the fleet")
+    # `:path` so that an id with `/` in it (sent as %2F, which the server decodes) matches.
+    @app.get("/api/jobs/{job_id:path}", summary="One job with its output",
+             responses=answers.responses(400, 404))
+    def job(job_id: str) -> dict[str, Any]:
+        return serialize.job_json(store.get_job(engine, job_id=_job_id(job_id)))
+
+    @app.post("/api/jobs/{job_id:path}/retry",
+              summary="Put a finished job (dead, completed, cancelled) back to pending",
+              responses=answers.responses(400, 403, 404, 409))
+    def retry(job_id: str) -> dict[str, Any]:
+        return _steered(store.retry_jobs(engine, ids=[_job_id(job_id)])[0])
+
+    @app.post("/api/jobs/{job_id:path}/cancel",
+              summary="Cancel a job: a waiting one at once, a running one wherever it runs",
+              responses=answers.responses(400, 403, 404, 409))
+    def cancel(job_id: str) -> dict[str, Any]:
+        return _steered(store.cancel_jobs(engine, ids=[_job_id(job_id)],
+                                          signal=signal.SIGTERM)[0])
+
+    @app.post("/api/jobs/{job_id:path}/pause",
+              summary="Pause a job: SIGSTOP a running one, hold a waiting one",
+              responses=answers.responses(400, 403, 404, 409))
+    def pause(job_id: str) -> dict[str, Any]:
+        return _steered(store.pause_jobs(engine, ids=[_job_id(job_id)])[0])
+
+    @app.post("/api/jobs/{job_id:path}/resume", summary="Resume a paused or held job",
+              responses=answers.responses(400, 403, 404, 409))
+    def resume(job_id: str) -> dict[str, Any]:
+        return _steered(store.resume_jobs(engine, ids=[_job_id(job_id)])[0])
+
+    @app.post("/api/fleet/pause", summary="Stop claiming across the fleet",
+              responses=answers.responses(403))
     def fleet_pause() -> dict[str, bool]:
         store.set_claiming(engine, paused=True)
         return {"claiming_paused": True}
 
-    @app.post("/api/fleet/resume", summary="Restart claiming across the fleet")
+    @app.post("/api/fleet/resume", summary="Restart claiming across the fleet",
+              responses=answers.responses(403))
     def fleet_resume() -> dict[str, bool]:
         store.set_claiming(engine, paused=False)
         return {"claiming_paused": False}
@@ -131,7 +132,8 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         job = store.get_job(engine, job_id=answer.job_id)
         return {**serialize.job_json(job), "note": answer.note}
 
-    @app.post("/api/dlq/retry", summary="Move every dead job back to pending")
+    @app.post("/api/dlq/retry", summary="Move every dead job back to pending",
+              responses=answers.responses(403))
     def retry_all() -> dict[str, int]:
         return {"retried": store.retry_all_dead(engine)}
 
@@ -151,16 +153,18 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     return app
 
 
-def _queuectl_error(request: Request, exc: Exception) -> JSONResponse:
-    code = next(status for kind, status in _STATUS if isinstance(exc, kind))
-    if isinstance(exc, errors.DatabaseUnavailable):
-        request.app.state.outage.failed(exc)
-    return JSONResponse({"error": str(exc)}, status_code=code)
+def _text(value: str | None, name: str) -> str:
+    """A text parameter PostgreSQL can hold (no NUL), or a usage error (400)."""
+    if value and "\x00" in value:
+        raise errors.UsageError(f"{name} must not contain NUL characters")
+    return value or ""
 
 
-def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"error": f"database error: {db.describe_error(exc)}"},
-                        status_code=503)
+def _job_id(job_id: str) -> str:
+    """No job id holds a NUL (enqueue refuses it): such an id names no job (404)."""
+    if "\x00" in job_id:
+        raise errors.JobNotFound(f"no job with id or id prefix {job_id!r}")
+    return job_id
 
 
 def _encode_cursor(job: Any) -> str:
@@ -174,8 +178,10 @@ def _decode_cursor(cursor: str | None) -> tuple[datetime, str] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         created, job_id = json.loads(raw)
-        return datetime.fromisoformat(created), str(job_id)
-    except (ValueError, TypeError, binascii.Error):
+        if not isinstance(created, str) or not isinstance(job_id, str) or "\x00" in job_id:
+            raise TypeError("not a cursor")
+        return datetime.fromisoformat(created), job_id
+    except (ValueError, TypeError, RecursionError, binascii.Error):
         raise errors.UsageError("invalid cursor; start again from the first page") from None
 
 

@@ -23,7 +23,7 @@ from urllib.parse import urlencode, urlsplit
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 
-__all__ = ["ACTION_HEADER", "COOKIE", "Guard", "is_loopback"]
+__all__ = ["ACTION_HEADER", "COOKIE", "Guard", "is_loopback", "token_problem"]
 
 COOKIE = "queuectl_token"
 ACTION_HEADER = "x-queuectl-action"
@@ -89,10 +89,9 @@ class Guard:
         if request.headers.get(ACTION_HEADER) != "1":
             return f"actions need the '{ACTION_HEADER.title()}: 1' header"
         origin = request.headers.get("origin")
-        # An opaque origin ("null") has no netloc and is refused like any other site.
-        if origin is not None and urlsplit(origin).netloc.lower() != request.headers.get(
-            "host", ""
-        ).lower():
+        # Scheme and host must both match ours; an opaque origin ("null") matches nothing.
+        ours = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin is not None and origin.lower().rstrip("/") != ours.lower():
             return "cross-origin request refused"
         return None
 
@@ -123,13 +122,28 @@ class Guard:
         if not self.token_ok(candidate):
             return _unauthorized(request)
         rest = [(k, v) for k, v in request.query_params.multi_items() if k != "token"]
-        target = request.url.path + ("?" + urlencode(rest) if rest else "")
+        target = _same_site_path(request.url.path) + ("?" + urlencode(rest) if rest else "")
         response = RedirectResponse(target, status_code=303)
         response.set_cookie(
             COOKIE, candidate, httponly=True, samesite="strict",
             secure=request.url.scheme == "https", path="/",
         )
         return response
+
+
+def _same_site_path(path: str) -> str:
+    """`path` as a redirect that stays on this site: `//evil.com/` (or `/\\evil.com`) would
+    be read by browsers as another host, so leading slashes and backslashes collapse to one."""
+    return "/" + path.lstrip("/\\")
+
+
+def token_problem(token: str) -> str | None:
+    """Why `token` cannot work in every place a token travels (an HTTP header, a cookie, an
+    address), or None: only visible ASCII characters do."""
+    if not token or not all("!" <= ch <= "~" for ch in token):
+        return ("the token must be visible ASCII characters only (no spaces, no accents): "
+                "it is sent in an HTTP header and a cookie")
+    return None
 
 
 def _unauthorized(request: Request) -> Response:

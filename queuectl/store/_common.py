@@ -50,10 +50,13 @@ def _notify(conn: sa.Connection, due: datetime | None) -> None:
 
 
 def _config(conn: sa.Connection) -> dict[str, Any]:
+    """Every key's stored value, or its default; a stored value this version cannot use
+    (out of range, or in a form an older version wrote) falls back to the default with one
+    warning per process, so a bad row never stops a worker or a command."""
     values = configkeys.defaults()
     for row in conn.execute(sa.select(models.config.c.key, models.config.c.value)):
         if row.key in values:
-            values[row.key] = configkeys.parse_stored(row.key, row.value)
+            values[row.key] = sql.config_value(row.key, row.value)
     return values
 
 

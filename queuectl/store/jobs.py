@@ -159,7 +159,10 @@ def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
             raise errors.InvalidState(
                 f"job {job.id} is {job.state.value}, not dead; only dead jobs can be retried"
             )
-        conn.execute(sa.text(_RETRY.format(where="AND id = :id")), {"id": job.id})
+        moved = conn.execute(sa.text(_RETRY.format(where="AND id = :id")), {"id": job.id})
+        if not moved.all():  # a concurrent retry (or the dashboard) moved it first
+            raise errors.InvalidState(
+                f"job {job.id} is no longer dead: another retry moved it back to pending first")
         _notify(conn, None)
         return _get_job(conn, job.id)
 

@@ -46,7 +46,7 @@ def _config(conn: psycopg.Connection[Any], *keys: str) -> dict[str, Any]:
     values = {key: configkeys.KEYS[key].default for key in keys}
     rows = conn.execute("SELECT key, value FROM config WHERE key = ANY(%s)", [list(keys)])
     for key, value in rows:
-        values[key] = configkeys.parse_stored(key, value)
+        values[key] = sql.config_value(key, value)
     return values
 
 

@@ -4,11 +4,13 @@ module share, so that a statement exists once. Plain strings in psycopg's `%(nam
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from queuectl import configkeys
 from queuectl.records import JobState
 
 if TYPE_CHECKING:
@@ -21,6 +23,7 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "WORKERS",
     "array_literal",
+    "config_value",
     "counts_from_rows",
     "duplicate_message",
     "for_sqlalchemy",
@@ -104,3 +107,25 @@ def wake_payloads(specs: Sequence[jobspec.JobSpec]) -> list[str]:
     if future:
         payloads.append(f"{min(future).timestamp():.6f}")
     return payloads
+
+
+_log = logging.getLogger("queuectl.config")
+_warned: set[tuple[str, str]] = set()
+
+
+def config_value(key: str, raw: str) -> float | int | None:
+    """A stored config value, or the key's default (with one warning per process) when this
+    version cannot use it (out of range, or in a form an older version wrote): a bad row never
+    stops a worker or a command."""
+    try:
+        return configkeys.parse_stored(key, raw)
+    except ValueError as exc:
+        if (key, raw) not in _warned:
+            _warned.add((key, raw))
+            spec = configkeys.KEYS[key]
+            default = configkeys.format_value(spec.default)
+            if spec.default is not None and spec.unit in ("s", "ms"):
+                default += spec.unit
+            _log.warning("config %s = %r is unusable (%s); using the default %s until "
+                         "`queuectl config set %s ...` fixes it", key, raw, exc, default, key)
+        return configkeys.KEYS[key].default

@@ -46,13 +46,24 @@ def test_config_values_parse(key, raw, expected):
 @pytest.mark.parametrize(
     ("key", "raw", "needle"),
     [
-        ("max_retries", "-1", "at least 0"),
+        ("max_retries", "-1", "between 0 and 1000000, got -1"),
         ("max_retries", "three", "whole number"),
-        ("backoff_base", "0.5", "at least 1"),
-        ("backoff_base", "nan", "finite"),
-        ("poll_interval", "0", "more than 0"),
+        ("max_retries", "2147483648", "between 0 and 1000000"),
+        ("max_retries", "9" * 5000, "whole number"),
+        ("backoff_base", "0.5", "between 1 and 100"),
+        ("backoff_base", "nan", "plain decimal"),
+        ("backoff_base", "1e20", "plain decimal"),
+        ("backoff_max", "4000000d", "between 1ms and 365d"),
+        ("job_timeout", "0.5ms", "between 1ms and"),
+        ("job_timeout", "1.5ms", "whole milliseconds"),
+        ("job_timeout", "400000d", "between 1ms and 2147483647ms"),
+        ("poll_interval", "0", "between 10ms and 1h"),
+        ("poll_interval", "0.00001", "between 10ms and 1h"),
         ("poll_interval", "soon", "duration"),
         ("heartbeat_interval", "-2s", "duration"),
+        ("heartbeat_interval", "200000d", "between 100ms and 1h"),
+        ("lease_timeout", "999999999d", "between 1s and 7d"),
+        ("retention", "99999999999999999999d", "between 1s and 36500d"),
         ("colour", "red", "unknown config key 'colour'"),
     ],
 )
@@ -61,3 +72,27 @@ def test_config_values_rejected(key, raw, needle):
         configkeys.parse(key, raw)
     assert needle in str(info.value)
     assert info.value.exit_code == 2
+
+
+@pytest.mark.parametrize(("key", "raw"), [
+    ("poll_interval", "1e-05"), ("job_timeout", "0.5"), ("max_retries", "2147483648"),
+    ("backoff_max", "345600000000"), ("heartbeat_interval", "none"), ("retention", "-1"),
+])
+def test_stored_values_this_version_cannot_use_are_refused(key, raw):
+    with pytest.raises(ValueError):
+        configkeys.parse_stored(key, raw)
+
+
+@pytest.mark.parametrize(("key", "raw", "stored"), [
+    ("poll_interval", "0.25", "0.25"), ("poll_interval", "10ms", "0.01"),
+    ("job_timeout", "1.5s", "1500"), ("job_timeout", "0.5", "500"), ("retention", "0s", "none"),
+    ("backoff_base", "1.0000", "1"), ("lease_timeout", "7d", "604800"),
+])
+def test_the_stored_form_is_plain_and_reads_back_equal(key, raw, stored):
+    try:
+        _, value = configkeys.parse(key, raw)
+    except errors.InvalidConfig:
+        assert stored is None
+        return
+    assert configkeys.format_value(value) == stored
+    assert configkeys.parse_stored(key, stored) == value
