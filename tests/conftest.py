@@ -60,7 +60,7 @@ def _server_url() -> tuple[str, object | None]:
     if env:
         return env, None
     if os.environ.get("QUEUECTL_TEST_NO_DOCKER") != "1" and _docker_available():
-        from testcontainers.postgres import PostgresContainer
+        from testcontainers.community.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:16-alpine", driver=None)
         container.start()
