@@ -36,16 +36,16 @@ start_docker() {
     say "building and starting the stack (db, app, worker); first build takes a few minutes"
     docker compose up --build --detach --wait >&2 ||
         die "the stack did not become healthy; see 'docker compose logs'"
+    local tty=()
+    [[ -t 0 && -t 1 ]] || tty=(-T)  # no terminal (a script, CI): plain pipes
     if (($#)); then
-        local tty=()
-        [[ -t 0 && -t 1 ]] || tty=(-T)
         exec docker compose exec "${tty[@]}" app "$@"
     fi
     say "stack is up: PostgreSQL 16 (volume ${COMPOSE_PROJECT_NAME:-queuectl}_pgdata)," \
         "app, 1 worker"
     say "more workers: docker compose up -d --scale worker=3; stop: ./stop.sh"
     docker_dashboard_hint
-    exec docker compose exec app bash
+    exec docker compose exec "${tty[@]}" app bash
 }
 
 # Where the dashboard will be, with the stack's token (from .env or the shell).

@@ -175,8 +175,11 @@ def test_stop_keeps_the_data(stack: Stack) -> None:
     proc = stack.run("./stop.sh", "--docker")
     assert "data kept in the volume" in proc.stderr
     assert not [c for c in stack.containers()]
-    proc = stack.run("./start.sh", "--docker", "--", "queuectl", "status", "--json")
+    # Without a command: the shell in the app container (fed from stdin here).
+    proc = stack.run("./start.sh", "--docker", stdin="queuectl status --json\n")
     assert json.loads(proc.stdout)["counts"]["completed"] == 61
+    assert "stack is up" in proc.stderr
+    assert f"http://127.0.0.1:{stack.port}/?token={stack.token}" in proc.stderr
 
 
 def test_purge_deletes_the_volume(stack: Stack) -> None:
