@@ -76,7 +76,8 @@ ensure_venv test
 VENV=$(venv_dir)
 PY="$VENV/bin/python"
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
-unset DATABASE_URL QUEUECTL_DATABASE_URL
+# The tests choose their own databases and dashboard tokens (the app container sets both).
+unset DATABASE_URL QUEUECTL_DATABASE_URL QUEUECTL_DASHBOARD_TOKEN
 ensure_chromium
 choose_database
 

@@ -165,6 +165,18 @@ def test_stopping_workers_lets_a_running_job_finish(stack: Stack) -> None:
     assert workers and all(c["State"] == "exited" and c["ExitCode"] == 0 for c in workers)
 
 
+def test_verify_runs_inside_the_app_container(stack: Stack) -> None:
+    # The parts that broke there: files left out of the image, tests that need root or `ip`
+    # (they must skip, saying why), and the local path on a machine with only Python.
+    proc = stack.compose("exec", "-T", "-e", "VERIFY_SKIP_E2E=1", "app", "./verify.sh", "-q",
+                         "-p", "no:cacheprovider", "-rs", "tests/infra", "tests/robustness",
+                         "tests/dashboard/test_dashboard_cli.py", timeout=1800)
+    summary = proc.stdout.strip().splitlines()[-1]
+    assert " passed" in summary and "failed" not in summary and "error" not in summary, summary
+    assert "a private PostgreSQL cluster needs root" in proc.stdout
+    assert "no `ip` command here" in proc.stdout
+
+
 def test_app_stops_at_once(stack: Stack) -> None:
     started = time.monotonic()
     stack.compose("stop", "app", timeout=60)
