@@ -52,7 +52,9 @@ start_docker() {
 docker_dashboard_hint() {
     local address token
     address=$(docker compose port app 3000 2>/dev/null) || return 0
-    token=$(docker compose exec -T app printenv QUEUECTL_DASHBOARD_TOKEN 2>/dev/null) || return 0
+    # </dev/null: `exec -T` would otherwise swallow what the caller pipes in for the shell.
+    token=$(docker compose exec -T app printenv QUEUECTL_DASHBOARD_TOKEN </dev/null 2>/dev/null) ||
+        return 0
     say "dashboard: run 'queuectl dashboard --host 0.0.0.0' in the app shell, then open" \
         "http://$address/?token=$token"
 }
