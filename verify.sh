@@ -58,6 +58,11 @@ choose_database() {
     fi
     if [[ ${QUEUECTL_TEST_NO_DOCKER:-0} != 1 ]] && docker_engine_available; then
         say "database server: a PostgreSQL 16 container (Docker engine, testcontainers)"
+        # An explicit host (docker-sandbox sets one) means the mapped port on that host, even
+        # on a machine that is itself a container (testcontainers would use the gateway).
+        if [[ -n ${TESTCONTAINERS_HOST_OVERRIDE:-}${TC_HOST:-} ]]; then
+            export TESTCONTAINERS_CONNECTION_MODE=${TESTCONTAINERS_CONNECTION_MODE:-docker_host}
+        fi
         return 0
     fi
     export QUEUECTL_TEST_NO_DOCKER=1
