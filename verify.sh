@@ -6,7 +6,9 @@
 # step), then the whole pytest suite, so the last line is pytest's summary. Exits non-zero if
 # either failed. Database server, first that applies: QUEUECTL_TEST_DATABASE_URL; a Docker
 # engine (testcontainers); PostgreSQL on 127.0.0.1:5432 as user postgres (started with
-# pg_ctlcluster when root and it is down); else this checkout's private cluster (as ./start.sh).
+# pg_ctlcluster when root and it is down); else this checkout's private cluster, made as
+# ./start.sh makes it (the machine's server binaries, else PostgreSQL's PyPI build in .venv).
+# With a Docker engine, tests/infra/test_docker_stack.py also runs the compose stack for real.
 #   VERIFY_SKIP_E2E=1  skip the end-to-end scenario
 set -euo pipefail
 QUEUECTL_SCRIPT=verify.sh
@@ -72,6 +74,11 @@ choose_database() {
     fi
     if [[ ${QUEUECTL_TEST_NO_DOCKER:-0} != 1 ]] && docker_engine_available; then
         say "database server: a PostgreSQL 16 container (Docker engine, testcontainers)"
+        # An explicit host (docker-sandbox sets one) means the mapped port on that host, even
+        # on a machine that is itself a container (testcontainers would use the gateway).
+        if [[ -n ${TESTCONTAINERS_HOST_OVERRIDE:-}${TC_HOST:-} ]]; then
+            export TESTCONTAINERS_CONNECTION_MODE=${TESTCONTAINERS_CONNECTION_MODE:-docker_host}
+        fi
         return 0
     fi
     export QUEUECTL_TEST_NO_DOCKER=1
@@ -90,7 +97,8 @@ ensure_venv test
 VENV=$(venv_dir)
 PY="$VENV/bin/python"
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
-unset DATABASE_URL QUEUECTL_DATABASE_URL
+# The tests choose their own databases and dashboard tokens (the app container sets both).
+unset DATABASE_URL QUEUECTL_DATABASE_URL QUEUECTL_DASHBOARD_TOKEN
 ensure_chromium
 ensure_pgbouncer
 choose_database

@@ -12,6 +12,9 @@ docker_engine_available() {
     command -v docker >/dev/null 2>&1 && timeout 15 docker info >/dev/null 2>&1
 }
 
+# True when the Docker Compose v2 plugin runs (`docker compose`).
+compose_available() { docker compose version >/dev/null 2>&1; }
+
 # The first Python >= 3.11 on PATH, or nothing.
 find_python() {
     local candidate
@@ -51,7 +54,8 @@ ensure_venv() {
     fi
     if [[ ! -x $venv/bin/python ]]; then
         python=$(find_python) || die "Python 3.11 or newer is required; install it" \
-            "(Debian/Ubuntu: sudo apt-get install python3 python3-venv)"
+            "(Debian/Ubuntu: sudo apt-get install python3 python3-venv), or use a Docker" \
+            "engine with the Compose plugin (https://docs.docker.com/engine/install/)"
         say "creating a virtualenv in $venv"
         "$python" -m venv "$venv" >&2 || die "could not create a virtualenv in $venv;" \
             "install venv support (Debian/Ubuntu: sudo apt-get install python3-venv)"

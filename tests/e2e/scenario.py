@@ -68,7 +68,7 @@ def server_url() -> Iterator[str]:
         except Exception:  # any failure means "no engine": use the local server
             pass
         else:
-            from testcontainers.postgres import PostgresContainer
+            from testcontainers.community.postgres import PostgresContainer
 
             with PostgresContainer("postgres:16-alpine", driver=None) as container:
                 yield container.get_connection_url()

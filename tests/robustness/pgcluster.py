@@ -15,6 +15,7 @@ run: if it differs from the worker pid, the job kept running after its worker di
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
 import signal
 import socket
@@ -61,6 +62,19 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 # --- a private PostgreSQL cluster ------------------------------------------------------------
+
+
+def cluster_unavailable() -> str | None:
+    """Why a private cluster cannot be made here (it runs as root via `runuser -u postgres`)."""
+    if os.geteuid() != 0:
+        return "a private PostgreSQL cluster needs root (it runs as user postgres via runuser)"
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        return "no user 'postgres' here to run a private PostgreSQL cluster as"
+    if not (PG_BIN / "initdb").is_file():
+        return f"no PostgreSQL 15 server binaries in {PG_BIN}"
+    return None
 
 
 def _as_postgres(*argv: str, **kw) -> subprocess.CompletedProcess:
@@ -134,6 +148,8 @@ class PgCluster:
 @pytest.fixture
 def private_pg() -> Iterator[PgCluster]:
     """A private PostgreSQL cluster on 127.0.0.1 that the test may stop and restart."""
+    if reason := cluster_unavailable():
+        pytest.skip(reason)
     cluster = PgCluster()
     try:
         yield cluster

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import random
+import shutil
 import subprocess
 import time
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ import pytest
 from pgcluster import (
     Ledger,
     PgCluster,
+    cluster_unavailable,
     configure,
     engine_for,
     enqueue,
@@ -65,6 +67,10 @@ class Net:
 
 @pytest.fixture
 def net() -> Iterator[Net]:
+    if shutil.which("ip") is None:
+        pytest.skip("no `ip` command here (iproute2) to build network namespaces")
+    if reason := cluster_unavailable():
+        pytest.skip(reason)
     rng = random.Random()
     tag = f"{rng.randrange(16**5):05x}"
     subnet = _free_subnet(rng)
