@@ -232,6 +232,8 @@ def translate(engine: Any, exc: BaseException) -> errors.QueuectlError:
             return unavailable(target, exc)
         return errors.DatabaseUnavailable(f"lost the connection to PostgreSQL: "
                                           f"{describe_error(exc)}")
+    if isinstance(orig, psycopg.DataError):
+        return errors.InvalidInput(f"invalid input: {describe_error(exc)}")
     where = target.where if target is not None else "PostgreSQL"
     return errors.DatabaseError(f"database error at {where}: {describe_error(exc)}")
 
@@ -261,6 +263,8 @@ def translate_psycopg_errors(target: settings.DatabaseTarget) -> Iterator[None]:
         raise _no_privilege(target, exc) from exc
     except psycopg.OperationalError as exc:
         raise unavailable(target, exc) from exc
+    except psycopg.DataError as exc:
+        raise errors.InvalidInput(f"invalid input: {describe_error(exc)}") from exc
     except psycopg.Error as exc:
         raise errors.DatabaseError(f"database error at {target.where}: "
                                    f"{describe_error(exc)}") from exc

@@ -7,6 +7,7 @@
     │   └── AmbiguousId              an id prefix matches several jobs
     ├── DatabaseUnavailable (exit 2) the database cannot be reached or the URL is bad
     ├── DatabaseError                the database refused a statement (one line from the server)
+    │   └── InvalidInput (exit 2)    ... because of a value it cannot hold (SQLSTATE class 22)
     ├── JobNotFound                  no job has that id or prefix
     ├── DuplicateJob                 a job with that id already exists
     ├── InvalidState                 the job is not in a state that allows the action
@@ -24,6 +25,7 @@ __all__ = [
     "DatabaseUnavailable",
     "DuplicateJob",
     "InvalidConfig",
+    "InvalidInput",
     "InvalidJob",
     "InvalidState",
     "JobNotFound",
@@ -65,6 +67,12 @@ class DatabaseUnavailable(QueuectlError):
 
 class DatabaseError(QueuectlError):
     """The database answered a statement with an error other than a lost connection."""
+
+
+class InvalidInput(DatabaseError):
+    """The database refused a value (a NUL in text, a number or time out of range)."""
+
+    exit_code = 2
 
 
 class JobNotFound(QueuectlError):

@@ -18,21 +18,20 @@ from __future__ import annotations
 
 from typing import Any
 
-import psycopg
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
-from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from queuectl import db, errors
+from queuectl import errors
 
 __all__ = ["COMMON", "ErrorBody", "install", "responses"]
 
 _STATUS = (
     (errors.DatabaseUnavailable, 503),
     (errors.SchemaError, 503),
+    (errors.InvalidInput, 400),
     (errors.DatabaseError, 503),
     (errors.JobNotFound, 404),
     (errors.InvalidState, 409),
@@ -71,7 +70,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(errors.QueuectlError, _queuectl_error)
     app.add_exception_handler(RequestValidationError, _invalid_request)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(sa_exc.SQLAlchemyError, _database_error)
     app.add_exception_handler(Exception, _bug)
     original = app.openapi
 
@@ -113,12 +111,6 @@ def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     message = "no such job or page" if exc.status_code == 404 else str(exc.detail)
     return JSONResponse({"error": message}, status_code=exc.status_code,
                         headers=getattr(exc, "headers", None))
-
-
-def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(getattr(exc, "orig", None), psycopg.DataError):
-        return _error(400, f"invalid input: {db.describe_error(exc)}")
-    return _error(503, f"database error: {db.describe_error(exc)}")
 
 
 def _bug(_request: Request, exc: Exception) -> JSONResponse:

@@ -14,9 +14,8 @@ import signal
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
 from fastapi import FastAPI, Query
 from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -25,6 +24,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from queuectl import configkeys, errors, serialize, store
 from queuectl.dashboard import answers, metrics, outage, security
 from queuectl.models import JobState
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["create_app"]
 

@@ -9,8 +9,8 @@ counter reset, which `rate()` and `increase()` handle.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from prometheus_client import CollectorRegistry
 from prometheus_client.core import (
     CounterMetricFamily,
@@ -21,6 +21,9 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from queuectl import store
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["StoreCollector", "registry_for"]
 

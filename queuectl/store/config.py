@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from queuectl import configkeys, db, models
+from queuectl.store import sql
 from queuectl.store._common import _config
 
 __all__ = ["load_config", "prune", "set_config"]
@@ -38,7 +39,7 @@ _PRUNE_LOCK = 0x71756576  # advisory lock: one pruner at a time across the fleet
 _PRUNE_BATCH = 10_000
 _PRUNE_STATEMENTS = (
     "DELETE FROM jobs WHERE id IN (SELECT id FROM jobs"
-    " WHERE state IN ('completed', 'dead', 'cancelled')"
+    f" WHERE state IN ({sql.FINISHED})"
     " AND finished_at < now() - :s * interval '1 second' LIMIT :n)",
     "DELETE FROM metrics WHERE id IN (SELECT id FROM metrics"
     " WHERE finished_at < now() - :s * interval '1 second' LIMIT :n)",

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from queuectl import errors
 from queuectl.models import Job, JobState, WorkerInfo
 from queuectl.runner import MAX_OUTPUT
+from queuectl.store import sql
 from queuectl.store._common import (
     NOTIFY_CHANNEL,
     _autocommit,
@@ -213,7 +214,8 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
                     f"cannot retry job {job.id}: it is {job.state.value}, not dead, completed "
                     "or cancelled; nothing was changed")
         conn.execute(sa.text(
-            "UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), updated_at = now() "
+            f"UPDATE jobs SET state = {sql.PENDING}, attempts = 0, run_at = now(), "
+            "updated_at = now() "
             "WHERE id = ANY(:ids)"), {"ids": [j.id for j, _ in jobs]})
         _notify(conn, "")
     return [Steered(j.id, JobState.PENDING, f"pending again (was {j.state.value})")
@@ -253,14 +255,14 @@ def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]
 
 
 _APPEND = sa.text(
-    """
+    f"""
     WITH c AS (
         SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:runs AS bigint[]),
                              CAST(:chunks AS text[])) WITH ORDINALITY AS c(job_id, run_id, chunk, n)
     ), new AS (
         INSERT INTO job_output (job_id, run_id, chunk)
         SELECT c.job_id, c.run_id, c.chunk FROM c
-        JOIN jobs j ON j.id = c.job_id AND j.run_id = c.run_id AND j.state = 'processing'
+        JOIN jobs j ON j.id = c.job_id AND j.run_id = c.run_id AND j.state = {sql.PROCESSING}
         ORDER BY c.n
         RETURNING job_id, run_id
     ), old AS (
@@ -300,10 +302,10 @@ def delete_finished_output(engine: sa.Engine, *, older_than: float) -> int:
     final output is in `jobs.output`); returns how many."""
     with _autocommit(engine).connect() as conn:
         return conn.execute(sa.text(
-            """
+            f"""
             DELETE FROM job_output o
             WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id AND j.run_id = o.run_id
-                              AND (j.state = 'processing'
+                              AND (j.state = {sql.PROCESSING}
                                    OR j.updated_at >= now() - :s * interval '1 second'))
             """), {"s": older_than}).rowcount
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from queuectl import db
 from queuectl.models import Job, JobState, WorkerInfo
+from queuectl.store import sql
 from queuectl.store._common import _LIST_COLUMNS, _counts, _job, _live_within, _workers
 
 __all__ = [
@@ -94,19 +95,19 @@ def limit_statement_time(engine: sa.Engine, *, seconds: float) -> None:
 
 
 _WAITING = sa.text(
-    """
+    f"""
     SELECT count(*) AS depth, extract(epoch FROM now() - min(run_at)) AS oldest
-    FROM jobs WHERE state IN ('pending', 'failed') AND run_at <= now()
+    FROM jobs WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now()
     """
 )
 
 _THROUGHPUT = sa.text(
-    """
+    f"""
     WITH m AS (
         SELECT date_trunc('minute', finished_at) AS minute,
-               count(*) FILTER (WHERE outcome = 'completed') AS completed,
-               count(*) FILTER (WHERE outcome = 'failed') AS failed,
-               count(*) FILTER (WHERE outcome = 'dead') AS dead
+               count(*) FILTER (WHERE outcome = {sql.COMPLETED}) AS completed,
+               count(*) FILTER (WHERE outcome = {sql.FAILED}) AS failed,
+               count(*) FILTER (WHERE outcome = {sql.DEAD}) AS dead
         FROM metrics
         WHERE finished_at >= date_trunc('minute', now()) - (:n - 1) * interval '1 minute'
         GROUP BY 1
@@ -121,18 +122,18 @@ _THROUGHPUT = sa.text(
 )
 
 _DURATIONS = sa.text(
-    """
+    f"""
     SELECT avg(duration) AS avg, percentile_cont(0.95) WITHIN GROUP (ORDER BY duration) AS p95
     FROM metrics
-    WHERE outcome = 'completed' AND duration IS NOT NULL
+    WHERE outcome = {sql.COMPLETED} AND duration IS NOT NULL
           AND finished_at >= now() - :n * interval '1 minute'
     """
 )
 
 _RUNNING = sa.text(
-    """
+    f"""
     SELECT id, left(command, 200) AS command, worker_id, started_at
-    FROM jobs WHERE state = 'processing' AND started_at IS NOT NULL
+    FROM jobs WHERE state = {sql.PROCESSING} AND started_at IS NOT NULL
     ORDER BY started_at LIMIT :limit
     """
 )

@@ -135,7 +135,7 @@ def status(engine: sa.Engine) -> Status:
         counts = _counts(conn, split_claimed=True)
         claimed = counts.pop(CLAIMED)
         avg = conn.execute(
-            sa.text("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'")
+            sa.text(f"SELECT avg(duration) FROM metrics WHERE outcome = {sql.COMPLETED}")
         ).scalar()
         return Status(counts, sum(counts.values()) + claimed, avg,
                       _workers(conn, _live_within(conn)), claimed)
@@ -143,9 +143,9 @@ def status(engine: sa.Engine) -> Status:
 
 # --- DLQ ------------------------------------------------------------------------------------
 
-_RETRY = """
-    UPDATE jobs SET state = 'pending', attempts = 0, run_at = now(), updated_at = now()
-    WHERE state = 'dead' {where}
+_RETRY = f"""
+    UPDATE jobs SET state = {sql.PENDING}, attempts = 0, run_at = now(), updated_at = now()
+    WHERE state = {sql.DEAD} {{where}}
     RETURNING id
 """
 

@@ -89,7 +89,8 @@ def status(conn: psycopg.Connection[Any]) -> QuickStatus:
 
     counts = sql.counts_from_rows(conn.execute(sql.COUNTS).fetchall(), split_claimed=True)
     claimed = counts.pop(sql.CLAIMED)
-    row = conn.execute("SELECT avg(duration) FROM metrics WHERE outcome = 'completed'").fetchone()
+    row = conn.execute(f"SELECT avg(duration) FROM metrics WHERE outcome = {sql.COMPLETED}"
+                       ).fetchone()
     config = _config(conn, "heartbeat_interval", "lease_timeout")
     # A worker counts as live while it has missed fewer than three heartbeats (and never
     # longer than its lease), as in `_common._live_within`.

@@ -15,6 +15,7 @@ from sqlalchemy.dialects import postgresql
 
 from queuectl import db
 from queuectl.models import JobState
+from queuectl.store import sql
 from queuectl.store._common import _autocommit, _notify
 
 __all__ = [
@@ -58,10 +59,10 @@ class RunResult:
 
 # The statements below are composed from these CTEs so that a worker can record finished
 # runs and claim new jobs in one round trip (`finish_and_claim`).
-_CLAIM_CTES = """
+_CLAIM_CTES = f"""
     due AS (
         SELECT id, priority, run_at FROM jobs
-        WHERE state IN ('pending', 'failed') AND run_at <= now()
+        WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now()
               AND NOT EXISTS (SELECT 1 FROM switches
                               WHERE name = 'claiming' AND value = 'paused')
         ORDER BY priority DESC, run_at, id
@@ -71,7 +72,8 @@ _CLAIM_CTES = """
         SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
     ), claimed AS (
         UPDATE jobs j
-        SET state = 'processing', attempts = j.attempts + 1, run_id = nextval('job_run_id_seq'),
+        SET state = {sql.PROCESSING}, attempts = j.attempts + 1,
+            run_id = nextval('job_run_id_seq'),
             worker_id = :worker_id, updated_at = now(), paused_at = NULL,
             started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
@@ -85,7 +87,7 @@ _CLAIM_CTES = """
 # Fenced: a result is written only while the job is still processing under the same run_id.
 # In the same statement the claim cannot pick a job being finished: its snapshot still shows
 # that job as processing.
-_FINISH_CTES = """
+_FINISH_CTES = f"""
     r AS (
         SELECT * FROM unnest(
             CAST(:ids AS text[]), CAST(:run_ids AS bigint[]), CAST(:states AS text[]),
@@ -99,10 +101,10 @@ _FINISH_CTES = """
             started_at = coalesce(j.started_at,
                                   now() - coalesce(r.duration, 0) * interval '1 second'),
             updated_at = now(), lease_expires_at = NULL, worker_id = NULL,
-            run_at = CASE WHEN r.state = 'failed'
+            run_at = CASE WHEN r.state = {sql.FAILED}
                           THEN now() + r.delay * interval '1 second' ELSE j.run_at END
         FROM r
-        WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = 'processing'
+        WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = {sql.PROCESSING}
         RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
                   j.started_at
     ), ins AS (
@@ -244,16 +246,16 @@ def _compiled(stmt: sa.TextClause) -> str:
         return _compiled_sql[stmt]
     except KeyError:
         dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-        sql = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
-        return sql
+        text = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
+        return text
 
 
 _REQUEUE = sa.text(
-    """
-    UPDATE jobs SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+    f"""
+    UPDATE jobs SET state = {sql.PENDING}, attempts = greatest(attempts - 1, 0), run_at = now(),
                     worker_id = NULL, lease_expires_at = NULL, updated_at = now()
     FROM unnest(CAST(:ids AS text[]), CAST(:run_ids AS bigint[])) AS r(id, run_id)
-    WHERE jobs.id = r.id AND jobs.run_id = r.run_id AND jobs.state = 'processing'
+    WHERE jobs.id = r.id AND jobs.run_id = r.run_id AND jobs.state = {sql.PROCESSING}
     RETURNING jobs.id
     """
 )

@@ -17,10 +17,19 @@ if TYPE_CHECKING:
     from queuectl import jobspec
 
 __all__ = [
+    "CANCELLED",
+    "CLAIMABLE",
     "CLAIMED",
+    "COMPLETED",
     "COUNTS",
+    "DEAD",
+    "FAILED",
+    "FINISHED",
+    "HELD",
     "INSERT_JOBS",
     "NOTIFY_CHANNEL",
+    "PENDING",
+    "PROCESSING",
     "WORKERS",
     "array_literal",
     "config_value",
@@ -31,6 +40,13 @@ __all__ = [
 ]
 
 NOTIFY_CHANNEL = "queuectl_jobs"
+# Job states as SQL literals, for statements: states in SQL come from `JobState` only.
+PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD = (
+    f"'{s.value}'" for s in (JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED,
+                             JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD))
+FINISHED = ", ".join(f"'{s.value}'" for s in JobState if s.finished)
+CLAIMABLE = f"{PENDING}, {FAILED}"
+
 #: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
 CLAIMED = "claimed"
 

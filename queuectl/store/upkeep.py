@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from queuectl.models import JobState
+from queuectl.store import sql
 from queuectl.store._common import _autocommit, _notify
 from queuectl.store.runs import _FINISH_CTES, RunResult, _result_params
 
@@ -96,7 +97,7 @@ def expired_runs(engine: sa.Engine, *, limit: int = 500) -> list[ExpiredRun]:
 
 # Fenced twice: on run_id (as every result) and on the lease still being expired, so a worker
 # that heartbeated in the meantime keeps its run.
-_FENCE = "AND j.state = 'processing'"
+_FENCE = f"AND j.state = {sql.PROCESSING}"
 assert _FINISH_CTES.count(_FENCE) == 1
 _RESCUE = sa.text(
     "WITH " + _FINISH_CTES.replace(_FENCE, _FENCE + " AND j.lease_expires_at < now()")

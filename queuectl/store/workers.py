@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from queuectl import db, models
 from queuectl.models import WorkerInfo
+from queuectl.store import sql
 from queuectl.store._common import _autocommit, _workers
 
 __all__ = ["Beat", "deregister_worker", "heartbeat", "list_workers", "register_worker",
@@ -32,7 +33,7 @@ def register_worker(
 
 
 _HEARTBEAT = sa.text(
-    """
+    f"""
     WITH w AS (
         UPDATE workers SET heartbeat_at = now(), state = :state WHERE id = :worker_id
         RETURNING id
@@ -42,15 +43,15 @@ _HEARTBEAT = sa.text(
                         started_at = CASE WHEN started_at IS NULL
                                                AND run_id = ANY(CAST(:running AS bigint[]))
                                           THEN now() ELSE started_at END
-        WHERE state = 'processing' AND worker_id = :worker_id
+        WHERE state = {sql.PROCESSING} AND worker_id = :worker_id
               AND run_id = ANY(CAST(:run_ids AS bigint[]))
         RETURNING run_id
     ), phantom AS (
         -- Claimed by this worker, but it never learned so (the connection died before the
         -- claim's answer arrived): put back uncounted rather than rescue it as a lost run.
-        UPDATE jobs SET state = 'pending', attempts = greatest(attempts - 1, 0), run_at = now(),
+        UPDATE jobs SET state = {sql.PENDING}, attempts = greatest(attempts - 1, 0), run_at = now(),
                         worker_id = NULL, lease_expires_at = NULL, updated_at = now()
-        WHERE state = 'processing' AND worker_id = :worker_id
+        WHERE state = {sql.PROCESSING} AND worker_id = :worker_id
               AND run_id <> ALL(CAST(:run_ids AS bigint[]))
         RETURNING id
     )
