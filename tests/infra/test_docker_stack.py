@@ -66,7 +66,8 @@ class Stack:
         proc = subprocess.run(list(argv), cwd=ROOT, env=self.env, text=True, input=stdin,
                               capture_output=True, timeout=timeout)
         if check:
-            assert proc.returncode == 0, f"{argv} exited {proc.returncode}:\n{proc.stderr}"
+            assert proc.returncode == 0, (f"{argv} exited {proc.returncode}:\n{proc.stderr}\n"
+                                          f"-- stdout (tail) --\n{proc.stdout[-3000:]}")
         return proc
 
     def compose(self, *args: str, **kw) -> subprocess.CompletedProcess:
