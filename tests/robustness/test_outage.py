@@ -40,7 +40,7 @@ def test_refused_connections_get_backoff_not_a_storm(clean, cli, env, workers, d
         assert cli("config", "set", "poll_interval", "0.2s").returncode == 0
         assert cli("config", "set", "heartbeat_interval", "1s").returncode == 0
         assert cli("config", "set", "lease_timeout", "60s").returncode == 0
-        env["QUEUECTL_DATABASE_URL"] = url.set(port=proxy.port).render_as_string(
+        env["QUEUECTL_DATABASE_URL"] = url.set(host="127.0.0.1", port=proxy.port).render_as_string(
             hide_password=False)
         procs = workers.start(2)
         store.enqueue_jobs(clean, specs=[JobSpec("during", "sleep 4")])
@@ -95,7 +95,8 @@ def test_dashboard_answers_503_at_once_during_an_outage_without_a_storm(clean, d
                             .render_as_string(hide_password=False), autocommit=True)
     database = url.database
     engine = db.create_engine(settings.resolve_database(
-        url.set(port=proxy.port).render_as_string(hide_password=False)), pooled=True,
+        url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)),
+        pooled=True,
         pool_size=4)
     try:
         with serve_app(engine) as server, server.client() as client:
