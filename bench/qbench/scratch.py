@@ -49,7 +49,7 @@ def scratch_database(admin_url: str) -> Iterator[Scratch]:
     engine = None
     try:
         url = admin_target.url.set(database=name)
-        target = dataclasses.replace(admin_target, url=url,
+        target = dataclasses.replace(admin_target, dsn=url.render_as_string(hide_password=False),
                                      source="the bench's scratch database")
         engine = db.create_engine(target, pooled=True, pool_size=2)
         migrate.migrate(engine)
