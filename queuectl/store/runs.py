@@ -59,15 +59,37 @@ class RunResult:
 
 # The statements below are composed from these CTEs so that a worker can record finished
 # runs and claim new jobs in one round trip (`finish_and_claim`).
+#
+# The due scan is a skip scan over priorities: `prios` walks the distinct priorities of
+# claimable jobs from the highest down (one index probe each, evaluated lazily), and for each
+# one `due` reads `ix_jobs_claimable` (priority DESC, run_at, id) in the range
+# `priority = p AND run_at <= now()`. A single scan ordered by (priority, run_at) cannot stop at
+# the first future run_at, so with a million jobs scheduled ahead (or waiting out a backoff) an
+# idle poll used to read all of them; this one reads only due rows plus one probe per
+# priority. Order among due jobs is exact: priorities are visited highest first, and the outer
+# LIMIT stops the walk as soon as enough jobs are locked.
 _CLAIM_CTES = f"""
-    due AS (
-        SELECT id, priority, run_at FROM jobs
-        WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now()
+    prios AS (
+        (SELECT priority FROM jobs WHERE state IN ({sql.CLAIMABLE})
+         ORDER BY priority DESC LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.priority FROM jobs j
+                WHERE j.state IN ({sql.CLAIMABLE}) AND j.priority < p.priority
+                ORDER BY j.priority DESC LIMIT 1)
+        FROM prios p WHERE p.priority IS NOT NULL
+    ), due AS (
+        SELECT d.id, d.priority, d.run_at
+        FROM prios p CROSS JOIN LATERAL (
+            SELECT id, priority, run_at FROM jobs
+            WHERE state IN ({sql.CLAIMABLE}) AND priority = p.priority AND run_at <= now()
+            ORDER BY run_at, id
+            LIMIT :limit
+            FOR UPDATE SKIP LOCKED
+        ) d
+        WHERE p.priority IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM switches
                               WHERE name = 'claiming' AND value = 'paused')
-        ORDER BY priority DESC, run_at, id
         LIMIT :limit
-        FOR UPDATE SKIP LOCKED
     ), ranked AS (
         SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
     ), claimed AS (
@@ -123,10 +145,10 @@ _CLAIMED_ROWS = """
            attempts, max_retries, timeout_ms, priority
     FROM claimed"""
 
-_CLAIM = sa.text(f"WITH {_CLAIM_CTES} {_CLAIMED_ROWS}")
+_CLAIM = sa.text(f"WITH RECURSIVE {_CLAIM_CTES} {_CLAIMED_ROWS}")
 _FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
 _FINISH_AND_CLAIM = sa.text(
-    f"WITH {_FINISH_CTES}, {_CLAIM_CTES} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}"
+    f"WITH RECURSIVE {_FINISH_CTES}, {_CLAIM_CTES} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}"
 )
 
 

@@ -34,6 +34,29 @@ def test_claim_order_priority_then_run_at_then_id(clean):
     assert store.claim_jobs(clean, worker_id=1, limit=5, lease_seconds=30) == []
 
 
+def test_claim_walks_priorities_past_future_jobs(clean):
+    # Future jobs at every priority, above and between the due ones, must neither be claimed
+    # nor stop the walk; a batch that spans priorities takes the highest due ones first.
+    now = datetime.now(UTC)
+    past, ahead = now - timedelta(minutes=1), now + timedelta(hours=1)
+    enqueue(clean,
+            JobSpec("p9-future", "x", priority=9, run_at=ahead),
+            JobSpec("p3-late", "x", priority=3, run_at=past),
+            JobSpec("p3-early", "x", priority=3, run_at=past - timedelta(minutes=1)),
+            JobSpec("p3-future", "x", priority=3, run_at=ahead),
+            JobSpec("p1-future", "x", priority=1, run_at=ahead),
+            JobSpec("p0", "x", priority=0, run_at=past),
+            JobSpec("m2", "x", priority=-2, run_at=past),
+            JobSpec("m5-future", "x", priority=-5, run_at=ahead))
+    first = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)
+    assert [c.id for c in first] == ["p3-early"]
+    batch = store.claim_jobs(clean, worker_id=1, limit=2, lease_seconds=30)
+    assert sorted(c.id for c in batch) == ["p0", "p3-late"]
+    assert [c.id for c in store.claim_jobs(clean, worker_id=1, limit=9, lease_seconds=30)] \
+        == ["m2"]
+    assert store.claim_jobs(clean, worker_id=1, limit=9, lease_seconds=30) == []
+
+
 def test_claim_batch_and_skip_locked(clean):
     enqueue(clean, *[JobSpec(f"j{i}", "x") for i in range(5)])
     with clean.connect() as other:
