@@ -190,7 +190,7 @@ class Runner:
         added to the worker's environment; a missing `cwd` is a failure (without exit code,
         so retryable) that never starts the command."""
         start = time.monotonic()
-        if cwd is not None and not os.path.isdir(cwd):
+        if cwd is not None and not os.path.exists(cwd):
             return Outcome(False, None, f"working directory {cwd} does not exist on host "
                            f"{socket.gethostname()}", "", False, time.monotonic() - start)
         if not self._watchdog.alive():

@@ -178,7 +178,7 @@ def show(
         ("run_at", output.fmt_time(job.run_at)),
         ("timeout", timeout),
         ("tags", ", ".join(job.tags) or "-"),
-        ("retry policy", _policy(job)),
+        ("policy", _policy(job)),
         ("cwd", job.cwd or "- (the worker's directory)"),
         ("env", ", ".join(sorted(job.env or {})) or "-"),
         ("created", output.fmt_time(job.created_at)),

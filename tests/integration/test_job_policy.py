@@ -69,7 +69,7 @@ def test_retry_on_and_no_retry_on_against_exit_codes_and_timeouts(clean, cli, wo
     assert jobs["slow"].error.startswith("timed out")
     shown = cli("show", "r64")
     assert field(shown.stdout, "last error").startswith("exit code 64 is not retried")
-    assert field(shown.stdout, "retry policy") == "retry_on 75"
+    assert field(shown.stdout, "policy") == "retry_on 75"
     as_json = json.loads(cli("show", "r64", "--json").stdout)
     assert as_json["exit_code"] == 64 and as_json["retry_on"] == [75]
     assert as_json["no_retry_on"] is None
@@ -200,3 +200,22 @@ def test_enqueue_here_fills_cwd_for_jobs_without_one(clean, cli, env, workers, t
     assert store.get_job(clean, job_id="here").output == f"{tmp_path}\n"
     assert store.get_job(clean, job_id="there").output == "/\n"
     assert os.getcwd() != str(tmp_path)  # the worker's own directory is another one
+
+
+def test_the_runner_runs_in_cwd_with_env_and_refuses_a_missing_or_odd_cwd(tmp_path):
+    from queuectl.runner import Runner
+
+    runner = Runner()
+    try:
+        ran = runner.run('pwd; echo "$A|$HOME"', cwd=str(tmp_path), env={"A": "x y"})
+        assert ran.ok and ran.output == f"{tmp_path}\nx y|{os.environ.get('HOME', '')}\n"
+        gone = runner.run("true", cwd=str(tmp_path / "gone"))
+        assert (gone.ok, gone.exit_code) == (False, None)
+        assert gone.error == (f"working directory {tmp_path / 'gone'} does not exist on host "
+                              f"{socket.gethostname()}")
+        (tmp_path / "file").write_text("")
+        odd = runner.run("true", cwd=str(tmp_path / "file"))
+        assert (odd.ok, odd.exit_code) == (False, None)
+        assert odd.error == "could not start the command: Not a directory"
+    finally:
+        runner.close()
