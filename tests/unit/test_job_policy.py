@@ -196,3 +196,9 @@ def test_policy_config_values_parse_and_read_back(key, raw, expected):
 def test_bad_policy_config_values_are_refused(key, raw):
     with pytest.raises(errors.InvalidConfig):
         configkeys.parse(key, raw)
+
+
+def test_the_worker_settings_carry_jitter_and_the_config_lists():
+    values = {**configkeys.defaults(), "retry_on": (75,)}
+    policy = Settings.from_config(values).policy
+    assert (policy.jitter, policy.retry_on, policy.no_retry_on) == (0.1, (75,), None)
