@@ -202,3 +202,25 @@ def test_the_worker_settings_carry_jitter_and_the_config_lists():
     values = {**configkeys.defaults(), "retry_on": (75,)}
     policy = Settings.from_config(values).policy
     assert (policy.jitter, policy.retry_on, policy.no_retry_on) == (0.1, (75,), None)
+
+
+def test_the_leader_rescues_lost_runs_with_jitter_and_the_job_backoff_base():
+    from queuectl.worker.upkeep import Upkeep
+    from tests.unit.fakes import FakeJob, FakeStore
+    from tests.unit.test_worker_parts import gate
+
+    now = [1000.0]
+    db = FakeStore(clock=lambda: now[0])
+    for i in range(30):
+        db.add(FakeJob(f"lost{i}", "x", backoff_base=10.0, retry_on=()))
+    db.finish_and_claim(results=[], worker_id=3, limit=30, lease_seconds=1)
+    policy = backoff.Policy(backoff_base=2, backoff_max=3600, jitter=0.5)
+    settings = Settings(lease_timeout=10.0, heartbeat_interval=2.0, policy=policy)
+    upkeep = Upkeep(db, gate())
+    db.workers = {1: now[0]}
+    now[0] += 5  # the runs' leases expired
+    upkeep.tick(1, settings)
+    assert set(db.states().values()) == {"failed"}  # lost runs are retried despite retry_on
+    delays = [r.retry_delay for r in db.written]
+    assert len(delays) == 30 and all(5 <= d <= 15 for d in delays)  # 10 s * [0.5, 1.5]
+    assert max(delays) - min(delays) > 3
