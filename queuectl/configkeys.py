@@ -5,7 +5,8 @@ duration key (`job_timeout` too, though it is stored in ms). Every key has a ran
 no value can overflow a PostgreSQL interval or timestamp, an int4 column or a timer later, and
 durations are kept in whole milliseconds. Stored values are the canonical plain decimal numbers
 in the key's unit, as text, which `parse_stored` reads back to the same value. `ALIASES` maps
-names other queue tools use to our keys.
+names other queue tools use to our keys. `retry_on`/`no_retry_on` hold sets of exit codes
+(1-255), written `64,75` or with ranges `64-78`, stored as the sorted list `64,75`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ __all__ = [
     "ALIASES",
     "KEYS",
     "Key",
+    "Value",
     "canonical_key",
     "defaults",
     "format_value",
@@ -35,6 +37,9 @@ _NUMBER = re.compile(r"^\s*" + _DECIMAL + r"\s*$")
 _WHOLE = re.compile(r"^\s*([+-]?[0-9]{1,30})\s*$")
 _OFF = ("", "none", "off")
 
+#: A config value: a number, a set of exit codes (sorted tuple), or None ("none"/unset).
+Value = float | int | tuple[int, ...] | None
+
 
 @dataclass(frozen=True)
 class Key:
@@ -42,12 +47,12 @@ class Key:
     (its range included) and returns it in canonical form."""
 
     name: str
-    default: float | int | None
+    default: Value
     unit: str
     help: str
-    parse: Callable[[str], float | int | None]
+    parse: Callable[[str], Value]
     #: Parses a stored value; None when it is `parse` (only job_timeout's bare numbers differ).
-    stored: Callable[[str], float | int | None] | None = None
+    stored: Callable[[str], Value] | None = None
 
 
 def _int(low: int, high: int) -> Callable[[str], int]:
@@ -102,6 +107,28 @@ def _duration(unit: str, low_ms: int, high_ms: int, *, optional: bool = False,
     return parse
 
 
+_CODE_RANGE = re.compile(r"^([0-9]{1,3})(?:-([0-9]{1,3}))?$")
+
+
+def _exit_codes(raw: str) -> tuple[int, ...] | None:
+    """A set of exit codes 1-255 (`64,75`, `64 75` or ranges `64-78`); none/off is None."""
+    if raw.strip().lower() in _OFF:
+        return None
+    codes: set[int] = set()
+    for part in raw.replace(",", " ").split():
+        match = _CODE_RANGE.match(part)
+        if not match:
+            raise ValueError(f"expected exit codes like 64,75 or 64-78, got {part!r}")
+        low = int(match.group(1))
+        high = int(match.group(2) or low)
+        if not 1 <= low <= high <= 255:
+            raise ValueError(f"exit codes are 1 to 255 (low to high), got {part!r}")
+        codes.update(range(low, high + 1))
+    if not codes:
+        raise ValueError(f"expected exit codes like 64,75 or none, got {raw!r}")
+    return tuple(sorted(codes))
+
+
 def _human(ms: int) -> str:
     """The largest unit that divides `ms` evenly: 86400000 → `1d`, 1500 → `1500ms`."""
     for unit in ("d", "h", "m", "s"):
@@ -122,6 +149,15 @@ KEYS: dict[str, Key] = {
             _number(1.0, 100.0)),
         Key("backoff_max", 3600.0, "s", "cap on one retry delay",
             _duration("s", 1, 365 * _DAY)),
+        Key("backoff_jitter", 0.1, "",
+            "each retry delay is multiplied by a random factor in [1 - j, 1 + j]",
+            _number(0.0, 1.0)),
+        Key("retry_on", None, "",
+            "exit codes retried for jobs that set neither retry_on nor no_retry_on "
+            "(others go to dead at once; none = all)", _exit_codes),
+        Key("no_retry_on", None, "",
+            "exit codes that go to dead at once for jobs that set neither retry_on nor "
+            "no_retry_on (none = none)", _exit_codes),
         Key("job_timeout", None, "ms", "timeout for jobs that set none (none = no limit)",
             _duration("ms", 1, _INT32, optional=True),
             _duration("ms", 1, _INT32, optional=True, bare="ms")),
@@ -154,7 +190,7 @@ def canonical_key(name: str) -> str:
     return key
 
 
-def parse(name: str, raw: str) -> tuple[str, float | int | None]:
+def parse(name: str, raw: str) -> tuple[str, Value]:
     """Validate `raw` for key `name`; returns (canonical key, value)."""
     key = canonical_key(name)
     try:
@@ -163,17 +199,19 @@ def parse(name: str, raw: str) -> tuple[str, float | int | None]:
         raise errors.InvalidConfig(f"invalid value for {key}: {exc}") from None
 
 
-def parse_stored(key: str, raw: str) -> float | int | None:
+def parse_stored(key: str, raw: str) -> Value:
     """A value as stored in the config table; raises ValueError for one this version cannot
     use (out of range, or written by an older version in another form)."""
     return (KEYS[key].stored or KEYS[key].parse)(raw)
 
 
-def format_value(value: float | int | None) -> str:
-    """How a value is stored and shown: `none`, or the plain decimal number (never an
-    exponent, no needless `.0`); `parse` reads it back to the same value."""
+def format_value(value: Value) -> str:
+    """How a value is stored and shown: `none`, the plain decimal number (never an exponent,
+    no needless `.0`) or exit codes `64,75`; `parse` reads it back to the same value."""
     if value is None:
         return "none"
+    if isinstance(value, tuple):
+        return ",".join(map(str, value))
     return _plain(value)
 
 
@@ -186,6 +224,6 @@ def _plain(value: float | int) -> str:
     return text
 
 
-def defaults() -> dict[str, float | int | None]:
+def defaults() -> dict[str, Value]:
     """Every key with its default value."""
     return {k.name: k.default for k in KEYS.values()}

@@ -6,16 +6,34 @@ Every problem raises `errors.InvalidJob` with one line naming the job and the fi
 from __future__ import annotations
 
 import json
+import math
+import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from queuectl import errors
 
-__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "decode", "parse_payload"]
+__all__ = [
+    "FIELDS",
+    "MAX_COMMAND_BYTES",
+    "MAX_ENV_BYTES",
+    "MAX_ID_LENGTH",
+    "RESERVED_ENV",
+    "JobSpec",
+    "decode",
+    "parse_payload",
+]
 
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags",
+          "retry_on", "no_retry_on", "backoff_base", "cwd", "env")
+MAX_ENV_BYTES = 64 * 1024
+#: Set by the worker for every job; a job's `env` may not set them.
+RESERVED_ENV = ("QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT", "QUEUECTL_QUEUE")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_MAX_BACKOFF_BASE = 100.0
 MAX_COMMAND_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 255
 _INT32 = 2**31 - 1
@@ -32,6 +50,11 @@ class JobSpec:
     run_at: datetime | None = None
     timeout_ms: int | None = None
     tags: list[str] = field(default_factory=list)
+    retry_on: tuple[int, ...] | None = None
+    no_retry_on: tuple[int, ...] | None = None
+    backoff_base: float | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
 
 
 def decode(data: bytes, source: str) -> str:
@@ -45,15 +68,17 @@ def decode(data: bytes, source: str) -> str:
         ) from None
 
 
-def parse_payload(text: str) -> list[JobSpec]:
+def parse_payload(text: str, *, here: str | None = None) -> list[JobSpec]:
     """Parse a JSON object or array of objects into job specs (all valid, or an error);
-    one leading byte order mark is allowed."""
+    one leading byte order mark is allowed. `here` (a directory) becomes the `cwd` of every
+    job that sets none (`enqueue --here`)."""
     data = _load_json(text.removeprefix("\ufeff"))
     items = data if isinstance(data, list) else [data]
     if not items:
         raise errors.InvalidJob("empty array: nothing to enqueue")
     many = isinstance(data, list)
-    specs = [_parse_one(item, f"job #{i + 1}: " if many else "") for i, item in enumerate(items)]
+    specs = [_parse_one(item, f"job #{i + 1}: " if many else "", here)
+             for i, item in enumerate(items)]
     seen: set[str] = set()
     for spec in specs:
         if spec.id in seen:
@@ -100,7 +125,7 @@ def _bounded_int(digits: str) -> int:
     return int(digits)
 
 
-def _parse_one(item: Any, where: str) -> JobSpec:
+def _parse_one(item: Any, where: str, here: str | None = None) -> JobSpec:
     if not isinstance(item, dict):
         raise errors.InvalidJob(f"{where}expected a JSON object like {{\"command\": \"...\"}}")
     unknown = sorted(set(item) - set(FIELDS))
@@ -110,6 +135,8 @@ def _parse_one(item: Any, where: str) -> JobSpec:
         )
     if "command" not in item:
         raise errors.InvalidJob(f"{where}field 'command' is required")
+    if item.get("retry_on") is not None and item.get("no_retry_on") is not None:
+        raise errors.InvalidJob(f"{where}give at most one of 'retry_on' and 'no_retry_on'")
     return JobSpec(
         id=_id(item.get("id"), where),
         command=_command(item["command"], where),
@@ -118,6 +145,11 @@ def _parse_one(item: Any, where: str) -> JobSpec:
         run_at=_run_at(item.get("run_at"), where),
         timeout_ms=_timeout(item, where),
         tags=_tags(item.get("tags"), where),
+        retry_on=_codes(item, "retry_on", where),
+        no_retry_on=_codes(item, "no_retry_on", where),
+        backoff_base=_backoff_base(item.get("backoff_base"), where),
+        cwd=_cwd(item.get("cwd"), where, here),
+        env=_env(item.get("env"), where),
     )
 
 
@@ -215,3 +247,61 @@ def _tags(value: Any, where: str) -> list[str]:
     if not all(t and _text_ok(t) for t in value):
         raise errors.InvalidJob(f"{where}field 'tags' must not contain empty strings or NULs")
     return list(dict.fromkeys(value))
+
+
+def _codes(item: dict[str, Any], name: str, where: str) -> tuple[int, ...] | None:
+    """A list of exit codes 1-255 (sorted, without repeats), or None when absent."""
+    value = item.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in value):
+        raise errors.InvalidJob(f"{where}field {name!r} must be a list of exit codes "
+                                "(integers 1 to 255)")
+    bad = [c for c in value if not 1 <= c <= 255]
+    if bad:
+        raise errors.InvalidJob(f"{where}field {name!r}: exit codes are 1 to 255, not {bad[0]}")
+    return tuple(sorted(set(value)))
+
+
+def _backoff_base(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise errors.InvalidJob(f"{where}field 'backoff_base' must be a number of seconds")
+    if not 0 < value <= _MAX_BACKOFF_BASE:
+        raise errors.InvalidJob(f"{where}field 'backoff_base' must be more than 0 and at most "
+                                f"{_MAX_BACKOFF_BASE:g}")
+    return float(value)
+
+
+def _cwd(value: Any, where: str, here: str | None) -> str | None:
+    if value is None:
+        return here
+    if not isinstance(value, str) or not value.startswith("/") or not _text_ok(value):
+        raise errors.InvalidJob(f"{where}field 'cwd' must be an absolute directory path "
+                                "(starting with /, without NUL)")
+    if len(value.encode("utf-8")) > 4096:
+        raise errors.InvalidJob(f"{where}field 'cwd' is longer than 4096 bytes")
+    return value
+
+
+def _env(value: Any, where: str) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise errors.InvalidJob(f"{where}field 'env' must be an object of NAME: \"value\"")
+    size = 0
+    for name, text in value.items():
+        if not _ENV_NAME.fullmatch(name):
+            raise errors.InvalidJob(f"{where}field 'env': {name!r} is not a valid variable "
+                                    "name (letters, digits and _, not starting with a digit)")
+        if name in RESERVED_ENV:
+            raise errors.InvalidJob(f"{where}field 'env': {name} is set by the worker")
+        if not isinstance(text, str) or not _text_ok(text):
+            raise errors.InvalidJob(f"{where}field 'env': the value of {name} must be a "
+                                    "string without NUL characters")
+        size += len(name) + len(text.encode("utf-8")) + 2  # NAME=value\0
+    if size > MAX_ENV_BYTES:
+        raise errors.InvalidJob(f"{where}field 'env' is larger than 64 KiB in all")
+    return dict(value)

@@ -37,7 +37,7 @@ from sqlalchemy import (
     func,
     text,
 )
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from queuectl.migrate import SCHEMA_HEAD
 from queuectl.records import Job, JobState, WorkerInfo
@@ -105,7 +105,15 @@ jobs = Table(
     Column("lease_expires_at", DateTime(timezone=True)),
     # Set while a running job's process group is stopped by `pause` (SIGSTOP).
     Column("paused_at", DateTime(timezone=True)),
+    # The job's own retry policy and run context (None: the config's policy, the worker's
+    # directory, no extra variables).
+    Column("retry_on", ARRAY(Integer)),
+    Column("no_retry_on", ARRAY(Integer)),
+    Column("backoff_base", Double),
+    Column("cwd", Text),
+    Column("env", JSONB),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
+    CheckConstraint("retry_on IS NULL OR no_retry_on IS NULL", name="one_retry_list"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
     # The claim's access path: claimable jobs by priority, then run_at, then id.
     Index(

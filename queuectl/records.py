@@ -65,6 +65,11 @@ class Job:
     duration: float | None = None
     worker_id: int | None = None
     paused_at: datetime | None = None
+    retry_on: list[int] | None = None
+    no_retry_on: list[int] | None = None
+    backoff_base: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

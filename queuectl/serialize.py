@@ -21,9 +21,10 @@ def iso(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat() if value else None
 
 
-def job_json(job: Job) -> dict[str, Any]:
-    """A job as the stable JSON object scripts rely on."""
-    return {
+def job_json(job: Job, *, env_values: bool = False) -> dict[str, Any]:
+    """A job as the stable JSON object scripts rely on. Its `env` values (which may hold
+    secrets) are in it only with `env_values`; `env_names` always is."""
+    data: dict[str, Any] = {
         "id": job.id,
         "command": job.command,
         "state": job.state.value,
@@ -43,7 +44,15 @@ def job_json(job: Job) -> dict[str, Any]:
         "finished_at": iso(job.finished_at),
         "duration": job.duration,
         "paused_at": iso(job.paused_at),
+        "retry_on": job.retry_on,
+        "no_retry_on": job.no_retry_on,
+        "backoff_base": job.backoff_base,
+        "cwd": job.cwd,
+        "env_names": sorted(job.env or {}),
     }
+    if env_values:
+        data["env"] = dict(sorted((job.env or {}).items()))
+    return data
 
 
 def worker_json(worker: WorkerInfo) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def prune(
             raise typer.BadParameter("give a positive duration such as 7d or 12h",
                                      param_hint="'--older-than'")
     with progress.bar("pruning"):  # the store deletes in batches without reporting them
+        assert isinstance(seconds, float | int)  # retention is a duration
         pruned = store.prune(engine, older_than=float(seconds))
     assert pruned is not None  # waited for the lock
     jobs, metrics = pruned

@@ -13,6 +13,9 @@ app = typer.Typer(help="Settings stored in the database, shared by every worker.
                   no_args_is_help=True, rich_markup_mode=None)
 
 
+_EXCLUSIVE = {"retry_on": "no_retry_on", "no_retry_on": "retry_on"}
+
+
 def _show(key: str, value: object) -> str:
     unit = configkeys.KEYS[key].unit
     text = configkeys.format_value(value)  # type: ignore[arg-type]
@@ -32,6 +35,11 @@ def set_(
     Example: queuectl config set job_timeout 10m
     """
     name, parsed = configkeys.parse(key, value)
+    other = _EXCLUSIVE.get(name)
+    if other and parsed is not None and store.load_config(ctx.obj.engine())[other] is not None:
+        raise errors.InvalidConfig(
+            f"{other} is set; a job policy uses one of retry_on and no_retry_on, so unset it "
+            f"first: queuectl config set {other} none")
     store.set_config(ctx.obj.engine(), key=name, value=parsed)
     typer.echo(f"{name} = {_show(name, parsed)}")
 

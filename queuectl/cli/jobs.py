@@ -8,7 +8,7 @@ import typer
 
 from queuectl import db, jobspec, serialize, store
 from queuectl.cli import complete, output, params, progress
-from queuectl.records import JobState
+from queuectl.records import Job, JobState
 from queuectl.store import quick
 
 __all__ = ["register"]
@@ -28,6 +28,8 @@ def enqueue(
                               "(exit 0 if all completed, 1 otherwise)."),
     follow_: bool = typer.Option(False, "--follow", help="Then stream the job's output live "
                                  "and exit with its exit code (1 if it ended without one)."),
+    here: bool = typer.Option(False, "--here", help="Run the jobs that set no cwd in the "
+                              "current directory."),
 ) -> None:
     """Add jobs to the queue.
 
@@ -39,7 +41,7 @@ def enqueue(
     if wait and follow_:
         raise typer.BadParameter("give --wait or --follow, not both")
     text = jobspec.decode(sys.stdin.buffer.read(), "standard input") if payload == "-" else payload
-    specs = jobspec.parse_payload(text)
+    specs = jobspec.parse_payload(text, here=_here() if here else None)
     if follow_ and len(specs) != 1:
         raise typer.BadParameter("--follow takes one job, not an array")
     target = ctx.obj.target()
@@ -66,6 +68,16 @@ def enqueue(
         for job in waited:
             typer.echo(f"{job.id} {job.state.value}", err=as_json)
         raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in waited) else 1)
+
+
+def _here() -> str:
+    import os
+
+    try:
+        return os.getcwd()
+    except OSError as exc:  # the directory was removed under us
+        raise typer.BadParameter(f"--here: the current directory is gone ({exc.strerror})"
+                                 ) from None
 
 
 def _write(text: str) -> None:
@@ -144,14 +156,16 @@ def show(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix.",
                                  autocompletion=complete.job_ids),
     as_json: bool = JSON_OPT,
+    env: bool = typer.Option(False, "--env", help="Also print the values of the job's "
+                             "environment variables (by default only their names)."),
 ) -> None:
     """Everything about one job, including its captured output.
 
-    Example: queuectl show 6db8
+    Example: queuectl show 6db8 --env
     """
     job = store.get_job(ctx.obj.engine(), job_id=job_id)
     if as_json:
-        output.emit_json(serialize.job_json(job))
+        output.emit_json(serialize.job_json(job, env_values=env))
         return
     timeout = f"{job.timeout_ms} ms" if job.timeout_ms else "none (config job_timeout applies)"
     fields = [
@@ -164,6 +178,9 @@ def show(
         ("run_at", output.fmt_time(job.run_at)),
         ("timeout", timeout),
         ("tags", ", ".join(job.tags) or "-"),
+        ("policy", _policy(job)),
+        ("cwd", job.cwd or "- (the worker's directory)"),
+        ("env", ", ".join(sorted(job.env or {})) or "-"),
         ("created", output.fmt_time(job.created_at)),
         ("started", output.fmt_time(job.started_at)),
         ("finished", output.fmt_time(job.finished_at)),
@@ -173,12 +190,26 @@ def show(
     ]
     width = max(len(k) for k, _ in fields) + 1
     typer.echo("\n".join(f"{k + ':':<{width}} {v}" for k, v in fields))
+    if env and job.env:
+        typer.echo("environment:")
+        typer.echo("\n".join(f"  {name}={value}" for name, value in sorted(job.env.items())))
     note = " (truncated: last 1 MiB shown)" if job.output_truncated else ""
     typer.echo(f"output{note}:")
     if job.output:
         typer.echo(job.output.rstrip("\n"))
     else:
         typer.echo("-")
+
+
+def _policy(job: Job) -> str:
+    parts = []
+    if job.retry_on is not None:
+        parts.append("retry_on " + (", ".join(map(str, job.retry_on)) or "none"))
+    if job.no_retry_on is not None:
+        parts.append("no_retry_on " + ", ".join(map(str, job.no_retry_on)))
+    if job.backoff_base is not None:
+        parts.append(f"backoff_base {job.backoff_base:g}")
+    return "; ".join(parts) or "config"
 
 
 def register(app: typer.Typer) -> None:

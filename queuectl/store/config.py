@@ -20,7 +20,7 @@ def load_config(engine: sa.Engine) -> dict[str, Any]:
         return _config(conn)
 
 
-def set_config(engine: sa.Engine, *, key: str, value: float | int | None) -> None:
+def set_config(engine: sa.Engine, *, key: str, value: configkeys.Value) -> None:
     """Store a validated value for `key` (see `configkeys.parse`)."""
     stmt = postgresql.insert(models.config).values(
         key=key, value=configkeys.format_value(value)

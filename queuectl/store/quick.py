@@ -60,18 +60,7 @@ def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec],
         default_retries = _config(conn, "max_retries")["max_retries"]
         for start in range(0, len(specs), _BATCH):
             batch = specs[start : start + _BATCH]
-            params = {
-                "ids": [s.id for s in batch],
-                "commands": [s.command for s in batch],
-                "max_retries": [
-                    default_retries if s.max_retries is None else s.max_retries for s in batch
-                ],
-                "priorities": [s.priority for s in batch],
-                "run_ats": [s.run_at for s in batch],
-                "timeouts": [s.timeout_ms for s in batch],
-                # A text[] of '{a,b}' literals keeps unnest one-dimensional.
-                "tags": [sql.array_literal(s.tags) for s in batch],
-            }
+            params = sql.insert_params(batch, default_retries)
             try:
                 conn.execute(sql.INSERT_JOBS, params)
             except psycopg.errors.UniqueViolation as exc:

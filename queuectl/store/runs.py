@@ -3,7 +3,7 @@ statement, and requeue after a hard shutdown. Rescue of expired runs is in `upke
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +38,11 @@ class Claimed:
     attempts: int
     max_retries: int
     timeout_ms: int | None
+    retry_on: tuple[int, ...] | None = None
+    no_retry_on: tuple[int, ...] | None = None
+    backoff_base: float | None = None
+    cwd: str | None = None
+    env: Mapping[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,8 @@ _CLAIM_CTES = f"""
             started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
-        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority
+        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority,
+                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env
     )"""
 # `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
 # the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a
@@ -138,11 +144,13 @@ _FINISH_CTES = f"""
 _FINISHED_ROWS = """
     SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
            NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
-           NULL::int AS priority
+           NULL::int AS priority, NULL::int[] AS retry_on, NULL::int[] AS no_retry_on,
+           NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env
     FROM upd"""
 _CLAIMED_ROWS = """
     SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
-           attempts, max_retries, timeout_ms, priority
+           attempts, max_retries, timeout_ms, priority, retry_on, no_retry_on, backoff_base,
+           cwd, env
     FROM claimed"""
 
 _CLAIM = sa.text(f"WITH RECURSIVE {_CLAIM_CTES} {_CLAIMED_ROWS}")
@@ -175,9 +183,14 @@ def _split(conn: sa.Connection, rows: Sequence[Any]) -> tuple[set[tuple[str, int
         _notify(conn, min(retry_at))  # idle workers wake when the earliest retry is due
     claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: (-r.priority, r.id))
     return written, [
-        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms)
+        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms,
+                _codes(r.retry_on), _codes(r.no_retry_on), r.backoff_base, r.cwd, r.env)
         for r in claimed
     ]
+
+
+def _codes(value: Sequence[int] | None) -> tuple[int, ...] | None:
+    return None if value is None else tuple(value)
 
 
 def claim_jobs(

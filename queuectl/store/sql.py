@@ -4,11 +4,12 @@ module share, so that a statement exists once. Plain strings in psycopg's `%(nam
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from queuectl import configkeys
 from queuectl.records import JobState
@@ -36,6 +37,7 @@ __all__ = [
     "counts_from_rows",
     "duplicate_message",
     "for_sqlalchemy",
+    "insert_params",
     "wake_payloads",
 ]
 
@@ -51,15 +53,43 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 CLAIMED = "claimed"
 
 INSERT_JOBS = """
-    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags,
+                      retry_on, no_retry_on, backoff_base, cwd, env)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}')
+           coalesce(CAST(tags AS text[]), '{}'), CAST(retry_on AS int[]),
+           CAST(no_retry_on AS int[]), backoff_base, cwd, CAST(env AS jsonb)
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
-                CAST(%(tags)s AS text[]))
-         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
+                CAST(%(tags)s AS text[]), CAST(%(retry_on)s AS text[]),
+                CAST(%(no_retry_on)s AS text[]), CAST(%(backoff_bases)s AS float8[]),
+                CAST(%(cwds)s AS text[]), CAST(%(envs)s AS text[]))
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, retry_on,
+              no_retry_on, backoff_base, cwd, env)
 """
+
+
+def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dict[str, Any]:
+    """`INSERT_JOBS`'s parameters for `batch` (jobs without max_retries get the default)."""
+    def codes(values: tuple[int, ...] | None) -> str | None:
+        return None if values is None else "{" + ",".join(map(str, values)) + "}"
+
+    return {
+        "ids": [s.id for s in batch],
+        "commands": [s.command for s in batch],
+        "max_retries": [default_retries if s.max_retries is None else s.max_retries
+                        for s in batch],
+        "priorities": [s.priority for s in batch],
+        "run_ats": [s.run_at for s in batch],
+        "timeouts": [s.timeout_ms for s in batch],
+        # A text[] of '{a,b}' literals keeps unnest one-dimensional.
+        "tags": [array_literal(s.tags) for s in batch],
+        "retry_on": [codes(s.retry_on) for s in batch],
+        "no_retry_on": [codes(s.no_retry_on) for s in batch],
+        "backoff_bases": [s.backoff_base for s in batch],
+        "cwds": [s.cwd for s in batch],
+        "envs": [None if s.env is None else json.dumps(dict(s.env)) for s in batch],
+    }
 
 # Jobs per state, with processing jobs not yet started (claimed ahead) apart.
 COUNTS = f"""
@@ -129,7 +159,7 @@ _log = logging.getLogger("queuectl.config")
 _warned: set[tuple[str, str]] = set()
 
 
-def config_value(key: str, raw: str) -> float | int | None:
+def config_value(key: str, raw: str) -> configkeys.Value:
     """A stored config value, or the key's default (with one warning per process) when this
     version cannot use it (out of range, or in a form an older version wrote): a bad row never
     stops a worker or a command."""

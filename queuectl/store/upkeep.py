@@ -38,6 +38,7 @@ class ExpiredRun:
     host: str | None
     pid: int | None
     ran_for: float | None
+    backoff_base: float | None = None  # the job's own, if it set one
 
 
 _LEAD = sa.text(
@@ -79,7 +80,7 @@ def resign_leader(engine: sa.Engine, *, worker_id: int) -> None:
 _EXPIRED = sa.text(
     f"""
     SELECT j.id, j.run_id, j.attempts, j.max_retries, j.worker_id, w.host, w.pid,
-           extract(epoch FROM now() - j.started_at)::float8 AS ran_for
+           extract(epoch FROM now() - j.started_at)::float8 AS ran_for, j.backoff_base
     FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
     WHERE j.state = '{JobState.PROCESSING}' AND j.lease_expires_at < now()
     ORDER BY j.lease_expires_at

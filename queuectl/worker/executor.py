@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from queuectl import store
@@ -20,15 +20,15 @@ from queuectl.worker import outcomes
 from queuectl.worker.ports import Settings
 from queuectl.worker.runs import RunTable
 
-__all__ = ["Executor", "RunnerLike"]
+__all__ = ["Executor", "RunnerLike", "job_environment"]
 
 log = logging.getLogger("queuectl.worker")
 
 class RunnerLike(Protocol):
     """What slots need of `queuectl.runner.Runner` (unit tests pass a fake)."""
 
-    def run(self, command: str, *, timeout: float | None = None,
-            key: object = None) -> Outcome: ...
+    def run(self, command: str, *, timeout: float | None = None, key: object = None,
+            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome: ...
     def kill(self, key: object) -> bool: ...
     def kill_all(self) -> int: ...
     def close(self) -> None: ...
@@ -38,6 +38,16 @@ class RunnerLike(Protocol):
     def cancel(self, key: object, signum: int, grace: float) -> bool: ...
     def read_output(self, key: object, offset: int, limit: int) -> bytes | None: ...
     def output_size(self, key: object) -> int | None: ...
+
+
+def job_environment(job: store.Claimed) -> dict[str, str]:
+    """The variables a job's command gets on top of the worker's environment: the job's own
+    `env`, and where it is (jobspec refuses these names in `env`)."""
+    return {
+        **(job.env or {}),
+        "QUEUECTL_JOB_ID": job.id,
+        "QUEUECTL_ATTEMPT": str(job.attempts),
+    }
 
 
 def _short(text: str, n: int = 80) -> str:
@@ -89,7 +99,8 @@ class Executor:
         started = time.monotonic()
         try:
             outcome = self.runner.run(job.command, key=job.run_id,
-                                      timeout=timeout_ms / 1000 if timeout_ms else None)
+                                      timeout=timeout_ms / 1000 if timeout_ms else None,
+                                      cwd=job.cwd, env=job_environment(job))
         except Exception as exc:  # the runner must never take the worker down with it
             outcome = Outcome(False, None, f"worker error while running the job: {exc!r}",
                               "", False, time.monotonic() - started)

@@ -38,7 +38,9 @@ class Settings:
             poll_interval=float(values["poll_interval"]),
             job_timeout_ms=values["job_timeout"],
             retention=values["retention"],
-            policy=backoff.Policy(float(values["backoff_base"]), float(values["backoff_max"])),
+            policy=backoff.Policy(
+                float(values["backoff_base"]), float(values["backoff_max"]),
+                float(values["backoff_jitter"]), values["retry_on"], values["no_retry_on"]),
         )
 
 

@@ -16,10 +16,11 @@ from tests.unit.test_config_property import KEY, RAW
 
 HIGH = {"max_retries": "1000000", "backoff_base": "100", "backoff_max": "365d",
         "job_timeout": "2147483647ms", "poll_interval": "1h", "heartbeat_interval": "1h",
-        "lease_timeout": "7d", "retention": "36500d"}
+        "lease_timeout": "7d", "retention": "36500d", "backoff_jitter": "1",
+        "retry_on": "1-255", "no_retry_on": "none"}
 LOW = {"max_retries": "0", "backoff_base": "1", "backoff_max": "1ms", "job_timeout": "1ms",
        "poll_interval": "10ms", "heartbeat_interval": "100ms", "lease_timeout": "1s",
-       "retention": "1s"}
+       "retention": "1s", "backoff_jitter": "0", "retry_on": "none", "no_retry_on": "1"}
 
 
 @settings(max_examples=150, deadline=None,
@@ -32,7 +33,7 @@ def test_accepted_values_survive_postgresql(engine, key, raw):
         return
     store.set_config(engine, key=name, value=value)
     assert store.load_config(engine)[name] == value
-    if value is not None and name not in ("max_retries", "backoff_base"):
+    if value is not None and configkeys.KEYS[name].unit in ("s", "ms"):
         seconds = value / 1000 if configkeys.KEYS[name].unit == "ms" else value
         with engine.connect() as conn:  # the expressions the store builds from durations
             conn.execute(sa.text("SELECT now() + :s * interval '1 second', "
@@ -46,7 +47,7 @@ def set_all(engine, cli, values: dict[str, str]) -> None:
     for key, raw in values.items():
         name, value = configkeys.parse(key, raw)
         store.set_config(engine, key=name, value=value)
-        expected[name] = value
+        expected[name] = list(value) if isinstance(value, tuple) else value  # JSON lists
     listed = cli("config", "list", "--json")
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr
     assert json.loads(listed.stdout) == expected
@@ -62,7 +63,7 @@ def test_a_worker_runs_jobs_at_the_top_of_every_range(clean, cli, workers):
              timeout=30, message="the failing job to wait for its retry")
     bad = json.loads(cli("show", "bad", "--json").stdout)
     wait = datetime.fromisoformat(bad["run_at"]) - datetime.now(UTC)
-    assert 60 < wait.total_seconds() <= 100  # backoff_base ** 1
+    assert 0 < wait.total_seconds() <= 200  # backoff_base ** 1, jitter 1: 0 to 200 s
     assert bad["max_retries"] == 1_000_000
     assert cli("list").returncode == 0 and cli("status").returncode == 0
     assert "Traceback" not in workers.logs()

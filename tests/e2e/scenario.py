@@ -157,6 +157,7 @@ class Scenario:
         check(self.q("config", "set", "max_retries", "2").strip() == "max_retries = 2",
               "config set max_retries")
         self.q("config", "set", "backoff_base", "2")
+        self.q("config", "set", "backoff_jitter", "0")  # the retry step measures exact waits
         self.q("config", "set", "poll_interval", "200ms")
         check(self.q("config", "get", "max_retries").strip() == "max_retries = 2",
               "config get max_retries")

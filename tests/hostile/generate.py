@@ -90,6 +90,28 @@ def rejected() -> dict[str, bytes | str]:
         "tags-nul": job(tags=["\x00"]), "tags-null": job(tags=[None]),
         "tags-object": job(tags={"a": 1}), "tags-nested": job(tags=[["x"]]),
         "tags-surrogate": '{"command": "x", "tags": ["\\udfff"]}',
+        # retry policy
+        "retry-on-zero": job(retry_on=[0]), "retry-on-256": job(retry_on=[256]),
+        "retry-on-negative": job(retry_on=[-1]), "retry-on-string": job(retry_on=["64"]),
+        "retry-on-fraction": job(retry_on=[64.5]), "retry-on-true": job(retry_on=[True]),
+        "retry-on-number": job(retry_on=64), "retry-on-nested": job(retry_on=[[64]]),
+        "no-retry-on-huge": job(no_retry_on=[2**40]),
+        "retry-on-and-no-retry-on": job(retry_on=[75], no_retry_on=[64]),
+        "backoff-base-zero": job(backoff_base=0), "backoff-base-negative": job(backoff_base=-2),
+        "backoff-base-string": job(backoff_base="2"), "backoff-base-true": job(backoff_base=True),
+        "backoff-base-huge": job(backoff_base=1e300),
+        "backoff-base-nan": '{"command": "x", "backoff_base": NaN}',
+        # run context
+        "cwd-relative": job(cwd="tmp"), "cwd-empty": job(cwd=""), "cwd-dot": job(cwd="."),
+        "cwd-nul": job(cwd="/tmp\x00x"), "cwd-number": job(cwd=1), "cwd-list": job(cwd=["/"]),
+        "env-list": job(env=["A=b"]), "env-string": job(env="A=b"),
+        "env-name-digit": job(env={"1A": "x"}), "env-name-dash": job(env={"A-B": "x"}),
+        "env-name-equals": job(env={"A=B": "x"}), "env-name-empty": job(env={"": "x"}),
+        "env-name-space": job(env={"A B": "x"}), "env-name-unicode": job(env={"\u00e9": "x"}),
+        "env-value-number": job(env={"A": 1}), "env-value-null": job(env={"A": None}),
+        "env-value-object": job(env={"A": {}}), "env-value-nul": job(env={"A": "a\x00b"}),
+        "env-reserved": job(env={"QUEUECTL_JOB_ID": "x"}),
+        "env-over-64k": job(env={f"V{i}": "x" * 1000 for i in range(70)}),
         # one bad job among good ones: nothing is enqueued
         "array-one-bad": json.dumps([{"command": "a"}, {"command": "b", "priority": "x"}]),
         "array-last-bad": json.dumps([{"command": "a"}] * 50 + [{"command": ""}]),
@@ -128,6 +150,13 @@ def accepted() -> dict[str, bytes | str]:
         "array-of-three": json.dumps([{"command": "a"}, {"command": "b"}, {"command": "c"}]),
         "json-escapes": '{"id": "esc", "command": "echo \\"\\u00e9\\""}',
         "shell-metacharacters": job(id="meta", command="echo $(id) `id` ; exit 0 | cat & wait"),
+        "policy-and-context": job(id="ctx", retry_on=[75, 64, 64], backoff_base=0.5,
+                                  cwd="/tmp", env={"A": "b c", "_X1": "", "Z": "\u00e9"}),
+        "policy-edges": json.dumps([
+            {"id": "r", "command": "x", "retry_on": [], "backoff_base": 100},
+            {"id": "n", "command": "x", "no_retry_on": [1, 255], "retry_on": None},
+            {"id": "e", "command": "x", "env": {}, "cwd": "/does/not/exist/here"}]),
+        "env-near-64k": job(id="env64k", env={f"V{i}": "x" * 1000 for i in range(60)}),
     }
 
 

@@ -103,7 +103,7 @@ def test_default_timeout_from_config(clean, cli, workers):
 
 def test_backoff_delays_measured_from_stored_timestamps(clean, cli, workers):
     for key, value in {"poll_interval": "5s", "backoff_base": "1.5",
-                       "backoff_max": "1h"}.items():
+                       "backoff_max": "1h", "backoff_jitter": "0"}.items():
         cli("config", "set", key, value)
     store.enqueue_jobs(clean, specs=[JobSpec("flaky", "echo nope; exit 4", max_retries=2)])
     workers.start(1)

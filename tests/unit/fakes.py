@@ -7,7 +7,7 @@ import itertools
 import os
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +29,11 @@ class FakeJob:
     worker_id: int | None = None
     lease_expires: float | None = None
     error: str | None = None
+    retry_on: tuple[int, ...] | None = None
+    no_retry_on: tuple[int, ...] | None = None
+    backoff_base: float | None = None
+    cwd: str | None = None
+    env: dict[str, str] | None = None
 
 
 class FakeListener:
@@ -148,8 +153,9 @@ class FakeStore:
                 job.state, job.attempts = JobState.PROCESSING, job.attempts + 1
                 job.run_id, job.worker_id = next(self._run_ids), worker_id
                 job.lease_expires = self.clock() + lease_seconds
-                claimed.append(store.Claimed(job.id, job.command, job.run_id, job.attempts,
-                                             job.max_retries, None))
+                claimed.append(store.Claimed(
+                    job.id, job.command, job.run_id, job.attempts, job.max_retries, None,
+                    job.retry_on, job.no_retry_on, job.backoff_base, job.cwd, job.env))
         return written, claimed
 
     def _finish(self, results: Sequence[store.RunResult], *,
@@ -196,7 +202,7 @@ class FakeStore:
     def expired_runs(self, *, limit: int = 500) -> list[store.ExpiredRun]:
         self._server()
         return [store.ExpiredRun(j.id, j.run_id or 0, j.attempts, j.max_retries, j.worker_id,
-                                 "fakehost", 1, 1.0)
+                                 "fakehost", 1, 1.0, j.backoff_base)
                 for j in self.jobs.values()
                 if j.state is JobState.PROCESSING and (j.lease_expires or 0) < self.clock()
                 ][:limit]
@@ -244,14 +250,16 @@ class FakeRunner:
     def __init__(self, outcomes: dict[str, tuple[int, float]] | None = None) -> None:
         self.outcomes = outcomes or {}
         self.ran: list[str] = []
+        self.contexts: list[tuple[str | None, dict[str, str]]] = []
         self.killed: list[object] = []
         self.cancelled: list[object] = []
         self._kill_all = threading.Event()
         self.closed = False
 
-    def run(self, command: str, *, timeout: float | None = None,
-            key: object = None) -> Outcome:
+    def run(self, command: str, *, timeout: float | None = None, key: object = None,
+            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome:
         self.ran.append(command)
+        self.contexts.append((cwd, dict(env or {})))
         code, seconds = self.outcomes.get(command, (0, 0.0))
         if self._kill_all.wait(seconds):
             return Outcome(False, None, "interrupted", "", False, seconds, interrupted=True)

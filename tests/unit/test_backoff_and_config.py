@@ -20,7 +20,7 @@ def test_max_retries_counts_retries_after_the_first_run():
     # max_retries=3: runs 1..3 fail into `failed`, run 4 failing makes it dead.
     states = [backoff.after_failure(policy, attempts=k, max_retries=3)[0] for k in (1, 2, 3, 4)]
     assert states == [JobState.FAILED] * 3 + [JobState.DEAD]
-    assert backoff.after_failure(policy, attempts=1, max_retries=0) == (JobState.DEAD, 0.0)
+    assert backoff.after_failure(policy, attempts=1, max_retries=0) == (JobState.DEAD, 0.0, None)
 
 
 @pytest.mark.parametrize(

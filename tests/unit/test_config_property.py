@@ -21,19 +21,31 @@ _numbers = st.one_of(
     st.text(alphabet="0123456789.e-+_ x\u0660", max_size=14),
 )
 _units = st.sampled_from(["", "ms", "s", "m", "h", "d", " s", "D", "sec", "µs"])
+_codes = st.lists(st.one_of(st.integers(-5, 300).map(str),
+                            st.builds(lambda a, b: f"{a}-{b}", st.integers(0, 300),
+                                      st.integers(0, 300))), max_size=5)
 RAW = st.one_of(
     st.builds(lambda n, u: n + u, _numbers, _units),
+    st.builds(lambda parts, sep: sep.join(parts), _codes, st.sampled_from([",", " ", ", "])),
     st.sampled_from(["none", "off", "0", "", " ", "NONE", "0s", "0.0", "nan", "inf"]),
     st.text(max_size=20),
 )
 KEY = st.sampled_from(sorted(configkeys.KEYS))
 
 
-def usable(key: str, value: float | int | None) -> None:
+def usable(key: str, value: configkeys.Value) -> None:
     """Assert a worker can use `value` for `key` wherever it uses it."""
     spec = configkeys.KEYS[key]
     if value is None:
         assert spec.default is None or key == "retention"
+        return
+    if key in ("retry_on", "no_retry_on"):
+        assert isinstance(value, tuple) and value and list(value) == sorted(set(value))
+        assert all(isinstance(c, int) and 1 <= c <= 255 for c in value)
+        return
+    assert not isinstance(value, tuple)
+    if key == "backoff_jitter":
+        assert 0 <= value <= 1
         return
     if key == "max_retries":
         assert isinstance(value, int) and 0 <= value and value + 1 <= INT4

@@ -504,6 +504,9 @@
         ["Priority", String(j.priority)],
         ["Timeout", j.timeout === null ? "none" : duration(j.timeout / 1000)],
         ["Tags", j.tags.length ? j.tags.map((t) => h("span", { class: "tag" }, t)) : "–"],
+        ["Retry policy", retryPolicy(j)],
+        ["Directory", j.cwd === null ? "worker's" : h("span", { class: "mono" }, j.cwd)],
+        ["Environment", j.env_names.length ? h("span", { class: "mono" }, j.env_names.join(", ")) : "–"],
         ["Created", stampAgo(j.created_at)],
         ["Run at", stampAgo(j.run_at)],
         ["Started", stampAgo(j.started_at)],
@@ -524,6 +527,14 @@
       if (running) await follow(j);
     }
     return { refresh, every: () => (runningNow ? LIVE_MS : REFRESH_MS) };
+  }
+
+  function retryPolicy(j) {
+    const parts = [];
+    if (j.retry_on !== null) parts.push(`retry_on ${j.retry_on.join(", ") || "none"}`);
+    if (j.no_retry_on !== null) parts.push(`no_retry_on ${j.no_retry_on.join(", ")}`);
+    if (j.backoff_base !== null) parts.push(`backoff_base ${j.backoff_base}`);
+    return parts.length ? parts.join("; ") : "config";
   }
 
   function stampAgo(iso) {
