@@ -3,6 +3,11 @@ wake-ups that end an idle wait (slot threads finishing a run, NOTIFYs on the job
 through the worker's own LISTEN connection or the host's relay, and the poll interval as the
 safety net).
 
+An idle worker's polls back off: the first idle wait after work is poll_interval/8, each next
+one doubles, up to poll_interval, each drawn uniformly from the upper half of its step (jitter,
+so a fleet woken together does not poll in lockstep, and never longer than poll_interval, which
+promises a check at least that often). Claiming jobs resets it.
+
 Threading: `Waker.wake` may be called from any thread; everything else is main-thread only.
 """
 
@@ -10,10 +15,12 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import select
 import time
+from collections.abc import Callable
 
-from queuectl.reconnect import Gate, Offline
+from queuectl.reconnect import Backoff, Gate, Offline
 from queuectl.worker.ports import ListenerLike, Store
 
 __all__ = ["Producer", "Waker"]
@@ -22,6 +29,8 @@ log = logging.getLogger("queuectl.worker")
 
 # Prefetch (hold one extra claimed job per slot) only while runs are this short on average.
 PREFETCH_BELOW = 0.05
+# The first idle wait after work is poll_interval * IDLE_FIRST_FRACTION (then 2x, 4x, ... cap).
+IDLE_FIRST_FRACTION = 1 / 8
 
 
 class Waker:
@@ -57,7 +66,8 @@ class Producer:
     """Decides how many jobs to claim and waits for a reason to claim again."""
 
     def __init__(self, db: Store, gate: Gate, waker: Waker, *, concurrency: int,
-                 listen: bool = True, relay_fd: int | None = None) -> None:
+                 listen: bool = True, relay_fd: int | None = None,
+                 rand: Callable[[], float] = random.random) -> None:
         self._db = db
         self._gate = gate
         self._waker = waker
@@ -71,6 +81,7 @@ class Producer:
         self.avg_run: float | None = None
         self.next_due: float | None = None  # epoch seconds of the earliest known retry
         self._flags: set[str] = set()  # "control", "stop": NOTIFYs that ask for a call now
+        self._idle = Backoff(first=IDLE_FIRST_FRACTION, cap=1.0, rand=rand, floor=0.5)
 
     def capacity(self) -> int:
         """How many jobs to hold claimed: one per slot, and while recent runs are short (under
@@ -97,13 +108,17 @@ class Producer:
             self.next_due = due if self.next_due is None else min(self.next_due, due)
 
     def claimed(self) -> None:
-        """A claim returned jobs: a due time that has passed was served."""
+        """A claim returned jobs: a due time that has passed was served, and idle polling
+        starts again from its shortest wait."""
+        self._idle.reset()
         if self.next_due is not None and self.next_due <= time.time():
             self.next_due = None
 
     def idle_timeout(self, poll_interval: float) -> float:
-        """How long an idle worker (free slots, nothing claimed last time) may wait."""
-        timeout = poll_interval
+        """How long an idle worker (free slots, nothing claimed last time) may wait: the next
+        step of the idle backoff (each call is one more idle wait), at most `poll_interval`,
+        and no later than the earliest known due time."""
+        timeout = poll_interval * self._idle.next_delay()
         if self.next_due is not None:
             timeout = min(timeout, max(0.0, self.next_due - time.time()))
         return timeout
