@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from qbench import procs, report, scratch
 from queuectl import jobspec, store
 
@@ -60,6 +62,12 @@ def _drain(sc: scratch.Scratch, workers: procs.Workers, phase: Phase, tag: str) 
     return time.perf_counter() - start
 
 
+def _clear(sc: scratch.Scratch) -> None:
+    """Delete the finished jobs, keeping the running worker's registration."""
+    with sc.engine.begin() as conn:
+        conn.execute(sa.text("TRUNCATE jobs, metrics, job_output"))
+
+
 def measure(sc: scratch.Scratch, log_dir: Path, phases: list[Phase]) -> list[dict]:
     """One row per point: registered, then after each phase."""
     scratch.reset(sc.engine)
@@ -74,7 +82,7 @@ def measure(sc: scratch.Scratch, log_dir: Path, phases: list[Phase]) -> list[dic
         done = 0
         for i, phase in enumerate(phases):
             seconds = _drain(sc, workers, phase, f"rss{i}")
-            scratch.reset(sc.engine)  # keeps completed rows (and their output) off the disk
+            _clear(sc)  # keeps completed rows (and their output) off the disk
             done += phase.jobs
             rss, hwm = _memory(pid)
             rows.append({"point": f"after {phase.name}", "jobs": done, "seconds": seconds,
