@@ -18,7 +18,7 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -180,6 +180,7 @@ def main(argv: list[str]) -> int:
     results: dict = {"started_at": stamp, "args": {**vars(args), "json_out": str(out)},
                      "plan": {k: v for k, v in vars(plan).items()
                               if k not in ("claim_levels", "issue15")},
+                     "plan15": asdict(plan.issue15) if plan.issue15 else None,
                      "sections": {}, "load_start": report.load()}
     work = Path(tempfile.mkdtemp(prefix="qbench-"))
     start = time.perf_counter()

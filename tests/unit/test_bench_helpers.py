@@ -36,9 +36,10 @@ def test_latencies_pair_jobs_by_index_and_skip_the_missing():
     assert peers.latencies(enqueued, started) == [2.0, 4.5]
 
 
-def test_idle_claim_ratio_uses_the_level_beside_the_backlog_and_the_reference():
+def test_idle_claim_ratio_uses_the_worst_level_beside_the_backlog_and_the_reference():
     rows = [{"due": 0, "future": 1_000_000, "p50_ms": 0.5},
             {"due": 10, "future": 1_000_000, "p50_ms": 3.0},
+            {"due": 10, "future": 1_000_000, "p50_ms": 5.0},  # higher-priority backlog
             {"due": 10_000, "future": 0, "p50_ms": 2.0}]
-    assert idleclaim.ratio(rows) == 1.5
-    assert idleclaim.ratio(rows[:2]) is None
+    assert idleclaim.ratio(rows) == 2.5  # the worst variant
+    assert idleclaim.ratio(rows[:3]) is None
