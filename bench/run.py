@@ -18,13 +18,26 @@ import signal
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qbench import ceiling, claim, clistart, e2e, enqueue, latency, report, scratch, tables
+from qbench import (
+    ceiling,
+    claim,
+    clistart,
+    e2e,
+    enqueue,
+    idleclaim,
+    latency,
+    peers,
+    report,
+    rss,
+    scratch,
+    tables,
+)
 
-SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli")
+SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli", "peers", "idle-claim", "rss")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -41,17 +54,39 @@ class Plan:
     claims: int
     cli_repeats: int
     claim_levels: list[claim.Level] = field(default_factory=list)
+    issue15: Plan15 | None = None
+
+
+@dataclass(frozen=True)
+class Plan15:
+    """Sizes of the issue-15 sections (peers, idle-claim, rss)."""
+
+    peer_jobs: int
+    peer_latency_jobs: int
+    idle_levels: tuple[idleclaim.Level, ...]
+    idle_claims: int
+    rss_phases: list[rss.Phase]
+
+
+def _plan15(args: argparse.Namespace, quick: bool) -> Plan15:
+    if quick:
+        return Plan15(args.jobs or 300, 30, idleclaim.QUICK_LEVELS, 50, [
+            rss.Phase("e2e workload", args.jobs or 300), rss.Phase("5,000 jobs", 5_000),
+            rss.Phase("4 jobs printing 100 MB", 4, rss.BIG_OUTPUT)])
+    return Plan15(args.jobs or 2000, 100, idleclaim.LEVELS, 200, [
+        rss.Phase("e2e workload", args.jobs or 2000), rss.Phase("100,000 jobs", 100_000),
+        rss.Phase("8 jobs printing 100 MB", 8, rss.BIG_OUTPUT)])
 
 
 def _plan(args: argparse.Namespace) -> Plan:
     if args.quick:
         return Plan(args.jobs or 300, [1, 4], 50, 20_000, 1, 2_000, 50, 11, [
             claim.Level("10k pending", 10_000), claim.Level("100k pending", 100_000),
-            claim.Level("1M pending", 1_000_000)])
+            claim.Level("1M pending", 1_000_000)], _plan15(args, True))
     return Plan(args.jobs or 2000, [1, 2, 4, 8], 200, 100_000, 3, 10_000, 200, 21, [
         claim.Level("10k pending", 10_000), claim.Level("100k pending", 100_000),
         claim.Level("1M pending", 1_000_000),
-        claim.Level("10k pending + 1M completed", 10_000, 1_000_000)])
+        claim.Level("10k pending + 1M completed", 10_000, 1_000_000)], _plan15(args, False))
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -105,6 +140,22 @@ def _run(args: argparse.Namespace, plan: Plan, sc: scratch.Scratch, work: Path,
                               plan.claims))
     if "cli" in args.only:
         tables.cli(_section(results, "cli", clistart.measure, sc, work, plan.cli_repeats))
+    _run15(args, plan, sc, work, results)
+
+
+def _run15(args: argparse.Namespace, plan: Plan, sc: scratch.Scratch, work: Path,
+           results: dict) -> None:
+    """The issue-15 sections: peers, idle-claim, rss."""
+    p = plan.issue15
+    assert p is not None
+    if "peers" in args.only:
+        peers.table(_section(results, "peers", peers.measure, args.database_url, work,
+                             p.peer_jobs, p.peer_latency_jobs))
+    if "idle-claim" in args.only:
+        idleclaim.table(_section(results, "idle-claim", idleclaim.measure, sc, p.idle_levels,
+                                 p.idle_claims))
+    if "rss" in args.only:
+        rss.table(_section(results, "rss", rss.measure, sc, work, p.rss_phases))
 
 
 def _on_sigterm(signum: int, _frame) -> None:
@@ -127,7 +178,9 @@ def main(argv: list[str]) -> int:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = args.json_out or _HERE / "results" / f"{stamp}.json"
     results: dict = {"started_at": stamp, "args": {**vars(args), "json_out": str(out)},
-                     "plan": {k: v for k, v in vars(plan).items() if k != "claim_levels"},
+                     "plan": {k: v for k, v in vars(plan).items()
+                              if k not in ("claim_levels", "issue15")},
+                     "plan15": asdict(plan.issue15) if plan.issue15 else None,
                      "sections": {}, "load_start": report.load()}
     work = Path(tempfile.mkdtemp(prefix="qbench-"))
     start = time.perf_counter()

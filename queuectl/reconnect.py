@@ -37,12 +37,15 @@ class Offline(Exception):
 
 
 class Backoff:
-    """Exponential backoff with full jitter between `first` and `cap` seconds."""
+    """Exponential backoff with full jitter between `first` and `cap` seconds. With `floor`
+    > 0 each delay is uniform in [floor * ceiling, ceiling] instead ("equal jitter" at 0.5):
+    still spread out, but never far below the current step."""
 
     def __init__(self, *, first: float = FIRST_DELAY, cap: float = MAX_DELAY,
-                 rand: Callable[[], float] = random.random) -> None:
+                 rand: Callable[[], float] = random.random, floor: float = 0.0) -> None:
         self.first = first
         self.cap = cap
+        self.floor = floor
         self._rand = rand
         self.failures = 0
 
@@ -50,7 +53,7 @@ class Backoff:
         """Count one more failure; the delay before the next attempt."""
         ceiling = min(self.cap, self.first * 2 ** min(self.failures, 32))
         self.failures += 1
-        return float(self._rand() * ceiling)
+        return float(ceiling * (self.floor + (1.0 - self.floor) * self._rand()))
 
     def reset(self) -> None:
         """A success: the next failure starts from `first` again."""

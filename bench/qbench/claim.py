@@ -85,7 +85,8 @@ def _explain(engine: sa.Engine, limit: int) -> list[str]:
     claim_sql = store.runs._CLAIM.text  # the store's own statement, read-only use
     with engine.connect() as conn:
         rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql),
-                            {"worker_id": 1, "limit": limit, "lease": 30}).scalars().all()
+                            {"worker_id": 1, "limit": limit, "lease": 30,
+                             "start_now": limit}).scalars().all()
         conn.rollback()
     return list(rows)
 

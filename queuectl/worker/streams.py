@@ -1,7 +1,9 @@
 """Live output: while a run lasts longer than a moment, its new output is read from the
 runner's output file and stored as chunks (`store.append_output`) at least every second and
 whenever 64 KiB have piled up, so `queuectl logs -f` follows it from any host. When a
-streamed run ends, the rest of its output is stored before its result.
+streamed run ends, the rest of its output is stored before its result. The store keeps the
+last `MAX_OUTPUT` (1 MiB) per job, so when more than that is unread, only its last 1 MiB is
+read: a job printing 100 MB costs the worker a bounded read, not 100 MB of memory.
 
 Threading: main thread only (the runner's reads are thread-safe).
 """
@@ -14,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from queuectl.reconnect import Gate
+from queuectl.runner import MAX_OUTPUT
 from queuectl.worker.executor import RunnerLike
 from queuectl.worker.outcomes import Decision
 from queuectl.worker.ports import Store
@@ -67,6 +70,9 @@ class Streams:
                 continue
             if size - s.offset < FLUSH_BYTES and now - s.flushed_at < FLUSH_EVERY:
                 continue
+            if size - s.offset > MAX_OUTPUT:  # the store would trim all but the last MiB
+                s.offset = size - MAX_OUTPUT
+                s.decoder.reset()
             data = self._runner.read_output(run_id, s.offset, size - s.offset)
             if data:
                 s.offset += len(data)

@@ -118,7 +118,7 @@ def test_producer_prefetches_only_while_runs_are_short():
     assert p.want(held=0) == 4
     for _ in range(5):
         p.observe(0.01)
-    assert p.want(held=4) == 4  # one extra per slot
+    assert p.want(held=4) == 12  # PREFETCH_DEPTH (4) per slot
     for _ in range(20):
         p.observe(1.0)
     assert p.want(held=6) == 0  # runs got long: no more than one per slot
