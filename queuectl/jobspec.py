@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from queuectl import errors
+from queuectl import errors, queuespec
 
 __all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "decode", "parse_payload"]
 
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags", "queue")
 MAX_COMMAND_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 255
 _INT32 = 2**31 - 1
@@ -32,6 +32,7 @@ class JobSpec:
     run_at: datetime | None = None
     timeout_ms: int | None = None
     tags: list[str] = field(default_factory=list)
+    queue: str = queuespec.DEFAULT
 
 
 def decode(data: bytes, source: str) -> str:
@@ -118,6 +119,7 @@ def _parse_one(item: Any, where: str) -> JobSpec:
         run_at=_run_at(item.get("run_at"), where),
         timeout_ms=_timeout(item, where),
         tags=_tags(item.get("tags"), where),
+        queue=_queue(item.get("queue", queuespec.DEFAULT), where),
     )
 
 
@@ -215,3 +217,10 @@ def _tags(value: Any, where: str) -> list[str]:
     if not all(t and _text_ok(t) for t in value):
         raise errors.InvalidJob(f"{where}field 'tags' must not contain empty strings or NULs")
     return list(dict.fromkeys(value))
+
+
+def _queue(value: Any, where: str) -> str:
+    problem = queuespec.name_problem(value)
+    if problem:
+        raise errors.InvalidJob(f"{where}field 'queue' {problem}")
+    return str(value)

@@ -26,6 +26,7 @@ def job_json(job: Job) -> dict[str, Any]:
     return {
         "id": job.id,
         "command": job.command,
+        "queue": job.queue,
         "state": job.state.value,
         "attempts": job.attempts,
         "max_retries": job.max_retries,

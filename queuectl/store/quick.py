@@ -71,6 +71,7 @@ def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec],
                 "timeouts": [s.timeout_ms for s in batch],
                 # A text[] of '{a,b}' literals keeps unnest one-dimensional.
                 "tags": [sql.array_literal(s.tags) for s in batch],
+                "queues": [s.queue for s in batch],
             }
             try:
                 conn.execute(sql.INSERT_JOBS, params)

@@ -51,14 +51,14 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 CLAIMED = "claimed"
 
 INSERT_JOBS = """
-    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags, queue)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}')
+           coalesce(CAST(tags AS text[]), '{}'), queue
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
-                CAST(%(tags)s AS text[]))
-         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
+                CAST(%(tags)s AS text[]), CAST(%(queues)s AS text[]))
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, queue)
 """
 
 # Jobs per state, with processing jobs not yet started (claimed ahead) apart.

@@ -104,6 +104,10 @@ class Producer:
     def idle_timeout(self, poll_interval: float) -> float:
         """How long an idle worker (free slots, nothing claimed last time) may wait."""
         timeout = poll_interval
+        if self.next_due is not None and self.next_due <= time.time():
+            # The claim that just ran served it (another worker may have won the job): do
+            # not spin on a due time that has passed.
+            self.next_due = None
         if self.next_due is not None:
             timeout = min(timeout, max(0.0, self.next_due - time.time()))
         return timeout
