@@ -7,20 +7,13 @@ from typing import Any
 
 import typer
 
-from queuectl import queuespec, store
+from queuectl import queuespec, serialize, store
 from queuectl.cli import output
 
-__all__ = ["app", "queue_json"]
+__all__ = ["app"]
 
 app = typer.Typer(help="Named queues: counts, concurrency and rate limits, pause.",
                   no_args_is_help=True, rich_markup_mode=None)
-
-
-def queue_json(q: Any) -> dict[str, Any]:
-    """A queue as `queue list --json` prints it (None: no limit)."""
-    return {"name": q.name, "pending": q.pending, "running": q.running, "failed": q.failed,
-            "dead": q.dead, "concurrency": q.concurrency,
-            "rate": None if q.rate is None else str(q.rate), "paused": q.paused}
 
 
 def _line(q: Any) -> str:
@@ -41,7 +34,7 @@ def list_(
     """
     queues = store.list_queues(ctx.obj.engine())
     if as_json:
-        output.emit_json([queue_json(q) for q in queues])
+        output.emit_json([serialize.queue_json(q) for q in queues])
         return
     if not queues:
         typer.echo("no queues", err=True)
