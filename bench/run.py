@@ -22,9 +22,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from qbench import ceiling, claim, clistart, e2e, enqueue, latency, report, scratch, tables
+from qbench import ceiling, claim, clistart, e2e, enqueue, latency, queues, report, scratch, tables
 
-SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli")
+SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli", "queues")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -105,6 +105,8 @@ def _run(args: argparse.Namespace, plan: Plan, sc: scratch.Scratch, work: Path,
                               plan.claims))
     if "cli" in args.only:
         tables.cli(_section(results, "cli", clistart.measure, sc, work, plan.cli_repeats))
+    if "queues" in args.only:
+        queues.print_table(_section(results, "queues", queues.measure, sc, plan.claims))
 
 
 def _on_sigterm(signum: int, _frame) -> None:

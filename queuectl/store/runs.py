@@ -63,7 +63,9 @@ class RunResult:
 # The statements below are composed from these CTEs so that a worker can record finished
 # runs and claim new jobs in one round trip (`finish_and_claim`).
 # Queues: `:queues` (NULL: all) is the worker's `--queue` list; `held_back` the paused and
-# limited queues, which only `queues.claim_limited` claims from (see `store.queues`).
+# limited queues, which only `queues.claim_limited` claims from (see `store.queues`). The
+# EXISTS is evaluated once (it names no column of `jobs`): a worker whose queues are all held
+# back skips the scan instead of reading every claimable job to find none of its own.
 _CLAIM_CTES = f"""
     held_back AS ({queues_mod.HELD_BACK}
     ), due AS (
@@ -73,6 +75,9 @@ _CLAIM_CTES = f"""
                               WHERE name = 'claiming' AND value = 'paused')
               AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
               AND queue <> ALL(ARRAY(SELECT name FROM held_back))
+              AND (CAST(:queues AS text[]) IS NULL
+                   OR EXISTS (SELECT 1 FROM unnest(CAST(:queues AS text[])) AS w(name)
+                              WHERE w.name <> ALL(ARRAY(SELECT name FROM held_back))))
         ORDER BY priority DESC, run_at, id
         LIMIT :limit
         FOR UPDATE SKIP LOCKED
