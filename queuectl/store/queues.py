@@ -122,7 +122,9 @@ _CLAIM_LIMITED = sa.text(f"""
             run_id = nextval('job_run_id_seq'),
             worker_id = :worker_id, updated_at = now(), paused_at = NULL, started_at = now(),
             lease_expires_at = now() + :lease * interval '1 second'
-        FROM due WHERE j.id = due.id
+        -- An array, not a join: the planner cannot estimate LIMIT (SELECT ...) and would
+        -- hash-join the whole table.
+        WHERE j.id = ANY(ARRAY(SELECT id FROM due))
         RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms,
                   j.priority, j.queue
     ), advanced AS (
