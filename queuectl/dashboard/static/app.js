@@ -511,6 +511,7 @@
       const text = running ? liveText : j.output;
       const fields = [
         ["State", [badge(j.state), j.paused_at && running ? h("span", { class: "muted" }, ` paused ${ago(j.paused_at)}`) : null]],
+        ["Queue", h("a", { href: jobsHash("", "", j.queue), class: "mono" }, j.queue)],
         ["Attempts", `${j.attempts} of ${j.max_retries + 1}`],
         ["Exit code", j.exit_code === null ? "–" : String(j.exit_code)],
         ["Duration", duration(j.duration)],
