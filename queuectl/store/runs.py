@@ -3,6 +3,7 @@ statement, and requeue after a hard shutdown. Rescue of expired runs is in `upke
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -28,6 +29,8 @@ __all__ = [
     "finish_runs",
     "requeue_runs",
 ]
+
+_log = logging.getLogger("queuectl.store")
 
 
 @dataclass(frozen=True)
@@ -217,8 +220,14 @@ def finish_and_claim(
     for name in random.sample(limited, len(limited)):  # no queue always served first
         if free <= 0:
             break
-        rows = queues_mod.claim_limited(engine, queue=name, worker_id=worker_id, limit=free,
-                                        lease_seconds=lease_seconds)
+        try:
+            rows = queues_mod.claim_limited(engine, queue=name, worker_id=worker_id,
+                                            limit=free, lease_seconds=lease_seconds)
+        except sa_exc.SQLAlchemyError as exc:
+            # The results and the ordinary claim above are committed: report them, or the
+            # worker would write the results again and lose the jobs it claimed.
+            _log.warning("claim from limited queue %s failed: %s", name, exc)
+            break
         claimed += [Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries,
                             r.timeout_ms, r.queue) for r in rows]
         free -= len(rows)
