@@ -25,11 +25,17 @@ share no lock and both see the same running jobs. A finish, rescue or requeue th
 during the count is missed, which only makes the count too high for that one claim (safe).
 Nothing has to be decremented on the many ways out of `processing` (finish, rescue by the
 leader after a worker died, requeue, cancel): the count is of the jobs themselves, so a dead
-worker's slot frees exactly when the leader rescues its job. pgqueuer, by comparison, counts
-picked jobs per entrypoint inside its claim statement, and River Pro and Oban Pro keep
-per-producer bookkeeping; a per-queue counter row would need a decrement on every exit path.
+worker's slot frees exactly when the leader rescues its job. pgqueuer, by comparison, counts an
+entrypoint's picked jobs *of the same queue manager* inside its dequeue statement
+(`concurrency_limit` is per process, its snapshot count can overshoot) and rate-limits in
+process memory. A per-queue counter row, bumped with a conditional UPDATE in the claim, would be
+exact too, but would need a decrement on every way out of `processing`, and every finish of
+an unlimited queue would write the same hot row.
 Only the limited queues pay for the serialisation, and only one worker at a time claims from
 each (others skip its lock rather than wait).
+
+The one window: an ordinary claim whose statement began before a `queue set` committed may
+still take jobs of that queue; a new limit holds from the claims that start after it.
 """
 
 from __future__ import annotations
