@@ -67,8 +67,9 @@ HELD_BACK = """
 #: Limited, unpaused queues (of `:queues`, when given) that have a due job and, as far as
 #: this snapshot shows, room under their limits: the claim returns them so that the worker
 #: knows where `claim_limited` may find work (a hint; `claim_limited` decides exactly).
-#: `OFFSET 0` keeps each EXISTS a probe of one queue's index range rather than a join over
-#: every claimable job.
+#: The due-job probe is a scalar subquery in the claim order, so that it walks the queue's
+#: range of `ix_jobs_queue_claimable`: as an EXISTS, the planner (which believes nearly every
+#: job is in the queue when nearly all are in `default`) reads the table instead.
 LIMITED = f"""
     SELECT q.name FROM queues q
     WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
@@ -77,8 +78,9 @@ LIMITED = f"""
           AND (q.concurrency IS NULL
                OR q.concurrency > (SELECT count(*) FROM jobs r
                                    WHERE r.state = {sql.PROCESSING} AND r.queue = q.name))
-          AND EXISTS (SELECT 1 FROM jobs j WHERE j.queue = q.name
-                      AND j.state IN ({sql.CLAIMABLE}) AND j.run_at <= now() OFFSET 0)"""
+          AND (SELECT j.id FROM jobs j
+               WHERE j.queue = q.name AND j.state IN ({sql.CLAIMABLE}) AND j.run_at <= now()
+               ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) IS NOT NULL"""
 
 
 @dataclass(frozen=True)

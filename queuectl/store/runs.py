@@ -68,7 +68,10 @@ class RunResult:
 # Queues: `:queues` (NULL: all) is the worker's `--queue` list; `held_back` the paused and
 # limited queues, which only `queues.claim_limited` claims from (see `store.queues`). The
 # EXISTS is evaluated once (it names no column of `jobs`): a worker whose queues are all held
-# back skips the scan instead of reading every claimable job to find none of its own.
+# back skips the scan instead of reading every claimable job to find none of its own. The
+# `NOT EXISTS ... OR` keeps the row estimate sane: alone, `queue <> ALL(...)` is estimated
+# from the column's statistics, and with (nearly) every job in `default` the planner expects no
+# row to pass and sorts the whole table instead of walking the claim index.
 _CLAIM_CTES = f"""
     held_back AS ({queues_mod.HELD_BACK}
     ), due AS (
@@ -77,7 +80,8 @@ _CLAIM_CTES = f"""
               AND NOT EXISTS (SELECT 1 FROM switches
                               WHERE name = 'claiming' AND value = 'paused')
               AND (CAST(:queues AS text[]) IS NULL OR queue = ANY(CAST(:queues AS text[])))
-              AND queue <> ALL(ARRAY(SELECT name FROM held_back))
+              AND (NOT EXISTS (SELECT 1 FROM held_back)
+                   OR queue <> ALL(ARRAY(SELECT name FROM held_back)))
               AND (CAST(:queues AS text[]) IS NULL
                    OR EXISTS (SELECT 1 FROM unnest(CAST(:queues AS text[])) AS w(name)
                               WHERE w.name <> ALL(ARRAY(SELECT name FROM held_back))))
