@@ -154,7 +154,9 @@ def claim_limited(engine: sa.Engine, *, queue: str, worker_id: int | None, limit
     priority, queue), all marked started."""
     if limit <= 0:
         return []
-    with engine.begin() as conn:
+    # READ COMMITTED whatever the server's default: the count must take a new snapshot.
+    with engine.connect() as conn, \
+            conn.execution_options(isolation_level="READ COMMITTED").begin():
         if conn.execute(_LOCK, {"queue": queue}).first() is None:
             return []
         rows = conn.execute(_CLAIM_LIMITED, {"queue": queue, "worker_id": worker_id,

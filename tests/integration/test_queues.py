@@ -171,3 +171,31 @@ def test_a_worker_claims_only_from_its_queues(fresh, cli, workers):
     wait_for(lambda: states(fresh, "mine") == {"completed": 5}, message="own queue done")
     time.sleep(1.0)  # a poll or two: nothing of the other queue may be claimed
     assert states(fresh, "theirs") == {"pending": 5}
+
+
+def test_concurrent_claims_never_exceed_the_limit(fresh):
+    """Eight threads claim at once, again and again: the queue never holds more than its
+    limit of processing jobs, and it fills up to the limit."""
+    import threading
+
+    store.set_queue_limits(fresh, name="tight", concurrency=3)
+    for round_ in range(5):
+        with fresh.begin() as conn:
+            conn.execute(sa.text("DELETE FROM jobs"))
+        enqueue(fresh, 30, "true", "tight", f"t{round_}")
+        start = threading.Barrier(8)
+        got: list[int] = []
+
+        def claim(start: threading.Barrier, got: list[int]) -> None:
+            start.wait()
+            for _ in range(5):
+                got.append(len(store.claim_jobs(fresh, worker_id=1, limit=4,
+                                                lease_seconds=30)))
+
+        threads = [threading.Thread(target=claim, args=(start, got)) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert sum(got) == 3, got
+        assert states(fresh, "tight") == {"processing": 3, "pending": 27}
