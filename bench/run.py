@@ -31,13 +31,15 @@ from qbench import (
     idleclaim,
     latency,
     peers,
+    queues,
     report,
     rss,
     scratch,
     tables,
 )
 
-SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli", "peers", "idle-claim", "rss")
+SECTIONS = ("ceiling", "e2e", "latency", "bulk", "claim", "cli", "queues", "peers", "idle-claim",
+            "rss")
 _HERE = Path(__file__).resolve().parent
 
 
@@ -140,6 +142,8 @@ def _run(args: argparse.Namespace, plan: Plan, sc: scratch.Scratch, work: Path,
                               plan.claims))
     if "cli" in args.only:
         tables.cli(_section(results, "cli", clistart.measure, sc, work, plan.cli_repeats))
+    if "queues" in args.only:
+        queues.print_table(_section(results, "queues", queues.measure, sc, plan.claims))
     _run15(args, plan, sc, work, results)
 
 

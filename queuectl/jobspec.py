@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from queuectl import errors
+from queuectl import errors, queuespec
 
 __all__ = [
     "FIELDS",
@@ -27,7 +27,7 @@ __all__ = [
     "parse_payload",
 ]
 
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags",
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags", "queue",
           "retry_on", "no_retry_on", "backoff_base", "cwd", "env")
 MAX_ENV_BYTES = 64 * 1024
 #: Set by the worker for every job; a job's `env` may not set them.
@@ -55,6 +55,7 @@ class JobSpec:
     backoff_base: float | None = None
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    queue: str = queuespec.DEFAULT
 
 
 def decode(data: bytes, source: str) -> str:
@@ -150,6 +151,7 @@ def _parse_one(item: Any, where: str, here: str | None = None) -> JobSpec:
         backoff_base=_backoff_base(item.get("backoff_base"), where),
         cwd=_cwd(item.get("cwd"), where, here),
         env=_env(item.get("env"), where),
+        queue=_queue(item.get("queue", queuespec.DEFAULT), where),
     )
 
 
@@ -305,3 +307,8 @@ def _env(value: Any, where: str) -> dict[str, str] | None:
     if size > MAX_ENV_BYTES:
         raise errors.InvalidJob(f"{where}field 'env' is larger than 64 KiB in all")
     return dict(value)
+def _queue(value: Any, where: str) -> str:
+    problem = queuespec.name_problem(value)
+    if problem:
+        raise errors.InvalidJob(f"{where}field 'queue' {problem}")
+    return str(value)

@@ -54,6 +54,7 @@ __all__ = [
     "leader",
     "metadata",
     "metrics",
+    "queues",
     "run_id_seq",
     "switches",
     "workers",
@@ -112,6 +113,8 @@ jobs = Table(
     Column("backoff_base", Double),
     Column("cwd", Text),
     Column("env", JSONB),
+    # The named queue (`queuectl queue ...`); settings per queue live in `queues`.
+    Column("queue", Text(collation="C"), nullable=False, server_default="default"),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("retry_on IS NULL OR no_retry_on IS NULL", name="one_retry_list"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
@@ -124,6 +127,15 @@ jobs = Table(
         postgresql_where=_claimable_sql,
     ),
     Index("ix_jobs_state_created", "state", "created_at", "id"),
+    # The claim from one limited queue (`store.queues`): its claimable jobs in claim order.
+    Index(
+        "ix_jobs_queue_claimable",
+        "queue",
+        text("priority DESC"),
+        "run_at",
+        "id",
+        postgresql_where=_claimable_sql,
+    ),
     Index(
         "ix_jobs_lease",
         "lease_expires_at",
@@ -207,6 +219,25 @@ switches = Table(
     Column("name", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+)
+
+# Settings of named queues (a queue without a row has none). `rate_next_at` is the earliest time
+# the next job of a rate-limited queue may start; claims from a limited or paused queue hold
+# its row lock (see `store.queues`).
+queues = Table(
+    "queues",
+    metadata,
+    Column("name", Text(collation="C"), primary_key=True),
+    Column("concurrency", Integer),
+    Column("rate_count", Integer),
+    Column("rate_period", Integer),
+    Column("rate_next_at", DateTime(timezone=True)),
+    Column("paused", Boolean, nullable=False, server_default="false"),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    CheckConstraint("concurrency IS NULL OR concurrency >= 1", name="concurrency"),
+    CheckConstraint("(rate_count IS NULL) = (rate_period IS NULL) AND "
+                    "(rate_count IS NULL OR (rate_count >= 1 AND rate_period >= 1))",
+                    name="rate"),
 )
 
 metrics = Table(

@@ -70,6 +70,7 @@ class Job:
     backoff_base: float | None = None
     cwd: str | None = None
     env: dict[str, str] | None = None
+    queue: str = "default"
 
 
 @dataclass(frozen=True)

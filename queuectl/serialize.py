@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from queuectl.models import Job, WorkerInfo
+    from queuectl.store.queues import QueueInfo
 
-__all__ = ["iso", "job_json", "worker_json"]
+__all__ = ["iso", "job_json", "queue_json", "worker_json"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -27,6 +28,7 @@ def job_json(job: Job, *, env_values: bool = False) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": job.id,
         "command": job.command,
+        "queue": job.queue,
         "state": job.state.value,
         "attempts": job.attempts,
         "max_retries": job.max_retries,
@@ -68,4 +70,18 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "heartbeat_at": iso(worker.heartbeat_at),
         "running": worker.running,
         "leader": worker.leader,
+    }
+
+
+def queue_json(queue: QueueInfo) -> dict[str, Any]:
+    """A named queue with its counts and settings (None: no limit; rate as `N/s|m|h`)."""
+    return {
+        "name": queue.name,
+        "pending": queue.pending,
+        "running": queue.running,
+        "failed": queue.failed,
+        "dead": queue.dead,
+        "concurrency": queue.concurrency,
+        "rate": None if queue.rate is None else str(queue.rate),
+        "paused": queue.paused,
     }

@@ -82,11 +82,12 @@ def _prepare_floor(engine: sa.Engine) -> None:
 
 
 def _explain(engine: sa.Engine, limit: int) -> list[str]:
-    claim_sql = store.runs._CLAIM.text  # the store's own statement, read-only use
+    from queuectl.store import runs  # the store's own statement, read-only use
+
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql),
-                            {"worker_id": 1, "limit": limit, "lease": 30,
-                             "start_now": limit}).scalars().all()
+        rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + runs._CLAIM.text),
+                            {"worker_id": 1, "limit": limit, "lease": 30, "start_now": limit,
+                             "queues": None}).scalars().all()
         conn.rollback()
     return list(rows)
 

@@ -29,6 +29,7 @@ from queuectl.cli import (
     jobs,
     logs,
     metrics,
+    queues,
     workers,
 )
 from queuectl.cli.context import State
@@ -110,6 +111,7 @@ control.register(app)
 app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
+app.add_typer(queues.app, name="queue")
 admin.register(app)
 dashboard.register(app)
 logs.register(app)

@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from queuectl import db, jobspec, serialize, store
+from queuectl import db, jobspec, queuespec, serialize, store
 from queuectl.cli import complete, output, params, progress
 from queuectl.records import Job, JobState
 from queuectl.store import quick
@@ -129,6 +129,8 @@ def list_(
                               help=f"Only jobs in this state: {_STATES}.",
                               autocompletion=complete.states),
     tag: str = typer.Option(None, "--tag", "-t", metavar="TAG", help="Only jobs with this tag."),
+    queue: str = typer.Option(None, "--queue", "-q", metavar="NAME",
+                              help="Only jobs of this queue."),
     limit: int = typer.Option(50, "--limit", "-n", metavar="N", min=1,
                               max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = JSON_OPT,
@@ -137,7 +139,10 @@ def list_(
 
     Example: queuectl list --state failed --limit 20
     """
-    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit)
+    if queue is not None:
+        queuespec.check_name(queue)
+    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, queue=queue,
+                           limit=limit)
     if as_json:
         output.emit_json([serialize.job_json(j) for j in jobs])
         return
@@ -145,9 +150,9 @@ def list_(
         typer.echo("no jobs", err=True)
         return
     output.table(
-        [[j.id, j.state.value, output.short(j.command), j.attempts, j.priority,
+        [[j.id, j.state.value, j.queue, output.short(j.command), j.attempts, j.priority,
           output.fmt_time(j.run_at), output.fmt_time(j.updated_at)] for j in jobs],
-        ["ID", "STATE", "COMMAND", "ATTEMPTS", "PRIORITY", "RUN_AT", "UPDATED"],
+        ["ID", "STATE", "QUEUE", "COMMAND", "ATTEMPTS", "PRIORITY", "RUN_AT", "UPDATED"],
     )
 
 
@@ -172,6 +177,7 @@ def show(
         ("id", job.id),
         ("command", job.command),
         ("state", job.state.value),
+        ("queue", job.queue),
         ("attempts", f"{job.attempts}/{job.max_retries} (max_retries; at most "
                      f"{job.max_retries + 1} runs)"),
         ("priority", job.priority),

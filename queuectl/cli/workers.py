@@ -27,7 +27,7 @@ def _workers_dir() -> Path:
 
 
 def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
-                listen: bool) -> list[str]:
+                listen: bool, queues: str | None = None) -> list[str]:
     argv = [sys.executable, "-m", "queuectl"]
     if ctx.obj.database_url:
         argv += ["--database-url", ctx.obj.database_url]
@@ -36,7 +36,17 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
         argv += ["--grace", str(grace)]
     if not listen:
         argv.append("--no-listen")
+    if queues is not None:
+        argv += ["--queue", queues]
     return argv
+
+
+def _queues(value: str | None) -> str | None:
+    """`--queue a,b`: validated (a usage error before anything starts), as given."""
+    from queuectl import queuespec
+
+    names = queuespec.parse_names(value)
+    return None if names is None else ",".join(names)
 
 
 def _restarting(pid: int, why: str, pause: float) -> None:
@@ -59,6 +69,8 @@ def start(
     listen: bool = typer.Option(True, "--listen/--no-listen",
                                 help="Use LISTEN/NOTIFY wake-ups (off behind a transaction "
                                      "pooler)."),
+    queue: str = typer.Option(None, "--queue", "-q", metavar="NAME[,NAME...]",
+                              help="Claim only from these queues (default: all queues)."),
 ) -> None:
     """Start worker processes.
 
@@ -68,8 +80,9 @@ def start(
     """
     from queuectl import store, supervisor
 
+    queue_names = _queues(queue)
     ctx.obj.connection().close()  # fail fast on a bad database, migrate once, before forking
-    argv = _child_argv(ctx, concurrency, grace, listen)
+    argv = _child_argv(ctx, concurrency, grace, listen, queue_names)
     if not daemon:
         import logging
 
@@ -174,17 +187,19 @@ def run(
     listen: bool = typer.Option(True, "--listen/--no-listen"),
     pid_dir: Path = typer.Option(None, "--pid-dir"),
     relay_fd: int = typer.Option(None, "--relay-fd"),
+    queue: str = typer.Option(None, "--queue"),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
     import logging
 
-    from queuectl import supervisor
+    from queuectl import queuespec, supervisor
     from queuectl import worker as worker_mod
 
+    names = queuespec.parse_names(queue)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     engine = db.create_engine(ctx.obj.target(), worker=True)
-    worker = worker_mod.Worker(worker_mod.EngineStore(engine), concurrency=concurrency,
+    worker = worker_mod.Worker(worker_mod.EngineStore(engine, names), concurrency=concurrency,
                                listen=listen, grace=grace, relay_fd=relay_fd)
     if pid_dir is not None:
         pid_file = pid_dir / f"{os.getpid()}.pid"

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from queuectl import configkeys, errors, serialize, store
+from queuectl import configkeys, errors, queuespec, serialize, store
 from queuectl.dashboard import answers, metrics, outage, security
 from queuectl.models import JobState
 
@@ -67,13 +67,15 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         state: str | None = Query(None, description="pending, processing, completed, "
                                   "failed or dead", json_schema_extra={"enum": _STATES}),
         q: str | None = Query(None, max_length=500, description="id prefix or command text"),
+        queue: str | None = Query(None, max_length=64, description="only jobs of this queue"),
         cursor: str | None = Query(None, max_length=2000,
                                    description="next_cursor of the previous page"),
         limit: int = Query(50, ge=1, le=_MAX_PAGE),
     ) -> dict[str, Any]:
         page = store.page_jobs(engine, state=JobState.parse(state),
                                search=_text(q, "q").strip() or None,
-                               before=_decode_cursor(cursor), limit=limit + 1)
+                               before=_decode_cursor(cursor), limit=limit + 1,
+                               queue=None if not queue else queuespec.check_name(queue))
         more = len(page) > limit
         page = page[:limit]
         next_cursor = _encode_cursor(page[-1]) if more else None
@@ -129,6 +131,20 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     def fleet_resume() -> dict[str, bool]:
         store.set_claiming(engine, paused=False)
         return {"claiming_paused": False}
+
+    @app.get("/api/queues", summary="Named queues: counts, limits, paused")
+    def queues() -> dict[str, Any]:
+        return {"queues": [serialize.queue_json(q) for q in store.list_queues(engine)]}
+
+    @app.post("/api/queues/{name}/pause", summary="Stop claiming from a queue, fleet-wide",
+              responses=answers.responses(400, 403))
+    def queue_pause(name: str) -> dict[str, Any]:
+        return serialize.queue_json(store.pause_queue(engine, name=queuespec.check_name(name)))
+
+    @app.post("/api/queues/{name}/resume", summary="Claim from a paused queue again",
+              responses=answers.responses(400, 403))
+    def queue_resume(name: str) -> dict[str, Any]:
+        return serialize.queue_json(store.resume_queue(engine, name=queuespec.check_name(name)))
 
     def _steered(answer: store.Steered) -> dict[str, Any]:
         job = store.get_job(engine, job_id=answer.job_id)

@@ -39,9 +39,11 @@ class StoreCollector(Collector):
         """One snapshot from the store, as metric families (raises QueuectlError if the
         database cannot answer; the route turns that into a 503)."""
         snap = store.collect_metrics(self._engine)
-        jobs = GaugeMetricFamily("queuectl_jobs", "Jobs in each state.", labels=["state"])
-        for state, n in snap.counts.items():
-            jobs.add_metric([state], n)
+        jobs = GaugeMetricFamily("queuectl_jobs", "Jobs in each state, per named queue.",
+                                 labels=["queue", "state"])
+        for queue, counts in sorted(snap.queue_counts.items()):
+            for state, n in counts.items():
+                jobs.add_metric([queue, state], n)
         yield jobs
         runs = CounterMetricFamily(
             "queuectl_job_runs", "Finished runs by outcome (completed, failed = will retry, "
@@ -54,9 +56,12 @@ class StoreCollector(Collector):
         yield HistogramMetricFamily(
             "queuectl_job_duration_seconds", "Run durations recorded in the metrics table.",
             buckets=buckets, sum_value=snap.duration_sum)
-        yield GaugeMetricFamily(
+        depth = GaugeMetricFamily(
             "queuectl_queue_depth", "Jobs due to run now (pending, or failed with their "
-            "retry time reached).", value=snap.queue_depth)
+            "retry time reached), per named queue.", labels=["queue"])
+        for queue, n in sorted(snap.queue_depths.items()):
+            depth.add_metric([queue], n)
+        yield depth
         yield GaugeMetricFamily(
             "queuectl_oldest_waiting_seconds", "How long the oldest due job has been waiting "
             "(0 when none is waiting).", value=snap.oldest_waiting_age or 0.0)

@@ -7,6 +7,7 @@ modules:
 - `runs`: claim, finish (fenced on run_id), finish-and-claim in one statement, requeue;
 - `workers`: the worker registry and heartbeats (which extend leases);
 - `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
+- `queues`: named queues' settings and counts, and the claim from a limited queue;
 - `listen`: LISTEN/NOTIFY wake-ups behind a small `Listener` object;
 - `config`: settings stored in the database, and retention (prune);
 - `control`: steering jobs (cancel, signal, pause, resume, retry), the fleet's claiming switch,
@@ -78,6 +79,13 @@ if TYPE_CHECKING:
         status,
     )
     from queuectl.store.listen import Listener, open_listener
+    from queuectl.store.queues import (
+        QueueInfo,
+        list_queues,
+        pause_queue,
+        resume_queue,
+        set_queue_limits,
+    )
     from queuectl.store.runs import (
         Claimed,
         RunResult,
@@ -115,6 +123,8 @@ _FUNCTIONS = {
     "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
     "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
     "open_listener": "listen",
+    "list_queues": "queues", "pause_queue": "queues", "resume_queue": "queues",
+    "set_queue_limits": "queues",
     "claim_jobs": "runs", "finish_and_claim": "runs", "finish_runs": "runs",
     "requeue_runs": "runs",
     "delete_stale_workers": "upkeep", "expired_runs": "upkeep", "rescue_runs": "upkeep",
@@ -128,7 +138,8 @@ _VALUES = {
     "Overview": "dashboard", "RunningJob": "dashboard",
     # Registers an engine event, raises nothing itself.
     "limit_statement_time": "dashboard",
-    "Status": "jobs", "Listener": "listen", "Claimed": "runs", "RunResult": "runs",
+    "Status": "jobs", "Listener": "listen", "QueueInfo": "queues", "Claimed": "runs",
+    "RunResult": "runs",
     "ExpiredRun": "upkeep", "Beat": "workers",
     "Control": "control", "OutputRead": "control", "Steered": "control",
 }
@@ -145,6 +156,7 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "OutputRead",
     "Overview",
+    "QueueInfo",
     "RunResult",
     "RunningJob",
     "Status",
@@ -168,12 +180,14 @@ __all__ = [
     "heartbeat",
     "limit_statement_time",
     "list_jobs",
+    "list_queues",
     "list_workers",
     "live_workers",
     "load_config",
     "open_listener",
     "page_jobs",
     "pause_jobs",
+    "pause_queue",
     "prune",
     "read_output",
     "register_worker",
@@ -182,11 +196,13 @@ __all__ = [
     "rescue_runs",
     "resign_leader",
     "resume_jobs",
+    "resume_queue",
     "retry_all_dead",
     "retry_dead",
     "retry_jobs",
     "set_claiming",
     "set_config",
+    "set_queue_limits",
     "set_worker_state",
     "signal_job",
     "status",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -80,6 +80,10 @@ class MetricsSnapshot:
     queue_depth: int
     oldest_waiting_age: float | None
     live_workers: int
+    # Per named queue (every queue with jobs or settings, and `default`): jobs per state,
+    # and the jobs due now.
+    queue_counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    queue_depths: dict[str, int] = field(default_factory=dict)
 
 
 def limit_statement_time(engine: sa.Engine, *, seconds: float) -> None:
@@ -100,6 +104,15 @@ _WAITING = sa.text(
     FROM jobs WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now()
     """
 )
+
+_QUEUE_STATES = sa.text("""
+    SELECT queue, state, count(*) AS n FROM jobs GROUP BY queue, state
+    UNION ALL
+    SELECT name, NULL, 0 FROM queues""")
+
+_QUEUE_DEPTHS = sa.text(f"""
+    SELECT queue, count(*) AS n FROM jobs
+    WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now() GROUP BY queue""")
 
 _THROUGHPUT = sa.text(
     f"""
@@ -187,7 +200,15 @@ def collect_metrics(engine: sa.Engine) -> MetricsSnapshot:
     so they drop when `prune` deletes old rows), queue depth, oldest waiting age and the
     number of live workers."""
     with db.translate_errors(engine), engine.connect() as conn:
-        counts = _counts(conn)
+        counts = {st.value: 0 for st in JobState}
+        per_queue: dict[str, dict[str, int]] = {"default": dict(counts)}
+        for r in conn.execute(_QUEUE_STATES):
+            row = per_queue.setdefault(r.queue, {st.value: 0 for st in JobState})
+            if r.state is not None:
+                row[r.state] = int(r.n)
+                counts[r.state] += int(r.n)
+        depths = {name: 0 for name in per_queue}
+        depths.update({r.queue: int(r.n) for r in conn.execute(_QUEUE_DEPTHS)})
         outcomes = {"completed": 0, "failed": 0, "dead": 0, "cancelled": 0}
         rows = conn.execute(
             sa.text("SELECT outcome, count(*) AS n FROM metrics GROUP BY outcome")
@@ -206,6 +227,8 @@ def collect_metrics(engine: sa.Engine) -> MetricsSnapshot:
         queue_depth=int(waiting.depth),
         oldest_waiting_age=None if waiting.oldest is None else float(waiting.oldest),
         live_workers=int(n_workers),
+        queue_counts=per_queue,
+        queue_depths=depths,
     )
 
 
@@ -227,15 +250,19 @@ _PAGE = """
 
 def page_jobs(
     engine: sa.Engine, *, state: JobState | None = None, search: str | None = None,
-    before: tuple[datetime, str] | None = None, limit: int = 50,
+    before: tuple[datetime, str] | None = None, limit: int = 50, queue: str | None = None,
 ) -> list[Job]:
     """Up to `limit` jobs, newest first, without their output, created before the
-    `before` (created_at, id) cursor; `search` matches an id prefix or text in the command."""
+    `before` (created_at, id) cursor, of `queue` when given; `search` matches an id prefix or
+    text in the command."""
     states = [state.value] if state is not None else [s.value for s in JobState]
     where, params = "", {"states": states, "limit": limit}
     if before is not None:
         where += " AND (created_at, id) < (:before_at, :before_id)"
         params.update(before_at=before[0], before_id=before[1])
+    if queue is not None:
+        where += " AND queue = :queue"
+        params["queue"] = queue
     if search:
         escaped = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         where += " AND (id LIKE :prefix OR command ILIKE :contains)"

@@ -92,9 +92,10 @@ def get_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Job]:
 
 def list_jobs(
     engine: sa.Engine, *, state: JobState | None = None, tag: str | None = None,
-    search: str | None = None, limit: int = 50, offset: int = 0,
+    search: str | None = None, limit: int = 50, offset: int = 0, queue: str | None = None,
 ) -> list[Job]:
-    """Jobs, newest first, without their output; filtered by state, tag and id/command text."""
+    """Jobs, newest first, without their output; filtered by state, tag, queue and
+    id/command text."""
     jobs = models.jobs
     query = sa.select(*_LIST_COLUMNS)
     if state is not None:
@@ -102,6 +103,8 @@ def list_jobs(
     if tag is not None:
         # The non-empty condition lets PostgreSQL use the partial GIN index on tags.
         query = query.where(jobs.c.tags.contains([tag]), sa.text("jobs.tags <> '{}'::text[]"))
+    if queue is not None:
+        query = query.where(jobs.c.queue == queue)
     if search:
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(

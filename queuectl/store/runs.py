@@ -3,6 +3,8 @@ statement, and requeue after a hard shutdown. Rescue of expired runs is in `upke
 
 from __future__ import annotations
 
+import logging
+import random
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +17,7 @@ from sqlalchemy.dialects import postgresql
 
 from queuectl import db
 from queuectl.models import JobState
+from queuectl.store import queues as queues_mod
 from queuectl.store import sql
 from queuectl.store._common import _autocommit, _notify
 
@@ -26,6 +29,8 @@ __all__ = [
     "finish_runs",
     "requeue_runs",
 ]
+
+_log = logging.getLogger("queuectl.store")
 
 
 @dataclass(frozen=True)
@@ -43,6 +48,7 @@ class Claimed:
     backoff_base: float | None = None
     cwd: str | None = None
     env: Mapping[str, str] | None = None
+    queue: str = "default"
 
 
 @dataclass(frozen=True)
@@ -73,8 +79,17 @@ class RunResult:
 # idle poll used to read all of them; this one reads only due rows plus one probe per
 # priority. Order among due jobs is exact: priorities are visited highest first, and the outer
 # LIMIT stops the walk as soon as enough jobs are locked.
+#
+# Queues: `:queues` (NULL: all) is the worker's `--queue` list; `held_back` the paused and
+# limited queues, which only `queues.claim_limited` claims from (see `store.queues`). The
+# EXISTS in the outer WHERE is evaluated once (it names no column of `jobs`): a worker whose
+# queues are all held back skips the scan instead of reading every claimable job to find none
+# of its own. The `NOT EXISTS ... OR` keeps the row estimate sane: alone, `queue <> ALL(...)`
+# is estimated from the column's statistics, and with (nearly) every job in `default` the
+# planner expects no row to pass.
 _CLAIM_CTES = f"""
-    prios AS (
+    held_back AS ({queues_mod.HELD_BACK}
+    ), prios AS (
         (SELECT priority FROM jobs WHERE state IN ({sql.CLAIMABLE})
          ORDER BY priority DESC LIMIT 1)
         UNION ALL
@@ -87,6 +102,10 @@ _CLAIM_CTES = f"""
         FROM prios p CROSS JOIN LATERAL (
             SELECT id, priority, run_at FROM jobs
             WHERE state IN ({sql.CLAIMABLE}) AND priority = p.priority AND run_at <= now()
+                  AND (CAST(:queues AS text[]) IS NULL
+                       OR queue = ANY(CAST(:queues AS text[])))
+                  AND (NOT EXISTS (SELECT 1 FROM held_back)
+                       OR queue <> ALL(ARRAY(SELECT name FROM held_back)))
             ORDER BY run_at, id
             LIMIT :limit
             FOR UPDATE SKIP LOCKED
@@ -94,6 +113,9 @@ _CLAIM_CTES = f"""
         WHERE p.priority IS NOT NULL
               AND NOT EXISTS (SELECT 1 FROM switches
                               WHERE name = 'claiming' AND value = 'paused')
+              AND (CAST(:queues AS text[]) IS NULL
+                   OR EXISTS (SELECT 1 FROM unnest(CAST(:queues AS text[])) AS w(name)
+                              WHERE w.name <> ALL(ARRAY(SELECT name FROM held_back))))
         LIMIT :limit
     ), ranked AS (
         SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
@@ -106,7 +128,7 @@ _CLAIM_CTES = f"""
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
         RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority,
-                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env
+                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env, j.queue
     )"""
 # `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
 # the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a
@@ -145,13 +167,18 @@ _FINISHED_ROWS = """
     SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
            NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
            NULL::int AS priority, NULL::int[] AS retry_on, NULL::int[] AS no_retry_on,
-           NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env
+           NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env,
+           NULL AS queue
     FROM upd"""
-_CLAIMED_ROWS = """
+_CLAIMED_ROWS = f"""
     SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
            attempts, max_retries, timeout_ms, priority, retry_on, no_retry_on, backoff_base,
-           cwd, env
-    FROM claimed"""
+           cwd, env, queue
+    FROM claimed
+    UNION ALL
+    SELECT 'limited', name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
+           NULL, NULL, NULL
+    FROM ({queues_mod.LIMITED}) AS limited"""
 
 _CLAIM = sa.text(f"WITH RECURSIVE {_CLAIM_CTES} {_CLAIMED_ROWS}")
 _FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
@@ -176,31 +203,34 @@ def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict[
 
 
 def _split(conn: sa.Connection, rows: Sequence[Any]) -> tuple[set[tuple[str, int]],
-                                                                 list[Claimed]]:
+                                                                 list[Claimed], list[str]]:
     written = {(r.id, r.run_id) for r in rows if r.kind == "finished"}
     retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
     if retry_at:
         _notify(conn, min(retry_at))  # idle workers wake when the earliest retry is due
     claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: (-r.priority, r.id))
-    return written, [
-        Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms,
-                _codes(r.retry_on), _codes(r.no_retry_on), r.backoff_base, r.cwd, r.env)
-        for r in claimed
-    ]
+    return written, [_claimed(r) for r in claimed], [r.id for r in rows if r.kind == "limited"]
 
 
-def _codes(value: Sequence[int] | None) -> tuple[int, ...] | None:
-    return None if value is None else tuple(value)
+def _claimed(r: Any) -> Claimed:
+    """A `Claimed` from a row of a claim's RETURNING (here or in `queues.claim_limited`)."""
+    def codes(value: Sequence[int] | None) -> tuple[int, ...] | None:
+        return None if value is None else tuple(value)
+
+    return Claimed(r.id, r.command, r.run_id, r.attempts, r.max_retries, r.timeout_ms,
+                   codes(r.retry_on), codes(r.no_retry_on), r.backoff_base, r.cwd, r.env,
+                   r.queue)
 
 
 def claim_jobs(
     engine: sa.Engine, *, worker_id: int, limit: int, lease_seconds: float,
-    start_now: int | None = None,
+    start_now: int | None = None, queues: Sequence[str] | None = None,
 ) -> list[Claimed]:
-    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement; the
-    first `start_now` (default: all) are marked started."""
+    """Claim up to `limit` due jobs (priority, then run_at, then id) in one statement, of the
+    `queues` given (default: all); the first `start_now` (default: all) are marked started."""
     return finish_and_claim(engine, results=[], worker_id=worker_id, limit=limit,
-                            lease_seconds=lease_seconds, start_now=start_now)[1]
+                            lease_seconds=lease_seconds, start_now=start_now,
+                            queues=queues)[1]
 
 
 def finish_runs(
@@ -219,11 +249,38 @@ def finish_runs(
 
 def finish_and_claim(
     engine: sa.Engine, *, results: Sequence[RunResult], worker_id: int | None, limit: int,
-    lease_seconds: float, start_now: int | None = None,
+    lease_seconds: float, start_now: int | None = None, queues: Sequence[str] | None = None,
 ) -> tuple[set[tuple[str, int]], list[Claimed]]:
-    """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs, in one
-    statement and one round trip; returns (runs written, jobs claimed). The first `start_now`
-    claimed jobs (default: all) are marked started; the rest are claimed, not started."""
+    """Record `results` (fenced, as `finish_runs`) and claim up to `limit` due jobs of the
+    `queues` given (default: all), in one statement and one round trip; returns (runs
+    written, jobs claimed). The first `start_now` claimed jobs (default: all) are marked
+    started; the rest are claimed, not started. When that leaves slots to start now and a
+    limited queue has due jobs, `queues.claim_limited` fills them (one more transaction per
+    limited queue tried)."""
+    written, claimed, limited = _finish_and_claim(
+        engine, results=results, worker_id=worker_id, limit=limit,
+        lease_seconds=lease_seconds, start_now=start_now, queues=queues)
+    free = min(limit, limit if start_now is None else start_now) - len(claimed)
+    for name in random.sample(limited, len(limited)):  # no queue always served first
+        if free <= 0:
+            break
+        try:
+            rows = queues_mod.claim_limited(engine, queue=name, worker_id=worker_id,
+                                            limit=free, lease_seconds=lease_seconds)
+        except sa_exc.SQLAlchemyError as exc:
+            # The results and the ordinary claim above are committed: report them, or the
+            # worker would write the results again and lose the jobs it claimed.
+            _log.warning("claim from limited queue %s failed: %s", name, exc)
+            break
+        claimed += [_claimed(r) for r in rows]
+        free -= len(rows)
+    return written, claimed
+
+
+def _finish_and_claim(
+    engine: sa.Engine, *, results: Sequence[RunResult], worker_id: int | None, limit: int,
+    lease_seconds: float, start_now: int | None, queues: Sequence[str] | None,
+) -> tuple[set[tuple[str, int]], list[Claimed], list[str]]:
     limit = max(0, limit)
     if results and limit:
         stmt = _FINISH_AND_CLAIM
@@ -232,11 +289,12 @@ def finish_and_claim(
     elif limit:
         stmt = _CLAIM
     else:
-        return set(), []
+        return set(), [], []
     params: dict[str, Any] = (_result_params(results, worker_id) if results
                               else {"worker_id": worker_id})
     params.update(limit=limit, lease=lease_seconds,
-                  start_now=limit if start_now is None else start_now)
+                  start_now=limit if start_now is None else start_now,
+                  queues=None if queues is None else list(queues))
     with _autocommit(engine).connect() as conn:
         # The worker's hot path: straight to the driver (a prepared statement when the URL
         # allows them). SQLAlchemy's per-call bookkeeping cost as much CPU as the statement,

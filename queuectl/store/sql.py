@@ -53,18 +53,19 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 CLAIMED = "claimed"
 
 INSERT_JOBS = """
-    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags,
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags, queue,
                       retry_on, no_retry_on, backoff_base, cwd, env)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}'), CAST(retry_on AS int[]),
+           coalesce(CAST(tags AS text[]), '{}'), queue, CAST(retry_on AS int[]),
            CAST(no_retry_on AS int[]), backoff_base, cwd, CAST(env AS jsonb)
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
-                CAST(%(tags)s AS text[]), CAST(%(retry_on)s AS text[]),
+                CAST(%(tags)s AS text[]), CAST(%(queues)s AS text[]),
+                CAST(%(retry_on)s AS text[]),
                 CAST(%(no_retry_on)s AS text[]), CAST(%(backoff_bases)s AS float8[]),
                 CAST(%(cwds)s AS text[]), CAST(%(envs)s AS text[]))
-         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, retry_on,
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, queue, retry_on,
               no_retry_on, backoff_base, cwd, env)
 """
 
@@ -84,6 +85,7 @@ def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dic
         "timeouts": [s.timeout_ms for s in batch],
         # A text[] of '{a,b}' literals keeps unnest one-dimensional.
         "tags": [array_literal(s.tags) for s in batch],
+        "queues": [s.queue for s in batch],
         "retry_on": [codes(s.retry_on) for s in batch],
         "no_retry_on": [codes(s.no_retry_on) for s in batch],
         "backoff_bases": [s.backoff_base for s in batch],

@@ -47,6 +47,7 @@ def job_environment(job: store.Claimed) -> dict[str, str]:
         **(job.env or {}),
         "QUEUECTL_JOB_ID": job.id,
         "QUEUECTL_ATTEMPT": str(job.attempts),
+        "QUEUECTL_QUEUE": job.queue,
     }
 
 

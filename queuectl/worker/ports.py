@@ -83,10 +83,11 @@ class Store(Protocol):
 
 class EngineStore:
     """`Store` on a real database: each method is the `queuectl.store` function of the same
-    name on `engine`."""
+    name on `engine`; claims take jobs of `queues` only (None: every queue)."""
 
-    def __init__(self, engine: sa.Engine) -> None:
+    def __init__(self, engine: sa.Engine, queues: Sequence[str] | None = None) -> None:
         self.engine = engine
+        self.queues = None if queues is None else list(queues)
 
     def load_config(self) -> dict[str, Any]:
         return store.load_config(self.engine)
@@ -111,7 +112,7 @@ class EngineStore:
     ) -> tuple[set[tuple[str, int]], list[store.Claimed]]:
         return store.finish_and_claim(self.engine, results=results, worker_id=worker_id,
                                       limit=limit, lease_seconds=lease_seconds,
-                                      start_now=start_now)
+                                      start_now=start_now, queues=self.queues)
 
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]:
         return store.requeue_runs(self.engine, runs=runs)

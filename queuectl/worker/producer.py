@@ -122,6 +122,10 @@ class Producer:
         step of the idle backoff (each call is one more idle wait), at most `poll_interval`,
         and no later than the earliest known due time."""
         timeout = poll_interval * self._idle.next_delay()
+        if self.next_due is not None and self.next_due <= time.time():
+            # The claim that just ran served it (another worker may have won the job): do
+            # not spin on a due time that has passed.
+            self.next_due = None
         if self.next_due is not None:
             timeout = min(timeout, max(0.0, self.next_due - time.time()))
         return timeout

@@ -83,8 +83,8 @@ def test_list_show_and_prefixes(clean, cli):
     cli("enqueue", '[{"command": "echo a", "id": "d4e5f6a7-1"}, {"command": "echo b", '
                    '"id": "d4e5f6a7-2", "tags": ["nightly"]}, {"command": "c", "id": "zz"}]')
     table = cli("list").stdout
-    assert table.splitlines()[0].split() == ["ID", "STATE", "COMMAND", "ATTEMPTS", "PRIORITY",
-                                             "RUN_AT", "UPDATED"]
+    assert table.splitlines()[0].split() == ["ID", "STATE", "QUEUE", "COMMAND", "ATTEMPTS",
+                                             "PRIORITY", "RUN_AT", "UPDATED"]
     assert all(i in table for i in ("d4e5f6a7-1", "d4e5f6a7-2", "zz"))
     assert [j["id"] for j in json.loads(cli("list", "--state", "PENDING", "--limit", "2",
                                             "--json").stdout)] == ["zz", "d4e5f6a7-2"]

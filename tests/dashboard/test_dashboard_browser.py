@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl import store
+from queuectl import queuespec, store
 from queuectl.jobspec import JobSpec
 from tests.conftest import wait_for
 from tests.dashboard.helpers import XSS, chromium_path, scalar, screenshot_path, seed_standard
@@ -166,3 +166,28 @@ def test_database_down_shows_a_banner(serve, page_at):
     page.wait_for_selector("#banner:not([hidden])")
     assert "cannot connect" in page.inner_text("#banner")
     page.screenshot(path=screenshot_path("database-down"), full_page=True)
+
+
+def test_queues_page_shows_limits_and_pauses_a_queue(dashboard, clean, page_at):
+    store.enqueue_jobs(clean, specs=[JobSpec(f"mail-{i}", "true", queue="mail")
+                                     for i in range(4)])
+    store.set_queue_limits(clean, name="mail", concurrency=2, rate=queuespec.parse_rate("10/m"))
+    for name, viewport in (("queues", WIDE), ("queues-narrow", NARROW)):
+        page = page_at(viewport)
+        page.goto(dashboard.url + "/#/queues")
+        page.wait_for_selector("tr[data-queue=mail]")
+        row = page.inner_text("tr[data-queue=mail]")
+        assert "0 / 2" in row and "10/m" in row and "claiming" in row
+        assert page.locator("tr[data-queue=default]").count() == 1
+        page.screenshot(path=screenshot_path(name), full_page=True)
+    page.click("tr[data-queue=mail] button")
+    wait_for(lambda: scalar(clean, "SELECT paused FROM queues WHERE name = 'mail'") is True,
+             timeout=10, message="mail paused in the database")
+    page.wait_for_selector("tr[data-queue=mail]:has-text('paused')")
+    page.click("tr[data-queue=mail] button:has-text('Resume')")
+    wait_for(lambda: scalar(clean, "SELECT paused FROM queues WHERE name = 'mail'") is False,
+             timeout=10, message="mail resumed in the database")
+    page.click("tr[data-queue=mail] a")  # the queue's jobs
+    wait_for(lambda: page.locator("tbody tr[data-id]").count() == 4, timeout=10,
+             message="the jobs page filtered by queue")
+    assert page.input_value("select[name=queue]") == "mail"

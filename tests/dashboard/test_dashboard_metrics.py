@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from queuectl import store
@@ -32,7 +33,7 @@ def test_metrics_match_the_database(clean, client):
 
     for state in ("pending", "processing", "completed", "failed", "dead"):
         expected = scalar(clean, "SELECT count(*) FROM jobs WHERE state = :s", s=state)
-        assert m["queuectl_jobs"][(("state", state),)] == expected, state
+        assert m["queuectl_jobs"][(("queue", "default"), ("state", state))] == expected, state
     for outcome in ("completed", "failed", "dead"):
         expected = scalar(clean, "SELECT count(*) FROM metrics WHERE outcome = :o", o=outcome)
         assert m["queuectl_job_runs_total"][(("outcome", outcome),)] == expected, outcome
@@ -48,7 +49,7 @@ def test_metrics_match_the_database(clean, client):
     total = scalar(clean, "SELECT sum(duration) FROM metrics")
     assert math.isclose(m["queuectl_job_duration_seconds_sum"][()], total)
 
-    assert m["queuectl_queue_depth"][()] == scalar(
+    assert m["queuectl_queue_depth"][(("queue", "default"),)] == scalar(
         clean, "SELECT count(*) FROM jobs WHERE state IN ('pending', 'failed') "
                "AND run_at <= now()") == 3
     oldest = scalar(clean, "SELECT extract(epoch FROM now() - min(run_at)) FROM jobs "
@@ -71,3 +72,15 @@ def test_counters_follow_new_runs(clean, client):
     run_jobs(clean, [(JobSpec("late", "true"), JobState.COMPLETED, "", 0.2)])
     after = scrape(client)["queuectl_job_runs_total"][(("outcome", "completed"),)]
     assert after == before + 1
+
+
+def test_job_counts_and_depth_carry_the_queue_label(clean, client):
+    with clean.begin() as conn:
+        conn.execute(sa.text("TRUNCATE queues"))
+    store.enqueue_jobs(clean, specs=[JobSpec(f"qm-{i}", "true", queue="mail") for i in range(3)])
+    store.set_queue_limits(clean, name="idle", concurrency=1)
+    m = scrape(client)
+    assert m["queuectl_jobs"][(("queue", "mail"), ("state", "pending"))] == 3
+    assert m["queuectl_jobs"][(("queue", "idle"), ("state", "pending"))] == 0
+    assert m["queuectl_queue_depth"][(("queue", "mail"),)] == 3
+    assert m["queuectl_queue_depth"][(("queue", "idle"),)] == 0

@@ -124,8 +124,9 @@ def test_cwd_and_env_reach_the_command(clean, cli, workers, tmp_path):
     fast_config(cli)
     enqueue(cli, [
         {"id": "ctx", "cwd": str(tmp_path), "env": {"GREETING": "hello world", "EMPTY": ""},
+         "queue": "ctx-q",
          "command": "pwd; printenv GREETING; printenv EMPTY; echo id=$QUEUECTL_JOB_ID "
-                    "attempt=$QUEUECTL_ATTEMPT"},
+                    "attempt=$QUEUECTL_ATTEMPT queue=$QUEUECTL_QUEUE"},
         {"id": "second", "max_retries": 1,
          "command": 'test "$QUEUECTL_ATTEMPT" = 2 || exit 3; echo attempt $QUEUECTL_ATTEMPT'},
     ])
@@ -133,7 +134,7 @@ def test_cwd_and_env_reach_the_command(clean, cli, workers, tmp_path):
     wait_for(settled(clean, "ctx", "second"), message="jobs done")
     ctx = store.get_job(clean, job_id="ctx")
     assert ctx.state.value == "completed", ctx.error
-    assert ctx.output == f"{tmp_path}\nhello world\n\nid=ctx attempt=1\n"
+    assert ctx.output == f"{tmp_path}\nhello world\n\nid=ctx attempt=1 queue=ctx-q\n"
     second = store.get_job(clean, job_id="second")
     assert (second.state.value, second.output) == ("completed", "attempt 2\n")
     shown = cli("show", "ctx").stdout

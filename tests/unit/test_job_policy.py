@@ -127,8 +127,9 @@ def test_the_executor_passes_cwd_and_the_job_environment_to_the_runner():
     decision = executor.execute(claimed)
     assert decision.result is not None and decision.result.state is JobState.COMPLETED
     assert runner.contexts == [("/tmp", {"A": "1", "QUEUECTL_JOB_ID": "j",
-                                         "QUEUECTL_ATTEMPT": "2"})]
-    assert job_environment(job()) == {"QUEUECTL_JOB_ID": "j", "QUEUECTL_ATTEMPT": "1"}
+                                         "QUEUECTL_ATTEMPT": "2", "QUEUECTL_QUEUE": "default"})]
+    assert job_environment(job()) == {"QUEUECTL_JOB_ID": "j", "QUEUECTL_ATTEMPT": "1",
+                                      "QUEUECTL_QUEUE": "default"}
 
 
 # --- validation -------------------------------------------------------------------------------

@@ -124,6 +124,14 @@ def test_producer_prefetches_only_while_runs_are_short():
     assert p.want(held=6) == 0  # runs got long: no more than one per slot
 
 
+def test_producer_wakes_for_a_due_time_once_and_does_not_spin_after_it():
+    p = Producer(FakeStore(), gate(), Waker(), concurrency=1, listen=False)
+    p.note_due(time.time() + 0.5)  # e.g. a rate-limited queue's next start
+    assert 0 < p.idle_timeout(5.0) <= 0.5
+    p.next_due = time.time() - 0.01  # passed; the claim at that time got nothing
+    assert p.idle_timeout(5.0) == 5.0  # back to polling, not a busy loop
+
+
 # --- completing -----------------------------------------------------------------------------
 
 def test_completer_keeps_results_through_an_outage_and_fences_stale_ones():

@@ -321,6 +321,7 @@
   function viewJobs(params, dlq) {
     const state = dlq ? "dead" : (STATES.includes(params.get("state")) ? params.get("state") : "");
     const q = dlq ? "" : (params.get("q") || "");
+    const queue = dlq ? "" : (params.get("queue") || "");
     const cursors = [null]; // cursor of each page visited, for "Newer"
     let page = 0;
     let nextCursor = null;
@@ -339,17 +340,26 @@
       const input = h("input", { type: "search", name: "q", value: q, placeholder: "Search by id prefix or command text", "aria-label": "Search jobs", autocomplete: "off" });
       const form = h("form", { class: "search", role: "search", onsubmit: (e) => {
         e.preventDefault();
-        location.hash = jobsHash(state, input.value.trim());
+        location.hash = jobsHash(state, input.value.trim(), queuePick.value);
       } }, input, h("button", { type: "submit" }, "Search"));
+      const queuePick = h("select", { name: "queue", "aria-label": "Filter by queue", onchange: () => {
+        location.hash = jobsHash(state, input.value.trim(), queuePick.value);
+      } }, h("option", { value: "" }, "all queues"));
+      if (queue) queuePick.append(h("option", { value: queue, selected: "" }, queue));
+      api("/api/queues").then((data) => {
+        for (const qu of data.queues) {
+          if (qu.name !== queue) queuePick.append(h("option", { value: qu.name }, qu.name));
+        }
+      }).catch(() => {});
       header.push(h("h1", {}, "Jobs"),
         h("div", { class: "filters" },
           h("div", { class: "chips", role: "group", "aria-label": "Filter by state" },
-            ["", ...STATES].map((s) => h("a", { href: jobsHash(s, q), class: `chip${s === state ? " on" : ""}`, "data-filter": s || "all" }, s || "all"))),
-          form));
+            ["", ...STATES].map((s) => h("a", { href: jobsHash(s, q, queue), class: `chip${s === state ? " on" : ""}`, "data-filter": s || "all" }, s || "all"))),
+          queuePick, form));
     }
     const cols = dlq
       ? ["ID", "Command", ["Attempts", "opt"], "Last error", ["Died", "opt"], ""]
-      : ["ID", "State", "Command", ["Attempts", "opt"], ["Created", "opt"], ["Duration", "opt"]];
+      : ["ID", "State", ["Queue", "opt"], "Command", ["Attempts", "opt"], ["Created", "opt"], ["Duration", "opt"]];
     replace(main, ...header,
       h("div", { class: "table-wrap" }, h("table", { class: "jobs" },
         h("thead", {}, h("tr", {}, cols.map((c) => Array.isArray(c) ? h("th", { class: c[1] }, c[0]) : h("th", {}, c)))),
@@ -369,6 +379,7 @@
       return h("tr", { "data-id": j.id },
         h("td", {}, jobLink(j.id)),
         h("td", {}, badge(j.state)),
+        h("td", { class: "opt mono" }, j.queue),
         h("td", {}, h("code", { title: j.command }, oneLine(j.command, 80))),
         h("td", { class: "opt" }, `${j.attempts}/${j.max_retries + 1}`),
         h("td", { class: "opt" }, when(j.created_at)),
@@ -379,6 +390,7 @@
       const qs = new URLSearchParams({ limit: String(PAGE_SIZE) });
       if (state) qs.set("state", state);
       if (q) qs.set("q", q);
+      if (queue) qs.set("queue", queue);
       if (cursors[page]) qs.set("cursor", cursors[page]);
       const data = await api(`/api/jobs?${qs}`);
       if (gen !== generation) return;
@@ -420,10 +432,11 @@
     return { refresh };
   }
 
-  function jobsHash(state, q) {
+  function jobsHash(state, q, queue) {
     const qs = new URLSearchParams();
     if (state) qs.set("state", state);
     if (q) qs.set("q", q);
+    if (queue) qs.set("queue", queue);
     const s = qs.toString();
     return `#/jobs${s ? "?" + s : ""}`;
   }
@@ -498,6 +511,7 @@
       const text = running ? liveText : j.output;
       const fields = [
         ["State", [badge(j.state), j.paused_at && running ? h("span", { class: "muted" }, ` paused ${ago(j.paused_at)}`) : null]],
+        ["Queue", h("a", { href: jobsHash("", "", j.queue), class: "mono" }, j.queue)],
         ["Attempts", `${j.attempts} of ${j.max_retries + 1}`],
         ["Exit code", j.exit_code === null ? "–" : String(j.exit_code)],
         ["Duration", duration(j.duration)],
@@ -541,6 +555,53 @@
     return iso ? [stamp(iso), h("span", { class: "muted" }, ` · ${ago(iso)}`)] : "–";
   }
 
+  // --- queues ------------------------------------------------------------------------------
+
+  function viewQueues() {
+    const body = h("tbody", {});
+    replace(main, h("h1", {}, "Queues"),
+      h("p", { class: "muted" }, "Limits hold across the whole fleet. Set them with ",
+        h("code", {}, "queuectl queue set NAME --concurrency N --rate N/PERIOD"), "."),
+      h("div", { class: "table-wrap" }, h("table", { class: "queues" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Queue"), h("th", {}, "Depth"), h("th", {}, "Running"),
+          h("th", { class: "opt" }, "Failed"), h("th", { class: "opt" }, "Dead"), h("th", {}, "Rate"),
+          h("th", {}, "State"), h("th", {}, ""))),
+        body)));
+
+    function row(qu) {
+      const running = qu.concurrency === null ? num(qu.running) : `${num(qu.running)} / ${num(qu.concurrency)}`;
+      const verb = qu.paused ? "resume" : "pause";
+      return h("tr", { "data-queue": qu.name },
+        h("td", {}, h("a", { href: jobsHash("", "", qu.name), class: "mono" }, qu.name)),
+        h("td", { class: "num" }, num(qu.pending)),
+        h("td", { class: "num", title: "running / concurrency limit" }, running),
+        h("td", { class: "num opt" }, num(qu.failed)),
+        h("td", { class: "num opt" }, num(qu.dead)),
+        h("td", { class: "mono" }, qu.rate || "–"),
+        h("td", {}, qu.paused ? h("span", { class: "badge s-held" }, "paused") : "claiming"),
+        h("td", {}, h("button", { type: "button", class: `small${qu.paused ? "" : " danger"}`,
+          onclick: () => steer(qu.name, verb) }, qu.paused ? "Resume" : "Pause")));
+    }
+
+    async function steer(name, verb) {
+      try {
+        await action(`/api/queues/${encodeURIComponent(name)}/${verb}`);
+        showNotice(`Queue ${name} ${verb === "pause" ? "paused: no new job of it starts" : "resumed"}.`, "ok");
+      } catch (err) {
+        showNotice(`${verb} failed: ${err.message}`, "bad");
+      }
+      run(refresh);
+    }
+
+    async function refresh(gen) {
+      const data = await api("/api/queues");
+      if (gen !== generation) return;
+      replace(body, data.queues.length ? data.queues.map(row)
+        : h("tr", {}, h("td", { colspan: 8, class: "empty" }, "No queues yet: enqueue a job.")));
+    }
+    return { refresh };
+  }
+
   // --- config ------------------------------------------------------------------------------
 
   function viewConfig() {
@@ -580,6 +641,7 @@
     else if (parts[0] === "jobs") { name = "jobs"; current = viewJobs(params, false); }
     else if (parts[0] === "dlq") { name = "dlq"; current = viewJobs(params, true); }
     else if (parts[0] === "config") { name = "config"; current = viewConfig(); }
+    else if (parts[0] === "queues") { name = "queues"; current = viewQueues(); }
     else current = viewOverview();
     for (const a of document.querySelectorAll("[data-nav]")) {
       a.classList.toggle("on", a.dataset.nav === name);

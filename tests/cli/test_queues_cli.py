@@ -1,0 +1,86 @@
+"""`queue list/set/pause/resume`, the `queue` job field in `enqueue`, `list`, `show` and
+`--json`, and bad queue input through the real CLI."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import sqlalchemy as sa
+
+
+@pytest.fixture
+def fresh(clean: sa.Engine) -> sa.Engine:
+    with clean.begin() as conn:
+        conn.execute(sa.text("TRUNCATE queues, switches"))
+    return clean
+
+
+def queues(cli) -> dict[str, dict]:
+    result = cli("queue", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    return {q["name"]: q for q in json.loads(result.stdout)}
+
+
+def test_queue_field_shows_in_list_show_and_json(fresh, cli):
+    assert cli("enqueue", '{"id": "e1", "command": "true", "queue": "emails"}').returncode == 0
+    assert cli("enqueue", '{"id": "d1", "command": "true"}').returncode == 0
+    assert json.loads(cli("show", "e1", "--json").stdout)["queue"] == "emails"
+    assert json.loads(cli("show", "d1", "--json").stdout)["queue"] == "default"
+    assert "queue:" in cli("show", "e1").stdout and "emails" in cli("show", "e1").stdout
+    listing = cli("list")
+    assert "QUEUE" in listing.stdout.splitlines()[0]
+    only = json.loads(cli("list", "--queue", "emails", "--json").stdout)
+    assert [j["id"] for j in only] == ["e1"]
+    assert queues(cli)["emails"]["pending"] == 1 and queues(cli)["default"]["pending"] == 1
+
+
+def test_set_pause_resume_and_list(fresh, cli):
+    result = cli("queue", "set", "emails", "--concurrency", "3", "--rate", "100/m")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "queue emails: concurrency 3, rate 100/m"
+    assert queues(cli)["emails"] == {"name": "emails", "pending": 0, "running": 0,
+                                     "failed": 0, "dead": 0, "concurrency": 3,
+                                     "rate": "100/m", "paused": False}
+    assert cli("queue", "set", "emails", "--rate", "none").returncode == 0
+    assert queues(cli)["emails"]["rate"] is None
+    assert queues(cli)["emails"]["concurrency"] == 3  # left as it was
+    assert cli("queue", "set", "emails", "--concurrency", "none", "--rate", "5/h"
+               ).returncode == 0
+    assert (queues(cli)["emails"]["concurrency"], queues(cli)["emails"]["rate"]) == (None, "5/h")
+    assert cli("queue", "pause", "emails").returncode == 0
+    assert queues(cli)["emails"]["paused"] is True
+    assert "yes" in cli("queue", "list").stdout
+    assert cli("queue", "resume", "emails").returncode == 0
+    assert queues(cli)["emails"]["paused"] is False
+
+
+@pytest.mark.parametrize("args", [
+    ["queue", "set", "q", "--rate", "0/s"],
+    ["queue", "set", "q", "--rate", "5/fortnight"],
+    ["queue", "set", "q", "--rate", "five/s"],
+    ["queue", "set", "q", "--concurrency", "-1"],
+    ["queue", "set", "q", "--concurrency", "0"],
+    ["queue", "set", "q", "--concurrency", "1.5"],
+    ["queue", "set", "q"],
+    ["queue", "set", "bad name", "--concurrency", "2"],
+    ["queue", "set", "x" * 65, "--concurrency", "2"],
+    ["queue", "pause", "a/b"],
+    ["queue", "resume", ""],
+    ["list", "--queue", "no way"],
+    ["worker", "start", "--queue", "ok,not ok"],
+    ["worker", "start", "--queue", ""],
+    ["enqueue", '{"command": "true", "queue": "has space"}'],
+    ["enqueue", '{"command": "true", "queue": ""}'],
+    ["enqueue", '{"command": "true", "queue": 7}'],
+    ["enqueue", '{"command": "true", "queue": null}'],
+    ["enqueue", '[{"command": "true"}, {"command": "true", "queue": "' + "y" * 65 + '"}]'],
+], ids=lambda a: " ".join(a)[:60])
+def test_bad_queue_input_is_one_line_exit_2_and_writes_nothing(fresh, cli, args):
+    result = cli(*args)
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    with fresh.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM queues")).scalar() == 0
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar() == 0
