@@ -13,9 +13,11 @@ from typing import Any
 
 from queuectl import errors
 
-__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "decode", "parse_payload"]
+__all__ = ["FIELDS", "MAX_COMMAND_BYTES", "MAX_ID_LENGTH", "JobSpec", "decode", "find_cycle",
+           "parse_payload"]
 
-FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags")
+FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags", "unique_key",
+          "after")
 MAX_COMMAND_BYTES = 1024 * 1024
 MAX_ID_LENGTH = 255
 _INT32 = 2**31 - 1
@@ -32,6 +34,8 @@ class JobSpec:
     run_at: datetime | None = None
     timeout_ms: int | None = None
     tags: list[str] = field(default_factory=list)
+    unique_key: str | None = None
+    after: list[str] = field(default_factory=list)
 
 
 def decode(data: bytes, source: str) -> str:
@@ -59,7 +63,41 @@ def parse_payload(text: str) -> list[JobSpec]:
         if spec.id in seen:
             raise errors.InvalidJob(f"duplicate id {spec.id!r} in the payload")
         seen.add(spec.id)
+    cycle = find_cycle({s.id: s.after for s in specs})
+    if cycle:
+        raise errors.InvalidJob(f"'after' makes a cycle: {' -> '.join(cycle)}; nothing was "
+                                "enqueued")
     return specs
+
+
+def find_cycle(after: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle among these jobs (`after[id]` = the ids it waits for; ids that are
+    not keys are outside, and cannot lead back), as a path whose first and last ids are the
+    same, or None. Iterative depth-first search: a long chain does not hit the recursion
+    limit."""
+    done: set[str] = set()
+    for root in after:
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        stack = [iter(after[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if nxt in on_path:
+                return path[path.index(nxt):] + [nxt]
+            if nxt in done or nxt not in after:
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            stack.append(iter(after[nxt]))
+    return None
 
 
 def _load_json(text: str) -> Any:
@@ -118,6 +156,8 @@ def _parse_one(item: Any, where: str) -> JobSpec:
         run_at=_run_at(item.get("run_at"), where),
         timeout_ms=_timeout(item, where),
         tags=_tags(item.get("tags"), where),
+        unique_key=_unique_key(item.get("unique_key"), where),
+        after=_after(item.get("after"), where),
     )
 
 
@@ -214,4 +254,28 @@ def _tags(value: Any, where: str) -> list[str]:
         raise errors.InvalidJob(f"{where}field 'tags' must be a list of strings")
     if not all(t and _text_ok(t) for t in value):
         raise errors.InvalidJob(f"{where}field 'tags' must not contain empty strings or NULs")
+    return list(dict.fromkeys(value))
+
+
+def _unique_key(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidJob(f"{where}field 'unique_key' must be a string")
+    if not value or not _text_ok(value):
+        raise errors.InvalidJob(f"{where}field 'unique_key' must be non-empty text without NULs")
+    if len(value) > MAX_ID_LENGTH:
+        raise errors.InvalidJob(
+            f"{where}field 'unique_key' is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _after(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise errors.InvalidJob(f"{where}field 'after' must be a list of job ids (strings)")
+    if not all(i and _text_ok(i) and len(i) <= MAX_ID_LENGTH for i in value):
+        raise errors.InvalidJob(f"{where}field 'after' must hold job ids: non-empty text "
+                                f"without NULs, at most {MAX_ID_LENGTH} characters")
     return list(dict.fromkeys(value))

@@ -17,6 +17,10 @@ Job states and who moves a job in and out of each:
   running it stopped it on a cancel request. Final; left only by ``retry``.
 - ``held``: ``pause`` on a pending or failed job: never claimed until ``resume`` moves it back to
   ``pending``.
+- ``waiting``: set by enqueue (and ``retry``) for a job whose ``after`` jobs have not all
+  completed. Never claimed. The database (trigger ``queuectl_release_dependents``, fired when a
+  job with dependents finishes) moves it to ``pending`` once every one of them has completed,
+  or to ``cancelled`` as soon as one ends dead or cancelled; ``cancel`` also moves it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Double,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
@@ -41,6 +46,7 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from queuectl.migrate import SCHEMA_HEAD
 from queuectl.records import Job, JobState, WorkerInfo
+from queuectl.store import sql
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -50,6 +56,7 @@ __all__ = [
     "config",
     "controls",
     "job_output",
+    "job_deps",
     "jobs",
     "leader",
     "metadata",
@@ -75,6 +82,7 @@ metadata = MetaData(
 _now = func.now()
 _state_list = ", ".join(f"'{s.value}'" for s in JobState)
 _claimable_sql = text("state IN ('pending', 'failed')")
+
 
 run_id_seq = Sequence("job_run_id_seq", metadata=metadata)
 
@@ -105,6 +113,11 @@ jobs = Table(
     Column("lease_expires_at", DateTime(timezone=True)),
     # Set while a running job's process group is stopped by `pause` (SIGSTOP).
     Column("paused_at", DateTime(timezone=True)),
+    # At most one unfinished job per key (the partial unique index below).
+    Column("unique_key", Text),
+    # Set once another job lists this one in `after`: gates the dependency trigger, so that
+    # finishing an ordinary job costs nothing more.
+    Column("has_dependents", Boolean, nullable=False, server_default="false"),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
     # The claim's access path: claimable jobs by priority, then run_at, then id.
@@ -116,6 +129,8 @@ jobs = Table(
         postgresql_where=_claimable_sql,
     ),
     Index("ix_jobs_state_created", "state", "created_at", "id"),
+    Index("ix_jobs_unique_key", "unique_key", unique=True,
+          postgresql_where=text(sql.UNIQUE_KEY_HELD)),
     Index(
         "ix_jobs_lease",
         "lease_expires_at",
@@ -125,6 +140,17 @@ jobs = Table(
     # GIN entry for its empty array.
     Index("ix_jobs_tags", "tags", postgresql_using="gin",
           postgresql_where=text("tags <> '{}'::text[]")),
+)
+
+# `job_id` runs only after `depends_on` has completed (the job's `after` list).
+job_deps = Table(
+    "job_deps",
+    metadata,
+    Column("job_id", Text(collation="C"), ForeignKey("jobs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Column("depends_on", Text(collation="C"), ForeignKey("jobs.id", ondelete="CASCADE"),
+           primary_key=True),
+    Index("ix_job_deps_depends_on", "depends_on"),
 )
 
 workers = Table(

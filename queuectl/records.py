@@ -23,6 +23,7 @@ class JobState(enum.StrEnum):
     DEAD = "dead"
     CANCELLED = "cancelled"
     HELD = "held"
+    WAITING = "waiting"
 
     @property
     def finished(self) -> bool:
@@ -65,6 +66,8 @@ class Job:
     duration: float | None = None
     worker_id: int | None = None
     paused_at: datetime | None = None
+    unique_key: str | None = None
+    after: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@ keyword-only arguments after the engine and returns plain dataclasses or values,
 Callers import the package (`from queuectl import store`; `store.claim_jobs(...)`), not its
 modules:
 
-- `jobs`: enqueue, read, list, count, status, the DLQ;
+- `jobs`: enqueue (the statements run by `enqueueing`), read, list, count, status, the DLQ;
 - `runs`: claim, finish (fenced on run_id), finish-and-claim in one statement, requeue;
 - `workers`: the worker registry and heartbeats (which extend leases);
 - `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
@@ -66,10 +66,12 @@ if TYPE_CHECKING:
         limit_statement_time,
         page_jobs,
     )
+    from queuectl.store.enqueueing import Enqueued
     from queuectl.store.jobs import (
         Status,
         count_states,
         enqueue_jobs,
+        get_dependencies,
         get_job,
         get_jobs,
         list_jobs,
@@ -113,6 +115,7 @@ _FUNCTIONS = {
     "take_controls": "control",
     "collect_metrics": "dashboard", "dashboard_overview": "dashboard", "page_jobs": "dashboard",
     "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
+    "get_dependencies": "jobs",
     "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
     "open_listener": "listen",
     "claim_jobs": "runs", "finish_and_claim": "runs", "finish_runs": "runs",
@@ -128,6 +131,7 @@ _VALUES = {
     "Overview": "dashboard", "RunningJob": "dashboard",
     # Registers an engine event, raises nothing itself.
     "limit_statement_time": "dashboard",
+    "Enqueued": "enqueueing",
     "Status": "jobs", "Listener": "listen", "Claimed": "runs", "RunResult": "runs",
     "ExpiredRun": "upkeep", "Beat": "workers",
     "Control": "control", "OutputRead": "control", "Steered": "control",
@@ -138,6 +142,7 @@ __all__ = [
     "Claimed",
     "Control",
     "DURATION_BUCKETS",
+    "Enqueued",
     "ExpiredRun",
     "Listener",
     "MetricsSnapshot",
@@ -163,6 +168,7 @@ __all__ = [
     "expired_runs",
     "finish_and_claim",
     "finish_runs",
+    "get_dependencies",
     "get_job",
     "get_jobs",
     "heartbeat",

@@ -26,10 +26,16 @@ __all__ = [
     "FAILED",
     "FINISHED",
     "HELD",
+    "HOLDERS_OF_KEYS",
+    "INSERT_DEPS",
     "INSERT_JOBS",
+    "LOCK_DEPENDENCIES",
     "NOTIFY_CHANNEL",
     "PENDING",
     "PROCESSING",
+    "RELEASE_STATE",
+    "UNIQUE_KEY_HELD",
+    "WAITING",
     "WORKERS",
     "array_literal",
     "config_value",
@@ -41,24 +47,71 @@ __all__ = [
 
 NOTIFY_CHANNEL = "queuectl_jobs"
 # Job states as SQL literals, for statements: states in SQL come from `JobState` only.
-PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD = (
+PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD, WAITING = (
     f"'{s.value}'" for s in (JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED,
-                             JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD))
+                             JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD,
+                             JobState.WAITING))
 FINISHED = ", ".join(f"'{s.value}'" for s in JobState if s.finished)
 CLAIMABLE = f"{PENDING}, {FAILED}"
 
 #: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
 CLAIMED = "claimed"
 
-INSERT_JOBS = """
-    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags)
+#: While this holds, a job's unique_key is taken: the predicate of the partial unique index
+#: `ix_jobs_unique_key`, which INSERT_JOBS's ON CONFLICT clause names.
+UNIQUE_KEY_HELD = f"unique_key IS NOT NULL AND state NOT IN ({FINISHED})"
+
+# Jobs whose unique_key an unfinished job already holds are skipped (ON CONFLICT DO NOTHING:
+# concurrent enqueues of one key wait for each other and create one job); RETURNING says which
+# were inserted. A duplicate id still fails.
+INSERT_JOBS = f"""
+    INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags,
+                      unique_key, state, error, has_dependents, finished_at)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}')
+           coalesce(CAST(tags AS text[]), '{{}}'), unique_key, state, error, has_dependents,
+           CASE WHEN state = {CANCELLED} THEN now() END
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
-                CAST(%(tags)s AS text[]))
-         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags)
+                CAST(%(tags)s AS text[]), CAST(%(unique_keys)s AS text[]),
+                CAST(%(states)s AS text[]), CAST(%(errors)s AS text[]),
+                CAST(%(has_dependents)s AS bool[]))
+         AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, unique_key, state,
+              error, has_dependents)
+    ON CONFLICT (unique_key) WHERE {UNIQUE_KEY_HELD} DO NOTHING
+    RETURNING id
+"""
+
+#: The jobs named in `after` outside the payload, locked (in id order) and marked as having
+#: dependents, with their state now. The lock orders this enqueue against a concurrent finish
+#: of one of them: either the finish commits first and the state read here is final, or it
+#: waits, and its trigger then sees this enqueue's `job_deps` rows.
+LOCK_DEPENDENCIES = """
+    WITH l AS (SELECT id FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[])) ORDER BY id
+               FOR UPDATE)
+    UPDATE jobs SET has_dependents = true FROM l WHERE jobs.id = l.id
+    RETURNING jobs.id, jobs.state
+"""
+
+#: The job holding each of these unique keys: the unfinished one, else the newest.
+HOLDERS_OF_KEYS = f"""
+    SELECT DISTINCT ON (unique_key) unique_key, id FROM jobs
+    WHERE unique_key = ANY(CAST(%(keys)s AS text[]))
+    ORDER BY unique_key, state IN ({FINISHED}), created_at DESC, id
+"""
+
+INSERT_DEPS = """
+    INSERT INTO job_deps (job_id, depends_on)
+    SELECT * FROM unnest(CAST(%(job_ids)s AS text[]), CAST(%(depends_on)s AS text[]))
+    ON CONFLICT DO NOTHING
+"""
+
+#: The state a job given another chance (retry, dlq retry) goes to: waiting while one of its
+#: `after` jobs has not completed, else pending.
+RELEASE_STATE = f"""
+    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+                      WHERE d.job_id = jobs.id AND p.state <> {COMPLETED})
+         THEN {WAITING} ELSE {PENDING} END
 """
 
 # Jobs per state, with processing jobs not yet started (claimed ahead) apart.
