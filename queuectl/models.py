@@ -3,8 +3,10 @@ live in `queuectl.records`, importable without SQLAlchemy; `SCHEMA_HEAD` in `que
 
 Job states and who moves a job in and out of each:
 
-- ``pending``: set by enqueue and by ``dlq retry``, and by a worker that is shut down hard
-  (its run is put back, not counted). Left when a worker claims the job.
+- ``pending``: set by enqueue and by ``dlq retry`` (``waiting`` instead while an ``after`` job
+  has not completed), by the dependency trigger when the last ``after`` job completed, and by
+  a worker that is shut down hard (its run is put back, not counted). Left when a worker claims
+  the job.
 - ``processing``: set by a worker's claim. Left when that worker records the outcome (only if it
   still holds the run), when a worker rescues the job after its lease expired ("worker lost"),
   or when a hard shutdown puts it back to ``pending``.
@@ -13,8 +15,10 @@ Job states and who moves a job in and out of each:
   worker claims it again once ``run_at`` has come.
 - ``dead``: the run failed and no retries remain (the DLQ). Left by ``dlq retry`` and
   ``retry``.
-- ``cancelled``: ``cancel`` moved it here from pending, failed or held at once, or the worker
-  running it stopped it on a cancel request. Final; left only by ``retry``.
+- ``cancelled``: ``cancel`` moved it here from pending, failed, held or waiting at once, or the
+  worker running it stopped it on a cancel request, or a job in its ``after`` list ended dead
+  or cancelled (the dependency trigger, or enqueue when that had already happened). Final;
+  left only by ``retry``.
 - ``held``: ``pause`` on a pending or failed job: never claimed until ``resume`` moves it back to
   ``pending``.
 - ``waiting``: set by enqueue (and ``retry``) for a job whose ``after`` jobs have not all

@@ -76,8 +76,7 @@ def _enqueued_line(result: quick.Enqueued, spec: jobspec.JobSpec) -> str:
     if result.state is JobState.WAITING:
         return f"Job {result.id} enqueued, waiting for {', '.join(spec.after)}"
     if result.state is JobState.CANCELLED:
-        return f"Job {result.id} enqueued and cancelled: a job in its 'after' ended dead or " \
-               "cancelled"
+        return f"Job {result.id} enqueued and cancelled: {result.error}"
     return f"Job {result.id} enqueued"
 
 

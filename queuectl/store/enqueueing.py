@@ -38,6 +38,7 @@ class Enqueued:
     state: JobState | None
     duplicate: bool = False
     unique_key: str | None = None
+    error: str | None = None  # why a job was created cancelled
 
 
 def insert_jobs(run: Run, *, specs: Sequence[JobSpec], default_retries: int,
@@ -124,7 +125,8 @@ def _holders(run: Run, skipped: list[JobSpec], depended: set[str]) -> dict[str, 
 def _result(spec: JobSpec, inserted: set[str], twins: dict[str, str], holders: dict[str, str],
             starts: dict[str, deps.Start]) -> Enqueued:
     if spec.id in inserted:
-        return Enqueued(spec.id, starts[spec.id].state, unique_key=spec.unique_key)
+        start = starts[spec.id]
+        return Enqueued(spec.id, start.state, unique_key=spec.unique_key, error=start.error)
     first = twins.get(spec.id, spec.id)
     holder = first if first in inserted else holders.get(str(spec.unique_key), first)
     return Enqueued(holder, None, duplicate=True, unique_key=spec.unique_key)
