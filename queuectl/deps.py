@@ -42,12 +42,15 @@ def start_states(specs: Sequence[JobSpec],
     """The start of each job: `pending` when every `after` job has completed, `cancelled`
     (error `dependency <id> ended <state>`) when one ended dead or cancelled, else `waiting`.
     `existing` holds the states of the stored jobs named in `after`; the others are jobs of
-    this payload (a cycle-free graph, as `jobspec.parse_payload` ensures)."""
+    this payload (a cycle-free graph, as `jobspec.parse_payload` ensures), and those missing
+    from `specs` have no `after` list: they start pending."""
     by_id = {s.id: s for s in specs}
     starts: dict[str, Start] = {}
 
     def state_of(dep: str) -> JobState:
-        return existing[dep] if dep in existing else starts[dep].state
+        if dep in existing:
+            return existing[dep]
+        return starts[dep].state if dep in starts else JobState.PENDING
 
     for spec in _dependencies_first(specs, by_id):
         ended = next((d for d in spec.after

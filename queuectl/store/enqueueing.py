@@ -12,8 +12,7 @@ wake the workers if some job is due.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from queuectl import deps, errors
 from queuectl.records import JobState
@@ -29,10 +28,10 @@ Run = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
 _BATCH = 5000
 
 
-@dataclass(frozen=True)
-class Enqueued:
+class Enqueued(NamedTuple):
     """One job of a payload: the id of the job it created or, for a `duplicate`, of the
-    unfinished job that already holds its unique_key; `state` is None for a duplicate."""
+    unfinished job that already holds its unique_key; `state` is None for a duplicate. A named
+    tuple: a bulk enqueue builds one per job, and a frozen dataclass costs several times more."""
 
     id: str
     state: JobState | None
@@ -56,13 +55,17 @@ def insert_jobs(run: Run, *, specs: Sequence[JobSpec], default_retries: int,
             raise errors.InvalidJob(
                 f"job {spec.id}: 'after' names job {named}, a duplicate (unique_key) of job "
                 f"{twins[named]} that is not created; name {twins[named]} instead")
-    starts = deps.start_states(fresh, existing)
+    starts = deps.start_states([s for s in fresh if s.after], existing)
     depended = {d for s in fresh for d in s.after}
     inserted: set[str] = set()
     for start in range(0, len(fresh), _BATCH):
         batch = fresh[start : start + _BATCH]
-        rows = run(sql.INSERT_JOBS, _params(batch, default_retries, starts, depended))
-        inserted.update(r[0] for r in rows)
+        params = _params(batch, default_retries, starts, depended)
+        if any(s.unique_key is not None for s in batch):
+            inserted.update(r[0] for r in run(sql.INSERT_JOBS_WITH_KEYS, params))
+        else:
+            run(sql.INSERT_JOBS, params)
+            inserted.update(params["ids"])
         if on_batch is not None:
             on_batch(len(batch))
     holders = _holders(run, [s for s in fresh if s.id not in inserted], depended)
@@ -70,9 +73,12 @@ def insert_jobs(run: Run, *, specs: Sequence[JobSpec], default_retries: int,
     if pairs:
         run(sql.INSERT_DEPS, {"job_ids": [p[0] for p in pairs],
                               "depends_on": [p[1] for p in pairs]})
-    due = [s for s in fresh if s.id in inserted and starts[s.id].state is JobState.PENDING]
+    due = [s for s in fresh if s.id in inserted
+           and (s.id not in starts or starts[s.id].state is JobState.PENDING)]
     for payload in sql.wake_payloads(due) if due else []:
         run("SELECT pg_notify(%(ch)s, %(p)s)", {"ch": sql.NOTIFY_CHANNEL, "p": payload})
+    if len(inserted) == len(specs) and not starts:  # the common case, in bulk: all new, due
+        return [Enqueued(s.id, JobState.PENDING, False, s.unique_key) for s in specs]
     return [_result(s, inserted, twins, holders, starts) for s in specs]
 
 
@@ -100,11 +106,28 @@ def _params(batch: Sequence[JobSpec], default_retries: int, starts: dict[str, de
         "timeouts": [s.timeout_ms for s in batch],
         # A text[] of '{a,b}' literals keeps unnest one-dimensional.
         "tags": [sql.array_literal(s.tags) for s in batch],
-        "unique_keys": [s.unique_key for s in batch],
-        "states": [starts[s.id].state.value for s in batch],
-        "errors": [starts[s.id].error for s in batch],
-        "has_dependents": [s.id in depended for s in batch],
+        **_flow_params(batch, starts, depended),
     }
+
+
+def _flow_params(batch: Sequence[JobSpec], starts: dict[str, deps.Start],
+                 depended: set[str]) -> dict[str, Any]:
+    """The unique_key and `after` columns, None (NULL) where the whole batch has the default."""
+    keys = any(s.unique_key is not None for s in batch)
+    return {
+        "unique_keys": [s.unique_key for s in batch] if keys else None,
+        "states": [_start(starts, s).state.value for s in batch] if starts else None,
+        "errors": [_start(starts, s).error for s in batch] if starts else None,
+        "has_dependents": [s.id in depended for s in batch] if depended else None,
+    }
+
+
+_PENDING = deps.Start(JobState.PENDING)
+
+
+def _start(starts: dict[str, deps.Start], spec: JobSpec) -> deps.Start:
+    """How a job starts: `starts` holds the jobs with an `after` list; the others are due."""
+    return starts.get(spec.id, _PENDING)
 
 
 def _holders(run: Run, skipped: list[JobSpec], depended: set[str]) -> dict[str, str]:
@@ -125,7 +148,7 @@ def _holders(run: Run, skipped: list[JobSpec], depended: set[str]) -> dict[str, 
 def _result(spec: JobSpec, inserted: set[str], twins: dict[str, str], holders: dict[str, str],
             starts: dict[str, deps.Start]) -> Enqueued:
     if spec.id in inserted:
-        start = starts[spec.id]
+        start = _start(starts, spec)
         return Enqueued(spec.id, start.state, unique_key=spec.unique_key, error=start.error)
     first = twins.get(spec.id, spec.id)
     holder = first if first in inserted else holders.get(str(spec.unique_key), first)

@@ -29,6 +29,7 @@ __all__ = [
     "HOLDERS_OF_KEYS",
     "INSERT_DEPS",
     "INSERT_JOBS",
+    "INSERT_JOBS_WITH_KEYS",
     "LOCK_DEPENDENCIES",
     "NOTIFY_CHANNEL",
     "PENDING",
@@ -61,15 +62,15 @@ CLAIMED = "claimed"
 #: `ix_jobs_unique_key`, which INSERT_JOBS's ON CONFLICT clause names.
 UNIQUE_KEY_HELD = f"unique_key IS NOT NULL AND state NOT IN ({FINISHED})"
 
-# Jobs whose unique_key an unfinished job already holds are skipped (ON CONFLICT DO NOTHING:
-# concurrent enqueues of one key wait for each other and create one job); RETURNING says which
-# were inserted. A duplicate id still fails.
+# unique_keys, states, errors and has_dependents may be NULL instead of an array (no key,
+# pending, no error, none): unnest pads them with NULLs, and ordinary batches do not pay for
+# sending four more arrays.
 INSERT_JOBS = f"""
     INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags,
                       unique_key, state, error, has_dependents, finished_at)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{{}}'), unique_key, state, error, has_dependents,
-           CASE WHEN state = {CANCELLED} THEN now() END
+           coalesce(CAST(tags AS text[]), '{{}}'), unique_key, coalesce(state, {PENDING}), error,
+           coalesce(has_dependents, false), CASE WHEN state = {CANCELLED} THEN now() END
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
@@ -78,6 +79,14 @@ INSERT_JOBS = f"""
                 CAST(%(has_dependents)s AS bool[]))
          AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, unique_key, state,
               error, has_dependents)
+"""
+
+#: INSERT_JOBS for a batch with unique keys: jobs whose key an unfinished job already holds
+#: are skipped (ON CONFLICT DO NOTHING: concurrent enqueues of one key wait for each other and
+#: create one job); RETURNING says which were inserted. A duplicate id still fails. Batches
+#: without keys take plain INSERT_JOBS: the speculative insertion costs about a third of the
+#: bulk rate.
+INSERT_JOBS_WITH_KEYS = f"""{INSERT_JOBS}
     ON CONFLICT (unique_key) WHERE {UNIQUE_KEY_HELD} DO NOTHING
     RETURNING id
 """
