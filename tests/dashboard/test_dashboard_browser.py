@@ -166,3 +166,19 @@ def test_database_down_shows_a_banner(serve, page_at):
     page.wait_for_selector("#banner:not([hidden])")
     assert "cannot connect" in page.inner_text("#banner")
     page.screenshot(path=screenshot_path("database-down"), full_page=True)
+
+
+def test_job_page_says_what_a_job_waits_for(dashboard, clean, page_at):
+    store.enqueue_jobs(clean, specs=[
+        JobSpec("build", "true", run_at=None), JobSpec("lint", "true"),
+        JobSpec("deploy", "true", unique_key="deploy-prod", after=["build", "lint"])])
+    store.cancel_jobs(clean, ids=["lint"], signal=15)
+    store.enqueue_jobs(clean, specs=[JobSpec("ship", "true", after=["build"])])
+    page = page_at()
+    page.goto(dashboard.url + "/#/jobs/ship")
+    page.wait_for_selector("#waiting-for")
+    assert page.locator("#waiting-for").inner_text() == "build (pending)"
+    page.goto(dashboard.url + "/#/jobs/deploy")
+    page.wait_for_selector("text=dependency lint ended cancelled")
+    assert page.locator("#waiting-for").count() == 0
+    assert page.locator("dd", has_text="deploy-prod").count() == 1
