@@ -81,10 +81,6 @@ def upgrade() -> None:
         "job_deps",
         sa.Column("job_id", sa.Text(collation="C"), nullable=False),
         sa.Column("depends_on", sa.Text(collation="C"), nullable=False),
-        sa.ForeignKeyConstraint(["job_id"], ["jobs.id"], ondelete="CASCADE",
-                                name=op.f("fk_job_deps_job_id_jobs")),
-        sa.ForeignKeyConstraint(["depends_on"], ["jobs.id"], ondelete="CASCADE",
-                                name=op.f("fk_job_deps_depends_on_jobs")),
         sa.PrimaryKeyConstraint("job_id", "depends_on", name=op.f("pk_job_deps")),
     )
     op.create_index("ix_job_deps_depends_on", "job_deps", ["depends_on"])

@@ -109,3 +109,26 @@ def test_retry_refuses_a_key_held_by_another_job(clean):
         store.retry_dead(clean, job_id="old")
     assert store.retry_all_dead(clean) == 0  # left dead
     assert state(clean, "old") is JobState.DEAD
+
+
+def test_prune_takes_a_jobs_dependency_rows_with_it(clean):
+    store.enqueue_jobs(clean, specs=[JobSpec("old", "x"), JobSpec("slow", "x"),
+                                     JobSpec("both", "x", after=["old", "slow"])])
+    [old] = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=30)
+    assert old.id == "old"
+    store.finish_runs(clean, results=[done(old)], worker_id=1)
+    with clean.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET finished_at = now() - interval '30 days' "
+                             "WHERE id = 'old'"))
+    assert store.prune(clean, older_than=86400) == (1, 0)
+    assert store.get_job(clean, job_id="both").after == ["slow"]
+    [slow] = claim(clean)
+    store.finish_runs(clean, results=[done(slow)], worker_id=1)
+    assert state(clean, "both") is JobState.PENDING
+    [both] = claim(clean)
+    store.finish_runs(clean, results=[done(both)], worker_id=1)
+    with clean.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET finished_at = now() - interval '30 days'"))
+    assert store.prune(clean, older_than=86400)[0] == 2
+    with clean.connect() as conn:
+        assert conn.execute(sa.text("SELECT count(*) FROM job_deps")).scalar() == 0
