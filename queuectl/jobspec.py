@@ -24,11 +24,12 @@ __all__ = [
     "RESERVED_ENV",
     "JobSpec",
     "decode",
+    "find_cycle",
     "parse_payload",
 ]
 
 FIELDS = ("id", "command", "max_retries", "priority", "run_at", "timeout", "tags", "queue",
-          "retry_on", "no_retry_on", "backoff_base", "cwd", "env")
+          "unique_key", "after", "retry_on", "no_retry_on", "backoff_base", "cwd", "env")
 MAX_ENV_BYTES = 64 * 1024
 #: Set by the worker for every job; a job's `env` may not set them.
 RESERVED_ENV = ("QUEUECTL_JOB_ID", "QUEUECTL_ATTEMPT", "QUEUECTL_QUEUE")
@@ -56,6 +57,8 @@ class JobSpec:
     cwd: str | None = None
     env: Mapping[str, str] | None = None
     queue: str = queuespec.DEFAULT
+    unique_key: str | None = None
+    after: list[str] = field(default_factory=list)
 
 
 def decode(data: bytes, source: str) -> str:
@@ -85,7 +88,41 @@ def parse_payload(text: str, *, here: str | None = None) -> list[JobSpec]:
         if spec.id in seen:
             raise errors.InvalidJob(f"duplicate id {spec.id!r} in the payload")
         seen.add(spec.id)
+    cycle = find_cycle({s.id: s.after for s in specs})
+    if cycle:
+        raise errors.InvalidJob(f"'after' makes a cycle: {' -> '.join(cycle)}; nothing was "
+                                "enqueued")
     return specs
+
+
+def find_cycle(after: dict[str, list[str]]) -> list[str] | None:
+    """A dependency cycle among these jobs (`after[id]` = the ids it waits for; ids that are
+    not keys are outside, and cannot lead back), as a path whose first and last ids are the
+    same, or None. Iterative depth-first search: a long chain does not hit the recursion
+    limit."""
+    done: set[str] = set()
+    for root in after:
+        if root in done:
+            continue
+        path: list[str] = [root]
+        on_path = {root}
+        stack = [iter(after[root])]
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                stack.pop()
+                finished = path.pop()
+                on_path.discard(finished)
+                done.add(finished)
+                continue
+            if nxt in on_path:
+                return path[path.index(nxt):] + [nxt]
+            if nxt in done or nxt not in after:
+                continue
+            path.append(nxt)
+            on_path.add(nxt)
+            stack.append(iter(after[nxt]))
+    return None
 
 
 def _load_json(text: str) -> Any:
@@ -152,6 +189,8 @@ def _parse_one(item: Any, where: str, here: str | None = None) -> JobSpec:
         cwd=_cwd(item.get("cwd"), where, here),
         env=_env(item.get("env"), where),
         queue=_queue(item.get("queue", queuespec.DEFAULT), where),
+        unique_key=_unique_key(item.get("unique_key"), where),
+        after=_after(item.get("after"), where),
     )
 
 
@@ -307,8 +346,34 @@ def _env(value: Any, where: str) -> dict[str, str] | None:
     if size > MAX_ENV_BYTES:
         raise errors.InvalidJob(f"{where}field 'env' is larger than 64 KiB in all")
     return dict(value)
+
+
 def _queue(value: Any, where: str) -> str:
     problem = queuespec.name_problem(value)
     if problem:
         raise errors.InvalidJob(f"{where}field 'queue' {problem}")
     return str(value)
+
+
+def _unique_key(value: Any, where: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise errors.InvalidJob(f"{where}field 'unique_key' must be a string")
+    if not value or not _text_ok(value):
+        raise errors.InvalidJob(f"{where}field 'unique_key' must be non-empty text without NULs")
+    if len(value) > MAX_ID_LENGTH:
+        raise errors.InvalidJob(
+            f"{where}field 'unique_key' is longer than {MAX_ID_LENGTH} characters")
+    return value
+
+
+def _after(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(i, str) for i in value):
+        raise errors.InvalidJob(f"{where}field 'after' must be a list of job ids (strings)")
+    if not all(i and _text_ok(i) and len(i) <= MAX_ID_LENGTH for i in value):
+        raise errors.InvalidJob(f"{where}field 'after' must hold job ids: non-empty text "
+                                f"without NULs, at most {MAX_ID_LENGTH} characters")
+    return list(dict.fromkeys(value))

@@ -3,8 +3,10 @@ live in `queuectl.records`, importable without SQLAlchemy; `SCHEMA_HEAD` in `que
 
 Job states and who moves a job in and out of each:
 
-- ``pending``: set by enqueue and by ``dlq retry``, and by a worker that is shut down hard
-  (its run is put back, not counted). Left when a worker claims the job.
+- ``pending``: set by enqueue and by ``dlq retry`` (``waiting`` instead while an ``after`` job
+  has not completed), by the dependency trigger when the last ``after`` job completed, and by
+  a worker that is shut down hard (its run is put back, not counted). Left when a worker claims
+  the job.
 - ``processing``: set by a worker's claim. Left when that worker records the outcome (only if it
   still holds the run), when a worker rescues the job after its lease expired ("worker lost"),
   or when a hard shutdown puts it back to ``pending``.
@@ -13,10 +15,16 @@ Job states and who moves a job in and out of each:
   worker claims it again once ``run_at`` has come.
 - ``dead``: the run failed and no retries remain (the DLQ). Left by ``dlq retry`` and
   ``retry``.
-- ``cancelled``: ``cancel`` moved it here from pending, failed or held at once, or the worker
-  running it stopped it on a cancel request. Final; left only by ``retry``.
+- ``cancelled``: ``cancel`` moved it here from pending, failed, held or waiting at once, or the
+  worker running it stopped it on a cancel request, or a job in its ``after`` list ended dead
+  or cancelled (the dependency trigger, or enqueue when that had already happened). Final;
+  left only by ``retry``.
 - ``held``: ``pause`` on a pending or failed job: never claimed until ``resume`` moves it back to
   ``pending``.
+- ``waiting``: set by enqueue (and ``retry``) for a job whose ``after`` jobs have not all
+  completed. Never claimed. The database (trigger ``queuectl_release_dependents``, fired when a
+  job with dependents finishes) moves it to ``pending`` once every one of them has completed,
+  or to ``cancelled`` as soon as one ends dead or cancelled; ``cancel`` also moves it.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
 from queuectl.migrate import SCHEMA_HEAD
 from queuectl.records import Job, JobState, WorkerInfo
+from queuectl.store import sql
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -50,6 +59,7 @@ __all__ = [
     "config",
     "controls",
     "job_output",
+    "job_deps",
     "jobs",
     "leader",
     "metadata",
@@ -76,6 +86,7 @@ metadata = MetaData(
 _now = func.now()
 _state_list = ", ".join(f"'{s.value}'" for s in JobState)
 _claimable_sql = text("state IN ('pending', 'failed')")
+
 
 run_id_seq = Sequence("job_run_id_seq", metadata=metadata)
 
@@ -115,6 +126,11 @@ jobs = Table(
     Column("env", JSONB),
     # The named queue (`queuectl queue ...`); settings per queue live in `queues`.
     Column("queue", Text(collation="C"), nullable=False, server_default="default"),
+    # At most one unfinished job per key (the partial unique index below).
+    Column("unique_key", Text),
+    # Set once another job lists this one in `after`: gates the dependency trigger, so that
+    # finishing an ordinary job costs nothing more.
+    Column("has_dependents", Boolean, nullable=False, server_default="false"),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("retry_on IS NULL OR no_retry_on IS NULL", name="one_retry_list"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
@@ -136,6 +152,8 @@ jobs = Table(
         "id",
         postgresql_where=_claimable_sql,
     ),
+    Index("ix_jobs_unique_key", "unique_key", unique=True,
+          postgresql_where=text(sql.UNIQUE_KEY_HELD)),
     Index(
         "ix_jobs_lease",
         "lease_expires_at",
@@ -145,6 +163,17 @@ jobs = Table(
     # GIN entry for its empty array.
     Index("ix_jobs_tags", "tags", postgresql_using="gin",
           postgresql_where=text("tags <> '{}'::text[]")),
+)
+
+# `job_id` runs only after `depends_on` has completed (the job's `after` list). No foreign
+# keys: enqueue checks that `depends_on` exists (and locks it), `prune` deletes a job's rows
+# with it, and the per-row cascade of a foreign key doubled the time of a prune.
+job_deps = Table(
+    "job_deps",
+    metadata,
+    Column("job_id", Text(collation="C"), primary_key=True),
+    Column("depends_on", Text(collation="C"), primary_key=True),
+    Index("ix_job_deps_depends_on", "depends_on"),
 )
 
 workers = Table(

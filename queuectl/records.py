@@ -23,6 +23,7 @@ class JobState(enum.StrEnum):
     DEAD = "dead"
     CANCELLED = "cancelled"
     HELD = "held"
+    WAITING = "waiting"
 
     @property
     def finished(self) -> bool:
@@ -71,6 +72,8 @@ class Job:
     cwd: str | None = None
     env: dict[str, str] | None = None
     queue: str = "default"
+    unique_key: str | None = None
+    after: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

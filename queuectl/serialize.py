@@ -36,6 +36,8 @@ def job_json(job: Job, *, env_values: bool = False) -> dict[str, Any]:
         "run_at": iso(job.run_at),
         "timeout": job.timeout_ms,
         "tags": job.tags,
+        "unique_key": job.unique_key,
+        "after": job.after,
         "exit_code": job.exit_code,
         "error": job.error,
         "output": job.output,

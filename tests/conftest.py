@@ -143,7 +143,7 @@ def engine(db_url: str) -> Iterator[sa.Engine]:
 def clean(engine: sa.Engine) -> sa.Engine:
     """The module's database with every table emptied before the test."""
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE jobs, metrics, workers, config"))
+        conn.execute(sa.text("TRUNCATE jobs, job_deps, metrics, workers, config"))
     return engine
 
 

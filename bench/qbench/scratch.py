@@ -66,7 +66,7 @@ def scratch_database(admin_url: str) -> Iterator[Scratch]:
 def reset(engine: sa.Engine) -> None:
     """Empty the job, metric and worker tables (config is kept)."""
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE jobs, metrics, workers RESTART IDENTITY"))
+        conn.execute(sa.text("TRUNCATE jobs, job_deps, metrics, workers RESTART IDENTITY"))
 
 
 _LOAD_PENDING = sa.text(

@@ -47,13 +47,15 @@ def enqueue(
     target = ctx.obj.target()
     bar = progress.bar("enqueueing", len(specs), more_than=_BAR_ABOVE)
     with ctx.obj.connection() as conn, db.translate_psycopg_errors(target), bar as advance:
-        ids = quick.enqueue(conn, specs=specs, on_batch=advance)
+        results = quick.enqueue(conn, specs=specs, on_batch=advance)
+    ids = [r.id for r in results]
     if as_json:
-        jobs = [serialize.job_json(j) for j in store.get_jobs(ctx.obj.engine(), ids=ids)]
+        jobs = [{**serialize.job_json(j), "duplicate": r.duplicate}
+                for j, r in zip(store.get_jobs(ctx.obj.engine(), ids=ids), results, strict=True)]
         single = not text.lstrip("\ufeff \t\r\n").startswith("[")
         output.emit_json(jobs[0] if single else jobs)
     elif not follow_:
-        typer.echo("\n".join(f"Job {job_id} enqueued" for job_id in ids))
+        typer.echo("\n".join(_enqueued_line(r, s) for r, s in zip(results, specs, strict=True)))
     if follow_:
         from queuectl import follow
 
@@ -78,6 +80,16 @@ def _here() -> str:
     except OSError as exc:  # the directory was removed under us
         raise typer.BadParameter(f"--here: the current directory is gone ({exc.strerror})"
                                  ) from None
+
+
+def _enqueued_line(result: quick.Enqueued, spec: jobspec.JobSpec) -> str:
+    if result.duplicate:
+        return f"Job {result.id} already enqueued (unique_key {result.unique_key})"
+    if result.state is JobState.WAITING:
+        return f"Job {result.id} enqueued, waiting for {', '.join(spec.after)}"
+    if result.state is JobState.CANCELLED:
+        return f"Job {result.id} enqueued and cancelled: {result.error}"
+    return f"Job {result.id} enqueued"
 
 
 def _write(text: str) -> None:
@@ -187,6 +199,8 @@ def show(
         ("policy", _policy(job)),
         ("cwd", job.cwd or "- (the worker's directory)"),
         ("env", ", ".join(sorted(job.env or {})) or "-"),
+        ("unique_key", job.unique_key or "-"),
+        *_after_fields(ctx, job),
         ("created", output.fmt_time(job.created_at)),
         ("started", output.fmt_time(job.started_at)),
         ("finished", output.fmt_time(job.finished_at)),
@@ -216,6 +230,18 @@ def _policy(job: Job) -> str:
     if job.backoff_base is not None:
         parts.append(f"backoff_base {job.backoff_base:g}")
     return "; ".join(parts) or "config"
+
+
+def _after_fields(ctx: typer.Context, job: Job) -> list[tuple[str, str]]:
+    """`after` (with each job's state) and, while the job waits, what it is waiting for."""
+    if not job.after:
+        return []
+    deps = store.get_dependencies(ctx.obj.engine(), job_id=job.id)
+    fields = [("after", ", ".join(f"{i} ({s.value})" for i, s in deps) or "-")]
+    if job.state is JobState.WAITING:
+        pending = [f"{i} ({s.value})" for i, s in deps if s is not JobState.COMPLETED]
+        fields.append(("waiting for", ", ".join(pending)))
+    return fields
 
 
 def register(app: typer.Typer) -> None:

@@ -91,10 +91,14 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
                 "chunks": [[i, text] for i, text in read.chunks]}
 
     # `:path` so that an id with `/` in it (sent as %2F, which the server decodes) matches.
-    @app.get("/api/jobs/{job_id:path}", summary="One job with its output",
+    @app.get("/api/jobs/{job_id:path}", summary="One job with its output, and the state of "
+             "each job in its `after` list (`dependencies`)",
              responses=answers.responses(400, 404))
     def job(job_id: str) -> dict[str, Any]:
-        return serialize.job_json(store.get_job(engine, job_id=_job_id(job_id)))
+        found = store.get_job(engine, job_id=_job_id(job_id))
+        deps = store.get_dependencies(engine, job_id=found.id) if found.after else []
+        return {**serialize.job_json(found),
+                "dependencies": [{"id": i, "state": s.value} for i, s in deps]}
 
     @app.post("/api/jobs/{job_id:path}/retry",
               summary="Put a finished job (dead, completed, cancelled) back to pending",

@@ -3,7 +3,7 @@ keyword-only arguments after the engine and returns plain dataclasses or values,
 Callers import the package (`from queuectl import store`; `store.claim_jobs(...)`), not its
 modules:
 
-- `jobs`: enqueue, read, list, count, status, the DLQ;
+- `jobs`: enqueue (the statements run by `enqueueing`), read, list, count, status, the DLQ;
 - `runs`: claim, finish (fenced on run_id), finish-and-claim in one statement, requeue;
 - `workers`: the worker registry and heartbeats (which extend leases);
 - `upkeep`: the leader lease, expired runs and their rescue, stale registrations;
@@ -67,10 +67,12 @@ if TYPE_CHECKING:
         limit_statement_time,
         page_jobs,
     )
+    from queuectl.store.enqueueing import Enqueued
     from queuectl.store.jobs import (
         Status,
         count_states,
         enqueue_jobs,
+        get_dependencies,
         get_job,
         get_jobs,
         list_jobs,
@@ -121,6 +123,7 @@ _FUNCTIONS = {
     "take_controls": "control",
     "collect_metrics": "dashboard", "dashboard_overview": "dashboard", "page_jobs": "dashboard",
     "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
+    "get_dependencies": "jobs",
     "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
     "open_listener": "listen",
     "list_queues": "queues", "pause_queue": "queues", "resume_queue": "queues",
@@ -138,6 +141,7 @@ _VALUES = {
     "Overview": "dashboard", "RunningJob": "dashboard",
     # Registers an engine event, raises nothing itself.
     "limit_statement_time": "dashboard",
+    "Enqueued": "enqueueing",
     "Status": "jobs", "Listener": "listen", "QueueInfo": "queues", "Claimed": "runs",
     "RunResult": "runs",
     "ExpiredRun": "upkeep", "Beat": "workers",
@@ -149,6 +153,7 @@ __all__ = [
     "Claimed",
     "Control",
     "DURATION_BUCKETS",
+    "Enqueued",
     "ExpiredRun",
     "Listener",
     "MetricsSnapshot",
@@ -175,6 +180,7 @@ __all__ = [
     "expired_runs",
     "finish_and_claim",
     "finish_runs",
+    "get_dependencies",
     "get_job",
     "get_jobs",
     "heartbeat",

@@ -3,6 +3,7 @@ NOTIFY, and the reads that several statements build on (config, counts, workers,
 
 from __future__ import annotations
 
+import dataclasses
 import weakref
 from datetime import datetime
 from typing import Any
@@ -18,7 +19,8 @@ __all__ = ["NOTIFY_CHANNEL"]
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
 # Every job column but the heavy or internal ones: what lists show.
-_LIST_COLUMNS = [c for c in models.jobs.c if c.name not in ("output", "run_id", "lease_expires_at")]
+_LIST_COLUMNS = [c for c in models.jobs.c
+                 if c.name not in ("output", "run_id", "lease_expires_at", "has_dependents")]
 
 
 _autocommit_engines: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = (
@@ -83,7 +85,26 @@ def _workers(conn: sa.Connection, live_within: float) -> list[WorkerInfo]:
     return [WorkerInfo(**{**r._asdict(), "running": list(r.running)}) for r in rows]
 
 
+_AFTER = sa.text("SELECT job_id, array_agg(depends_on ORDER BY depends_on) AS after "
+                 "FROM job_deps WHERE job_id = ANY(:ids) GROUP BY job_id")
+
+
+def _with_after(conn: sa.Connection, jobs: list[Job]) -> list[Job]:
+    """The jobs with their `after` lists filled in (one query)."""
+    if not jobs:
+        return jobs
+    after: dict[str, list[str]] = {
+        r.job_id: list(r.after) for r in conn.execute(_AFTER, {"ids": [j.id for j in jobs]})}
+    return [dataclasses.replace(j, after=after[j.id]) if j.id in after else j
+            for j in jobs]
+
+
 def _get_job(conn: sa.Connection, job_id: str) -> Job:
+    """The job with id `job_id`, or the only one whose id starts with it, with its `after`."""
+    return _with_after(conn, [_find_job(conn, job_id)])[0]
+
+
+def _find_job(conn: sa.Connection, job_id: str) -> Job:
     jobs = models.jobs
     if not job_id.strip():
         raise errors.UsageError("give a job id (or a unique prefix of one), not an empty string")

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
 from queuectl import errors
 from queuectl.models import Job, JobState, WorkerInfo
@@ -25,6 +26,7 @@ from queuectl.store._common import (
     _live_within,
     _workers,
 )
+from queuectl.store.jobs import _refuse_taken_keys
 
 __all__ = [
     "Control",
@@ -122,10 +124,10 @@ _SET_STATE = sa.text(
 
 
 def cancel_jobs(engine: sa.Engine, *, ids: Sequence[str], signal: int) -> list[Steered]:
-    """Cancel jobs: waiting ones (pending, failed, held) become `cancelled` at once; the
+    """Cancel jobs: waiting ones (pending, failed, held, waiting) become `cancelled` at once; the
     worker running a processing one sends its process group `signal` (SIGKILL after a grace)
     and records it `cancelled`."""
-    waiting = {JobState.PENDING, JobState.FAILED, JobState.HELD}
+    waiting = {JobState.PENDING, JobState.FAILED, JobState.HELD, JobState.WAITING}
     with engine.begin() as conn:
         jobs = _lock_jobs(conn, ids)
         _refuse(jobs, waiting | {JobState.PROCESSING}, "cancel")
@@ -205,7 +207,9 @@ def resume_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
 
 
 def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
-    """Put finished jobs (completed, dead, cancelled) back to pending with attempts reset."""
+    """Put finished jobs (completed, dead, cancelled) back to pending with attempts reset, or
+    to waiting while one of their `after` jobs has not completed (a retried chain runs again
+    in order). Refused while another job holds the unique_key of one of them."""
     with engine.begin() as conn:
         jobs = _lock_jobs(conn, ids)
         for job, _ in jobs:
@@ -213,12 +217,19 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
                 raise errors.InvalidState(
                     f"cannot retry job {job.id}: it is {job.state.value}, not dead, completed "
                     "or cancelled; nothing was changed")
-        conn.execute(sa.text(
-            f"UPDATE jobs SET state = {sql.PENDING}, attempts = 0, run_at = now(), "
-            "updated_at = now() "
-            "WHERE id = ANY(:ids)"), {"ids": [j.id for j, _ in jobs]})
+        _refuse_taken_keys(conn, [j.id for j, _ in jobs])
+        try:
+            rows = conn.execute(sa.text(
+                f"UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), "
+                "updated_at = now() WHERE id = ANY(:ids) RETURNING id, state"),
+                {"ids": [j.id for j, _ in jobs]}).all()
+        except sa_exc.IntegrityError:
+            raise errors.InvalidState(
+                "cannot retry: two of these jobs have the same unique_key; retry one of them; "
+                "nothing was changed") from None
         _notify(conn, "")
-    return [Steered(j.id, JobState.PENDING, f"pending again (was {j.state.value})")
+    now = {r.id: JobState(r.state) for r in rows}
+    return [Steered(j.id, now[j.id], f"{now[j.id].value} again (was {j.state.value})")
             for j, _ in jobs]
 
 

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from queuectl import db, errors, jobspec, models
 from queuectl.models import Job, JobState, WorkerInfo
-from queuectl.store import sql
+from queuectl.store import enqueueing, sql
 from queuectl.store._common import (
     _LIST_COLUMNS,
     CLAIMED,
@@ -20,6 +22,7 @@ from queuectl.store._common import (
     _job,
     _live_within,
     _notify,
+    _with_after,
     _workers,
 )
 
@@ -27,6 +30,7 @@ __all__ = [
     "Status",
     "count_states",
     "enqueue_jobs",
+    "get_dependencies",
     "get_job",
     "get_jobs",
     "list_jobs",
@@ -34,9 +38,6 @@ __all__ = [
     "retry_dead",
     "status",
 ]
-
-
-_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -50,29 +51,27 @@ class Status:
     claimed: int = 0  # processing, claimed ahead by a worker, not started yet
 
 
-_INSERT = sa.text(sql.for_sqlalchemy(sql.INSERT_JOBS))
-
-
-def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
-    """Insert all `specs` in one transaction (all or none) and wake idle workers."""
+def enqueue_jobs(engine: sa.Engine, *,
+                 specs: Sequence[jobspec.JobSpec]) -> list[enqueueing.Enqueued]:
+    """Insert all `specs` in one transaction (all or none) and wake idle workers; one result
+    per spec: the job created, or the unfinished job that holds its unique_key."""
     with db.translate_errors(engine), engine.begin() as conn:
-        default_retries = _config(conn)["max_retries"]
-        for start in range(0, len(specs), _BATCH):
-            batch = specs[start : start + _BATCH]
-            params = sql.insert_params(batch, default_retries)
+
+        def run(statement: str, params: dict[str, Any]) -> list[Any]:
             try:
-                conn.execute(_INSERT, params)
+                result = conn.execute(_text(statement), params)
             except sa_exc.IntegrityError as exc:
-                raise errors.DuplicateJob(sql.duplicate_message(
-                    getattr(getattr(exc.orig, "diag", None), "message_detail", None))) from None
-        _wake_for(conn, specs)
-    return [s.id for s in specs]
+                raise errors.DuplicateJob(sql.duplicate_message(getattr(
+                    getattr(exc.orig, "diag", None), "message_detail", None))) from None
+            return list(result.all()) if result.returns_rows else []
+
+        return enqueueing.insert_jobs(run, specs=specs,
+                                      default_retries=_config(conn)["max_retries"])
 
 
-def _wake_for(conn: sa.Connection, specs: Sequence[jobspec.JobSpec]) -> None:
-    """NOTIFY idle workers (see `sql.wake_payloads`)."""
-    for payload in sql.wake_payloads(specs):
-        conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": sql.NOTIFY_CHANNEL, "p": payload})
+@functools.cache
+def _text(statement: str) -> sa.TextClause:
+    return sa.text(sql.for_sqlalchemy(statement))
 
 
 def get_job(engine: sa.Engine, *, job_id: str) -> Job:
@@ -86,8 +85,17 @@ def get_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Job]:
     jobs = models.jobs
     with db.translate_errors(engine), engine.connect() as conn:
         rows = conn.execute(sa.select(jobs).where(jobs.c.id.in_(list(ids)))).all()
-    by_id = {r.id: _job(r) for r in rows}
+        by_id = {j.id: j for j in _with_after(conn, [_job(r) for r in rows])}
     return [by_id[i] for i in ids if i in by_id]
+
+
+def get_dependencies(engine: sa.Engine, *, job_id: str) -> list[tuple[str, JobState]]:
+    """The jobs that job `job_id` runs after (its `after` list) and the state of each."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT d.depends_on, j.state FROM job_deps d JOIN jobs j ON j.id = d.depends_on "
+            "WHERE d.job_id = :id ORDER BY d.depends_on"), {"id": job_id}).all()
+    return [(r.depends_on, JobState(r.state)) for r in rows]
 
 
 def list_jobs(
@@ -136,23 +144,53 @@ def status(engine: sa.Engine) -> Status:
 # --- DLQ ------------------------------------------------------------------------------------
 
 _RETRY = f"""
-    UPDATE jobs SET state = {sql.PENDING}, attempts = 0, run_at = now(), updated_at = now()
+    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), updated_at = now()
     WHERE state = {sql.DEAD} {{where}}
     RETURNING id
 """
+# `dlq retry --all` leaves dead jobs whose unique_key an unfinished job holds now.
+_KEY_FREE = f"""AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.unique_key = jobs.unique_key
+                                AND h.state NOT IN ({sql.FINISHED}))"""
+_KEY_TAKEN = sa.text(f"""
+    SELECT r.id, r.unique_key, h.id AS holder FROM jobs r
+    JOIN jobs h ON h.unique_key = r.unique_key AND h.id <> r.id
+               AND h.state NOT IN ({sql.FINISHED})
+    WHERE r.id = ANY(:ids) ORDER BY r.id LIMIT 1
+""")
+
+
+def _refuse_taken_keys(conn: sa.Connection, ids: Sequence[str]) -> None:
+    """Refuse to give finished jobs another chance while another, unfinished job holds the
+    unique_key of one of them (the key would be held twice)."""
+    row = conn.execute(_KEY_TAKEN, {"ids": list(ids)}).first()
+    if row is not None:
+        raise errors.InvalidState(
+            f"cannot retry job {row.id}: job {row.holder} holds its unique_key "
+            f"{row.unique_key!r} now; nothing was changed")
+
+
+def _run_retry(conn: sa.Connection, statement: str, params: dict[str, Any]) -> int:
+    try:
+        return len(conn.execute(sa.text(statement), params).all())
+    except sa_exc.IntegrityError:
+        raise errors.InvalidState(
+            "cannot retry: another job holds the unique_key of one of these jobs now (or two "
+            "of them share one); nothing was changed") from None
 
 
 def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
-    """Put a dead job back to pending with attempts reset and run_at now; its last error
-    stays visible until it runs again."""
+    """Put a dead job back to pending (waiting while one of its `after` jobs has not
+    completed) with attempts reset and run_at now; its last error stays visible until it runs
+    again. Refused while another job holds its unique_key."""
     with db.translate_errors(engine), engine.begin() as conn:
         job = _get_job(conn, job_id)
         if job.state is not JobState.DEAD:
             raise errors.InvalidState(
                 f"job {job.id} is {job.state.value}, not dead; only dead jobs can be retried"
             )
-        moved = conn.execute(sa.text(_RETRY.format(where="AND id = :id")), {"id": job.id})
-        if not moved.all():  # a concurrent retry (or the dashboard) moved it first
+        _refuse_taken_keys(conn, [job.id])
+        # None moved: a concurrent retry (or the dashboard) moved it first.
+        if not _run_retry(conn, _RETRY.format(where="AND id = :id"), {"id": job.id}):
             raise errors.InvalidState(
                 f"job {job.id} is no longer dead: another retry moved it back to pending first")
         _notify(conn, None)
@@ -160,9 +198,10 @@ def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
 
 
 def retry_all_dead(engine: sa.Engine) -> int:
-    """Put every dead job back to pending; returns how many."""
+    """Put every dead job back to pending (waiting, for one whose `after` jobs have not all
+    completed), except those whose unique_key another job holds now; returns how many."""
     with db.translate_errors(engine), engine.begin() as conn:
-        n = len(conn.execute(sa.text(_RETRY.format(where=""))).all())
+        n = _run_retry(conn, _RETRY.format(where=_KEY_FREE), {})
         if n:
             _notify(conn, None)
         return n

@@ -17,17 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from queuectl import configkeys, errors
 from queuectl.records import WorkerInfo
-from queuectl.store import sql
+from queuectl.store import enqueueing, sql
+from queuectl.store.enqueueing import Enqueued
 
 if TYPE_CHECKING:
     import psycopg
 
     from queuectl import jobspec
 
-__all__ = ["QuickStatus", "ServerInfo", "enqueue", "recent_job_ids", "server_info", "status"]
+__all__ = ["Enqueued", "QuickStatus", "ServerInfo", "enqueue", "recent_job_ids", "server_info",
+           "status"]
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
-_BATCH = 5000
 
 
 @dataclass(frozen=True)
@@ -51,25 +52,23 @@ def _config(conn: psycopg.Connection[Any], *keys: str) -> dict[str, Any]:
 
 
 def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec],
-            on_batch: Callable[[int], None] | None = None) -> list[str]:
+            on_batch: Callable[[int], None] | None = None) -> list[Enqueued]:
     """Insert all `specs` in one transaction (all or none) and wake idle workers;
-    `on_batch(n)` hears of each batch of n jobs sent (for a progress bar)."""
+    `on_batch(n)` hears of each batch of n jobs sent (for a progress bar). One result per
+    spec: the job created, or the unfinished job that holds its unique_key."""
     import psycopg
+
+    def run(statement: str, params: dict[str, Any]) -> list[Any]:
+        try:
+            cursor = conn.execute(statement, params)
+        except psycopg.errors.UniqueViolation as exc:
+            raise errors.DuplicateJob(sql.duplicate_message(exc.diag.message_detail)) from None
+        return cursor.fetchall() if cursor.description else []
 
     with conn.transaction():
         default_retries = _config(conn, "max_retries")["max_retries"]
-        for start in range(0, len(specs), _BATCH):
-            batch = specs[start : start + _BATCH]
-            params = sql.insert_params(batch, default_retries)
-            try:
-                conn.execute(sql.INSERT_JOBS, params)
-            except psycopg.errors.UniqueViolation as exc:
-                raise errors.DuplicateJob(sql.duplicate_message(exc.diag.message_detail)) from None
-            if on_batch is not None:
-                on_batch(len(batch))
-        for payload in sql.wake_payloads(specs):
-            conn.execute("SELECT pg_notify(%s, %s)", [sql.NOTIFY_CHANNEL, payload])
-    return [s.id for s in specs]
+        return enqueueing.insert_jobs(run, specs=specs, default_retries=default_retries,
+                                      on_batch=on_batch)
 
 
 def status(conn: psycopg.Connection[Any]) -> QuickStatus:

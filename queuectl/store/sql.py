@@ -27,10 +27,17 @@ __all__ = [
     "FAILED",
     "FINISHED",
     "HELD",
+    "HOLDERS_OF_KEYS",
+    "INSERT_DEPS",
     "INSERT_JOBS",
+    "INSERT_JOBS_WITH_KEYS",
+    "LOCK_DEPENDENCIES",
     "NOTIFY_CHANNEL",
     "PENDING",
     "PROCESSING",
+    "RELEASE_STATE",
+    "UNIQUE_KEY_HELD",
+    "WAITING",
     "WORKERS",
     "array_literal",
     "config_value",
@@ -43,37 +50,99 @@ __all__ = [
 
 NOTIFY_CHANNEL = "queuectl_jobs"
 # Job states as SQL literals, for statements: states in SQL come from `JobState` only.
-PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD = (
+PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD, WAITING = (
     f"'{s.value}'" for s in (JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED,
-                             JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD))
+                             JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD,
+                             JobState.WAITING))
 FINISHED = ", ".join(f"'{s.value}'" for s in JobState if s.finished)
 CLAIMABLE = f"{PENDING}, {FAILED}"
 
 #: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
 CLAIMED = "claimed"
 
-INSERT_JOBS = """
+#: While this holds, a job's unique_key is taken: the predicate of the partial unique index
+#: `ix_jobs_unique_key`, which INSERT_JOBS's ON CONFLICT clause names.
+UNIQUE_KEY_HELD = f"unique_key IS NOT NULL AND state NOT IN ({FINISHED})"
+
+# unique_keys, states, errors and has_dependents may be NULL instead of an array (no key,
+# pending, no error, none): unnest pads them with NULLs, and ordinary batches do not pay for
+# sending four more arrays. So may the policy and context columns (see `insert_params`).
+INSERT_JOBS = f"""
     INSERT INTO jobs (id, command, max_retries, priority, run_at, timeout_ms, tags, queue,
-                      retry_on, no_retry_on, backoff_base, cwd, env)
+                      retry_on, no_retry_on, backoff_base, cwd, env,
+                      unique_key, state, error, has_dependents, finished_at)
     SELECT id, command, max_retries, priority, coalesce(run_at, now()), timeout_ms,
-           coalesce(CAST(tags AS text[]), '{}'), queue, CAST(retry_on AS int[]),
-           CAST(no_retry_on AS int[]), backoff_base, cwd, CAST(env AS jsonb)
+           coalesce(CAST(tags AS text[]), '{{}}'), coalesce(queue, 'default'),
+           CAST(retry_on AS int[]), CAST(no_retry_on AS int[]), backoff_base, cwd,
+           CAST(env AS jsonb),
+           unique_key, coalesce(state, {PENDING}), error,
+           coalesce(has_dependents, false), CASE WHEN state = {CANCELLED} THEN now() END
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(commands)s AS text[]),
                 CAST(%(max_retries)s AS int[]), CAST(%(priorities)s AS int[]),
                 CAST(%(run_ats)s AS timestamptz[]), CAST(%(timeouts)s AS bigint[]),
                 CAST(%(tags)s AS text[]), CAST(%(queues)s AS text[]),
-                CAST(%(retry_on)s AS text[]),
-                CAST(%(no_retry_on)s AS text[]), CAST(%(backoff_bases)s AS float8[]),
-                CAST(%(cwds)s AS text[]), CAST(%(envs)s AS text[]))
+                CAST(%(retry_on)s AS text[]), CAST(%(no_retry_on)s AS text[]),
+                CAST(%(backoff_bases)s AS float8[]), CAST(%(cwds)s AS text[]),
+                CAST(%(envs)s AS text[]),
+                CAST(%(unique_keys)s AS text[]),
+                CAST(%(states)s AS text[]), CAST(%(errors)s AS text[]),
+                CAST(%(has_dependents)s AS bool[]))
          AS t(id, command, max_retries, priority, run_at, timeout_ms, tags, queue, retry_on,
-              no_retry_on, backoff_base, cwd, env)
+              no_retry_on, backoff_base, cwd, env, unique_key, state, error, has_dependents)
+"""
+
+#: INSERT_JOBS for a batch with unique keys: jobs whose key an unfinished job already holds
+#: are skipped (ON CONFLICT DO NOTHING: concurrent enqueues of one key wait for each other and
+#: create one job); RETURNING says which were inserted. A duplicate id still fails. Batches
+#: without keys take plain INSERT_JOBS: the speculative insertion costs about a third of the
+#: bulk rate.
+INSERT_JOBS_WITH_KEYS = f"""{INSERT_JOBS}
+    ON CONFLICT (unique_key) WHERE {UNIQUE_KEY_HELD} DO NOTHING
+    RETURNING id
+"""
+
+#: The jobs named in `after` outside the payload, locked (in id order) and marked as having
+#: dependents, with their state now. The lock orders this enqueue against a concurrent finish
+#: of one of them: either the finish commits first and the state read here is final, or it
+#: waits, and its trigger then sees this enqueue's `job_deps` rows.
+LOCK_DEPENDENCIES = """
+    WITH l AS (SELECT id FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[])) ORDER BY id
+               FOR UPDATE)
+    UPDATE jobs SET has_dependents = true FROM l WHERE jobs.id = l.id
+    RETURNING jobs.id, jobs.state
+"""
+
+#: The job holding each of these unique keys: the unfinished one, else the newest.
+HOLDERS_OF_KEYS = f"""
+    SELECT DISTINCT ON (unique_key) unique_key, id FROM jobs
+    WHERE unique_key = ANY(CAST(%(keys)s AS text[]))
+    ORDER BY unique_key, state IN ({FINISHED}), created_at DESC, id
+"""
+
+INSERT_DEPS = """
+    INSERT INTO job_deps (job_id, depends_on)
+    SELECT * FROM unnest(CAST(%(job_ids)s AS text[]), CAST(%(depends_on)s AS text[]))
+    ON CONFLICT DO NOTHING
+"""
+
+#: The state a job given another chance (retry, dlq retry) goes to: waiting while one of its
+#: `after` jobs has not completed, else pending.
+RELEASE_STATE = f"""
+    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+                      WHERE d.job_id = jobs.id AND p.state <> {COMPLETED})
+         THEN {WAITING} ELSE {PENDING} END
 """
 
 
 def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dict[str, Any]:
-    """`INSERT_JOBS`'s parameters for `batch` (jobs without max_retries get the default)."""
+    """`INSERT_JOBS`'s parameters for `batch` (jobs without max_retries get the default).
+    Optional columns that no job of the batch sets are sent as NULL, not as arrays of NULLs
+    (unnest pads them): ordinary batches do not pay for them."""
     def codes(values: tuple[int, ...] | None) -> str | None:
         return None if values is None else "{" + ",".join(map(str, values)) + "}"
+
+    def optional(values: list[Any]) -> list[Any] | None:
+        return values if any(v is not None for v in values) else None
 
     return {
         "ids": [s.id for s in batch],
@@ -85,12 +154,12 @@ def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dic
         "timeouts": [s.timeout_ms for s in batch],
         # A text[] of '{a,b}' literals keeps unnest one-dimensional.
         "tags": [array_literal(s.tags) for s in batch],
-        "queues": [s.queue for s in batch],
-        "retry_on": [codes(s.retry_on) for s in batch],
-        "no_retry_on": [codes(s.no_retry_on) for s in batch],
-        "backoff_bases": [s.backoff_base for s in batch],
-        "cwds": [s.cwd for s in batch],
-        "envs": [None if s.env is None else json.dumps(dict(s.env)) for s in batch],
+        "queues": optional([None if s.queue == "default" else s.queue for s in batch]),
+        "retry_on": optional([codes(s.retry_on) for s in batch]),
+        "no_retry_on": optional([codes(s.no_retry_on) for s in batch]),
+        "backoff_bases": optional([s.backoff_base for s in batch]),
+        "cwds": optional([s.cwd for s in batch]),
+        "envs": optional([None if s.env is None else json.dumps(dict(s.env)) for s in batch]),
     }
 
 # Jobs per state, with processing jobs not yet started (claimed ahead) apart.

@@ -108,7 +108,7 @@ def test_status_table_and_json(clean, cli):
     assert "100.0%" in human
     data = json.loads(cli("status", "--json").stdout)
     assert data["counts"] == {"pending": 3, "processing": 0, "completed": 0, "failed": 0,
-                              "dead": 0, "cancelled": 0, "held": 0}
+                              "dead": 0, "cancelled": 0, "held": 0, "waiting": 0}
     assert data["total"] == 3 and data["avg_duration"] is None and data["workers"] == []
 
 

@@ -203,4 +203,16 @@ def test_slow_database_gives_503_within_the_statement_timeout(clean, db_url):
 
 def test_states_enum_covers_the_page_filters():
     assert [s.value for s in JobState] == ["pending", "processing", "completed", "failed", "dead",
-                                           "cancelled", "held"]
+                                           "cancelled", "held", "waiting"]
+
+
+def test_job_shows_what_it_waits_for(clean, client):
+    store.enqueue_jobs(clean, specs=[JobSpec("a", "true"), JobSpec("b", "true", after=["a"]),
+                                     JobSpec("c", "true", unique_key="k", after=["a", "b"])])
+    job = client.get("/api/jobs/c").json()
+    assert (job["state"], job["unique_key"], job["after"]) == ("waiting", "k", ["a", "b"])
+    assert job["dependencies"] == [{"id": "a", "state": "pending"},
+                                   {"id": "b", "state": "waiting"}]
+    page = client.get("/api/jobs", params={"state": "waiting"}).json()
+    assert sorted(j["id"] for j in page["jobs"]) == ["b", "c"]
+    assert client.get("/api/jobs/a").json()["dependencies"] == []

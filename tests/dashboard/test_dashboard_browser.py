@@ -191,3 +191,19 @@ def test_queues_page_shows_limits_and_pauses_a_queue(dashboard, clean, page_at):
     wait_for(lambda: page.locator("tbody tr[data-id]").count() == 4, timeout=10,
              message="the jobs page filtered by queue")
     assert page.input_value("select[name=queue]") == "mail"
+
+
+def test_job_page_says_what_a_job_waits_for(dashboard, clean, page_at):
+    store.enqueue_jobs(clean, specs=[
+        JobSpec("build", "true", run_at=None), JobSpec("lint", "true"),
+        JobSpec("deploy", "true", unique_key="deploy-prod", after=["build", "lint"])])
+    store.cancel_jobs(clean, ids=["lint"], signal=15)
+    store.enqueue_jobs(clean, specs=[JobSpec("ship", "true", after=["build"])])
+    page = page_at()
+    page.goto(dashboard.url + "/#/jobs/ship")
+    page.wait_for_selector("#waiting-for")
+    assert page.locator("#waiting-for").inner_text() == "build (pending)"
+    page.goto(dashboard.url + "/#/jobs/deploy")
+    page.wait_for_selector("text=dependency lint ended cancelled")
+    assert page.locator("#waiting-for").count() == 0
+    assert page.locator("dd", has_text="deploy-prod").count() == 1

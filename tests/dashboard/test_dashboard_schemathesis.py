@@ -23,7 +23,7 @@ CHECKS = [checks.not_a_server_error, checks.status_code_conformance,
 @pytest.fixture(scope="module")
 def api_schema(engine: sa.Engine):
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE jobs, metrics, workers, config"))
+        conn.execute(sa.text("TRUNCATE jobs, job_deps, metrics, workers, config"))
     seed_standard(engine)
     app = dashboard_app.create_app(engine, guard=security.Guard(token=None, local_only=False))
     return schemathesis.openapi.from_asgi("/api/openapi.json", app)

@@ -35,7 +35,7 @@ def worker_engine(db_url: str, request) -> Iterator[sa.Engine]:
     engine = db.create_engine(
         settings.resolve_database(f"{db_url}?prepared_statements={request.param}"), worker=True)
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE jobs, metrics, workers"))
+        conn.execute(sa.text("TRUNCATE jobs, job_deps, metrics, workers"))
     yield engine
     engine.dispose()
 
@@ -97,7 +97,7 @@ def test_lost_auto_prepared_statement_drops_the_connection_like_an_outage(worker
 
 def _finished_long_ago(engine: sa.Engine, count: int) -> None:
     with engine.begin() as conn:
-        conn.execute(sa.text("TRUNCATE jobs, metrics"))
+        conn.execute(sa.text("TRUNCATE jobs, job_deps, metrics"))
         conn.execute(sa.text(
             "INSERT INTO jobs (id, command, state, max_retries, finished_at) "
             "SELECT 'old' || g, 'true', 'completed', 3, now() - interval '2 days' "

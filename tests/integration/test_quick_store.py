@@ -39,7 +39,7 @@ def _comparable(job) -> dict:
 
 def test_quick_enqueue_stores_what_the_store_stores(clean, conn):
     store.set_config(clean, key="max_retries", value=7)
-    assert quick.enqueue(conn, specs=_specs("q")) == ["q1", "q2", "q3"]
+    assert [r.id for r in quick.enqueue(conn, specs=_specs("q"))] == ["q1", "q2", "q3"]
     store.enqueue_jobs(clean, specs=_specs("s"))
     quick_jobs = store.get_jobs(clean, ids=["q1", "q2", "q3"])
     store_jobs = store.get_jobs(clean, ids=["s1", "s2", "s3"])

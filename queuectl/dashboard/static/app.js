@@ -6,10 +6,11 @@
 (function () {
   const REFRESH_MS = 3000;
   const PAGE_SIZE = 50;
-  const STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled", "held"];
+  const STATES = ["pending", "processing", "completed", "failed", "dead", "cancelled", "held", "waiting"];
   const STATE_LABELS = {
     pending: "Pending", processing: "Processing", completed: "Completed",
     failed: "Failed (retrying)", dead: "Dead", cancelled: "Cancelled", held: "Held",
+    waiting: "Waiting (after)",
   };
   const LIVE_MS = 1000; // a running job's page polls its output this often
   const SVG = "http://www.w3.org/2000/svg";
@@ -201,8 +202,8 @@
       const ov = await api("/api/overview");
       if (gen !== generation) return;
       clockSkew = Date.parse(ov.now) - Date.now();
-      // Cancelled and held jobs get a card only when there are some.
-      const shownStates = STATES.filter((s) => !["cancelled", "held"].includes(s) || ov.counts[s]);
+      // Cancelled, held and waiting jobs get a card only when there are some.
+      const shownStates = STATES.filter((s) => !["cancelled", "held", "waiting"].includes(s) || ov.counts[s]);
       replace(cards,
         shownStates.map((s) => h("a", { class: `card c-${s}`, href: `#/jobs?state=${s}`, "data-state": s },
           h("span", { class: "card-label" }, STATE_LABELS[s]),
@@ -447,7 +448,7 @@
   function steering(j) {
     const running = j.state === "processing";
     const out = [];
-    if (["pending", "failed", "held", "processing"].includes(j.state)) out.push(["Cancel", "cancel", "danger"]);
+    if (["pending", "failed", "held", "waiting", "processing"].includes(j.state)) out.push(["Cancel", "cancel", "danger"]);
     if ((running && !j.paused_at) || j.state === "pending" || j.state === "failed") out.push(["Pause", "pause", ""]);
     if ((running && j.paused_at) || j.state === "held") out.push(["Resume", "resume", ""]);
     if (["completed", "dead", "cancelled"].includes(j.state)) out.push(["Retry", "retry", "danger"]);
@@ -521,6 +522,10 @@
         ["Retry policy", retryPolicy(j)],
         ["Directory", j.cwd === null ? "worker's" : h("span", { class: "mono" }, j.cwd)],
         ["Environment", j.env_names.length ? h("span", { class: "mono" }, j.env_names.join(", ")) : "–"],
+        ["Unique key", j.unique_key === null ? "–" : h("span", { class: "mono" }, j.unique_key)],
+        ["After", j.dependencies.length ? dependencyList(j.dependencies) : "–"],
+        ...(j.state === "waiting" ? [["Waiting for", h("span", { id: "waiting-for" },
+          dependencyList(j.dependencies.filter((d) => d.state !== "completed")))]] : []),
         ["Created", stampAgo(j.created_at)],
         ["Run at", stampAgo(j.run_at)],
         ["Started", stampAgo(j.started_at)],
@@ -549,6 +554,11 @@
     if (j.no_retry_on !== null) parts.push(`no_retry_on ${j.no_retry_on.join(", ")}`);
     if (j.backoff_base !== null) parts.push(`backoff_base ${j.backoff_base}`);
     return parts.length ? parts.join("; ") : "config";
+  }
+
+  // Jobs a job runs after, each a link with its state: "b (pending), c (processing)".
+  function dependencyList(deps) {
+    return deps.map((d, i) => [i ? ", " : "", jobLink(d.id, d.id), ` (${d.state})`]);
   }
 
   function stampAgo(iso) {

@@ -1,0 +1,88 @@
+"""Pure policy of the `unique_key` and `after` fields: validation, cycles, duplicates inside
+one payload, and the state each new job starts in."""
+
+import json
+
+import pytest
+
+from queuectl import deps, errors, jobspec
+from queuectl.jobspec import JobSpec, find_cycle, parse_payload
+from queuectl.records import JobState
+
+
+def test_find_cycle():
+    assert find_cycle({"a": ["b"], "b": ["c"], "c": ["a"]}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": ["a"]}) == ["a", "a"]
+    assert find_cycle({"a": ["b", "c"], "b": ["c"], "c": []}) is None  # a diamond
+    assert find_cycle({"a": ["outside"], "b": ["a"]}) is None
+    assert find_cycle({"x": [], "a": ["b"], "b": ["c"], "c": ["b"]}) == ["b", "c", "b"]
+
+
+def test_find_cycle_on_a_long_chain_does_not_recurse():
+    chain = {str(i): [str(i + 1)] for i in range(50_000)}
+    assert find_cycle(chain) is None
+    chain["49999"] = ["0"]
+    assert len(find_cycle(chain)) == 50_001
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("unique_key", 1, "'unique_key' must be a string"),
+    ("unique_key", True, "'unique_key' must be a string"),
+    ("unique_key", {"a": 1}, "'unique_key' must be a string"),
+    ("unique_key", "", "non-empty"),
+    ("unique_key", "a\u0000b", "non-empty text without NULs"),
+    ("unique_key", "k" * 256, "longer than 255"),
+    ("after", "a", "'after' must be a list"),
+    ("after", [None], "'after' must be a list"),
+    ("after", [["a"]], "'after' must be a list"),
+    ("after", [""], "'after' must hold job ids"),
+])
+def test_bad_fields(field, value, message):
+    with pytest.raises(errors.InvalidJob, match=message):
+        parse_payload(json.dumps({"command": "x", field: value}))
+
+
+def test_cycle_in_a_payload_is_refused():
+    payload = [{"id": "a", "command": "x", "after": ["b"]},
+               {"id": "b", "command": "x", "after": ["a"]}]
+    with pytest.raises(errors.InvalidJob, match=r"cycle: a -> b -> a"):
+        parse_payload(json.dumps(payload))
+
+
+def test_good_fields():
+    [spec] = parse_payload('{"command": "x", "unique_key": "k", "after": ["a", "b", "a"]}')
+    assert (spec.unique_key, spec.after) == ("k", ["a", "b"])
+    [spec] = parse_payload('{"command": "x", "unique_key": null, "after": null}')
+    assert (spec.unique_key, spec.after) == (None, [])
+    assert "unique_key" in jobspec.FIELDS and "after" in jobspec.FIELDS
+
+
+def test_first_of_keys():
+    specs = [JobSpec("a", "x", unique_key="k"), JobSpec("b", "x"), JobSpec("c", "x",
+             unique_key="k"), JobSpec("d", "x", unique_key="j"), JobSpec("e", "x",
+             unique_key="k")]
+    assert deps.first_of_keys(specs) == {"c": "a", "e": "a"}
+
+
+def test_start_states():
+    specs = [
+        JobSpec("late", "x", after=["mid"]),  # before the job it waits for
+        JobSpec("mid", "x", after=["root"]),
+        JobSpec("root", "x"),
+        JobSpec("on-done", "x", after=["done"]),
+        JobSpec("on-dead", "x", after=["done", "dead"]),
+        JobSpec("after-cancelled", "x", after=["on-dead"]),
+        JobSpec("on-running", "x", after=["done", "running"]),
+    ]
+    existing = {"done": JobState.COMPLETED, "dead": JobState.DEAD,
+                "running": JobState.PROCESSING}
+    starts = deps.start_states(specs, existing)
+    assert {k: (v.state.value, v.error) for k, v in starts.items()} == {
+        "root": ("pending", None),
+        "mid": ("waiting", None),
+        "late": ("waiting", None),
+        "on-done": ("pending", None),
+        "on-dead": ("cancelled", "dependency dead ended dead"),
+        "after-cancelled": ("cancelled", "dependency on-dead ended cancelled"),
+        "on-running": ("waiting", None),
+    }
