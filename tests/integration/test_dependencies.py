@@ -94,7 +94,9 @@ def test_a_dependency_finishing_during_an_enqueue_is_not_missed(clean, engine, d
             enq.execute(sql.INSERT_JOBS, {
                 "ids": ["b"], "commands": ["x"], "max_retries": [0], "priorities": [0],
                 "run_ats": [None], "timeouts": [None], "tags": ["{}"], "unique_keys": [None],
-                "states": ["waiting"], "errors": [None], "has_dependents": [False]})
+                "states": ["waiting"], "errors": [None], "has_dependents": [False],
+                "queues": None, "retry_on": None, "no_retry_on": None, "backoff_bases": None,
+                "cwds": None, "envs": None})
             enq.execute(sql.INSERT_DEPS, {"job_ids": ["b"], "depends_on": ["a"]})
         finisher.join(10)
     assert state(clean, "b") is JobState.PENDING
