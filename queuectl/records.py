@@ -65,6 +65,7 @@ class Job:
     duration: float | None = None
     worker_id: int | None = None
     paused_at: datetime | None = None
+    cron_name: str | None = None
 
 
 @dataclass(frozen=True)

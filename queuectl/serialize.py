@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from queuectl.models import Job, WorkerInfo
+    from queuectl.store.cron import Cron
 
-__all__ = ["iso", "job_json", "worker_json"]
+__all__ = ["cron_json", "iso", "job_json", "worker_json"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -43,6 +44,7 @@ def job_json(job: Job) -> dict[str, Any]:
         "finished_at": iso(job.finished_at),
         "duration": job.duration,
         "paused_at": iso(job.paused_at),
+        "cron_name": job.cron_name,
     }
 
 
@@ -59,4 +61,22 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "heartbeat_at": iso(worker.heartbeat_at),
         "running": worker.running,
         "leader": worker.leader,
+    }
+
+
+def cron_json(cron: Cron) -> dict[str, Any]:
+    """A cron schedule as JSON; `template` is the job object it enqueues."""
+    import json
+
+    return {
+        "name": cron.name,
+        "schedule": cron.schedule,
+        "zone": cron.zone,
+        "template": json.loads(cron.template),
+        "paused": cron.paused,
+        "created_at": iso(cron.created_at),
+        "next_run": iso(cron.next_run),
+        "last_run": iso(cron.last_run_at),
+        "last_job_id": cron.last_job_id,
+        "last_job_state": cron.last_job_state,
     }

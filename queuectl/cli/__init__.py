@@ -23,6 +23,7 @@ from queuectl.cli import (
     admin,
     config,
     control,
+    cron,
     dashboard,
     dlq,
     doctor,
@@ -110,6 +111,7 @@ control.register(app)
 app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
+app.add_typer(cron.app, name="cron")
 admin.register(app)
 dashboard.register(app)
 logs.register(app)

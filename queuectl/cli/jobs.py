@@ -117,6 +117,8 @@ def list_(
                               help=f"Only jobs in this state: {_STATES}.",
                               autocompletion=complete.states),
     tag: str = typer.Option(None, "--tag", "-t", metavar="TAG", help="Only jobs with this tag."),
+    cron: str = typer.Option(None, "--cron", metavar="NAME",
+                             help="Only jobs that cron schedule NAME enqueued."),
     limit: int = typer.Option(50, "--limit", "-n", metavar="N", min=1,
                               max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = JSON_OPT,
@@ -125,7 +127,8 @@ def list_(
 
     Example: queuectl list --state failed --limit 20
     """
-    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit)
+    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, limit=limit,
+                           cron_name=cron)
     if as_json:
         output.emit_json([serialize.job_json(j) for j in jobs])
         return
@@ -164,6 +167,7 @@ def show(
         ("run_at", output.fmt_time(job.run_at)),
         ("timeout", timeout),
         ("tags", ", ".join(job.tags) or "-"),
+        ("cron", job.cron_name or "-"),
         ("created", output.fmt_time(job.created_at)),
         ("started", output.fmt_time(job.started_at)),
         ("finished", output.fmt_time(job.finished_at)),

@@ -56,28 +56,33 @@ _INSERT = sa.text(sql.for_sqlalchemy(sql.INSERT_JOBS))
 def enqueue_jobs(engine: sa.Engine, *, specs: Sequence[jobspec.JobSpec]) -> list[str]:
     """Insert all `specs` in one transaction (all or none) and wake idle workers."""
     with db.translate_errors(engine), engine.begin() as conn:
-        default_retries = _config(conn)["max_retries"]
-        for start in range(0, len(specs), _BATCH):
-            batch = specs[start : start + _BATCH]
-            params = {
-                "ids": [s.id for s in batch],
-                "commands": [s.command for s in batch],
-                "max_retries": [
-                    default_retries if s.max_retries is None else s.max_retries for s in batch
-                ],
-                "priorities": [s.priority for s in batch],
-                "run_ats": [s.run_at for s in batch],
-                "timeouts": [s.timeout_ms for s in batch],
-                # A text[] of '{a,b}' literals keeps unnest one-dimensional.
-                "tags": [sql.array_literal(s.tags) for s in batch],
-            }
-            try:
-                conn.execute(_INSERT, params)
-            except sa_exc.IntegrityError as exc:
-                raise errors.DuplicateJob(sql.duplicate_message(
-                    getattr(getattr(exc.orig, "diag", None), "message_detail", None))) from None
-        _wake_for(conn, specs)
+        _insert_specs(conn, specs)
     return [s.id for s in specs]
+
+
+def _insert_specs(conn: sa.Connection, specs: Sequence[jobspec.JobSpec]) -> None:
+    """Insert `specs` (in the caller's transaction) and NOTIFY idle workers at commit."""
+    default_retries = _config(conn)["max_retries"]
+    for start in range(0, len(specs), _BATCH):
+        batch = specs[start : start + _BATCH]
+        params = {
+            "ids": [s.id for s in batch],
+            "commands": [s.command for s in batch],
+            "max_retries": [
+                default_retries if s.max_retries is None else s.max_retries for s in batch
+            ],
+            "priorities": [s.priority for s in batch],
+            "run_ats": [s.run_at for s in batch],
+            "timeouts": [s.timeout_ms for s in batch],
+            # A text[] of '{a,b}' literals keeps unnest one-dimensional.
+            "tags": [sql.array_literal(s.tags) for s in batch],
+        }
+        try:
+            conn.execute(_INSERT, params)
+        except sa_exc.IntegrityError as exc:
+            raise errors.DuplicateJob(sql.duplicate_message(
+                getattr(getattr(exc.orig, "diag", None), "message_detail", None))) from None
+    _wake_for(conn, specs)
 
 
 def _wake_for(conn: sa.Connection, specs: Sequence[jobspec.JobSpec]) -> None:
@@ -103,9 +108,10 @@ def get_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Job]:
 
 def list_jobs(
     engine: sa.Engine, *, state: JobState | None = None, tag: str | None = None,
-    search: str | None = None, limit: int = 50, offset: int = 0,
+    search: str | None = None, limit: int = 50, offset: int = 0, cron_name: str | None = None,
 ) -> list[Job]:
-    """Jobs, newest first, without their output; filtered by state, tag and id/command text."""
+    """Jobs, newest first, without their output; filtered by state, tag, id/command text and
+    the cron schedule that enqueued them."""
     jobs = models.jobs
     query = sa.select(*_LIST_COLUMNS)
     if state is not None:
@@ -113,6 +119,8 @@ def list_jobs(
     if tag is not None:
         # The non-empty condition lets PostgreSQL use the partial GIN index on tags.
         query = query.where(jobs.c.tags.contains([tag]), sa.text("jobs.tags <> '{}'::text[]"))
+    if cron_name is not None:
+        query = query.where(jobs.c.cron_name == cron_name)
     if search:
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(

@@ -22,7 +22,8 @@ COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], 
             ["migrate"], ["prune"], ["dashboard"], ["worker", "start"], ["worker", "stop"],
             ["dlq", "list"], ["dlq", "retry"], ["config", "set"], ["config", "get"],
             ["config", "list"], ["config", "show"], ["cancel"], ["signal"], ["pause"],
-            ["resume"], ["retry"], ["wait"]]
+            ["resume"], ["retry"], ["wait"], ["cron", "add"], ["cron", "list"],
+            ["cron", "remove"], ["cron", "pause"], ["cron", "resume"], ["cron", "run"]]
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
