@@ -4,9 +4,10 @@ is cut off, another worker takes over once the lease runs out.
 
 The leader rescues expired runs (deciding retry or DLQ with `outcomes.lost_run`), drops
 registrations that stopped heartbeating and live-output chunks of ended runs, and applies
-`retention` once an hour. It also enqueues the cron schedules' due ticks (`store.enqueue_due_crons`,
-exact once per tick even if two workers briefly both think they lead): at each heartbeat, and
-at the next tick the last pass announced, so a job starts within about a second of its tick.
+`retention` once an hour. It also enqueues the cron schedules' due ticks
+(`store.enqueue_due_crons`, exactly once per tick even if two workers briefly both think they
+lead): at each heartbeat, and at the next tick the last pass announced, so that a job starts
+within about a second of its tick.
 
 Threading: main thread only.
 """
@@ -28,8 +29,8 @@ log = logging.getLogger("queuectl.worker")
 
 PRUNE_EVERY = 3600.0
 _FIRST_PRUNE = 60.0  # not while a fleet is starting up
-_OUTPUT_KEPT = 60.0
-_CRON_SLACK = 0.005  # live-output chunks outlive their run this long, for late followers
+_OUTPUT_KEPT = 60.0  # live-output chunks outlive their run this long, for late followers
+_CRON_SLACK = 0.005
 
 
 def leader_lease(settings: Settings) -> float:
