@@ -19,6 +19,7 @@ import sqlalchemy as sa
 
 from queuectl import db, errors, jobspec, schedule
 from queuectl.store import jobs as jobs_store
+from queuectl.store._common import NOTIFY_CHANNEL
 
 __all__ = [
     "Cron",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("queuectl.worker")
+#: NOTIFY payload that makes the leader re-read the schedules now (one was added or changed).
+CRON_PAYLOAD = "cron"
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,10 @@ def _cron(row: sa.Row[object]) -> Cron:
                 r["last_job_state"])
 
 
+def _notify_payload(conn: sa.Connection, payload: str) -> None:
+    conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": payload})
+
+
 def _get(conn: sa.Connection, name: str) -> Cron:
     row = conn.execute(sa.text(_SELECT + " WHERE c.name = :name"), {"name": name}).first()
     if row is None:
@@ -107,6 +114,7 @@ def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, tem
             raise errors.DuplicateCron(
                 f"a cron schedule named {name!r} already exists; nothing was changed "
                 "(--replace redefines it)")
+        _notify_payload(conn, CRON_PAYLOAD)
         return _get(conn, name)
 
 
@@ -135,6 +143,8 @@ def set_cron_paused(engine: sa.Engine, *, name: str, paused: bool) -> Cron:
     with db.translate_errors(engine), engine.begin() as conn:
         if conn.execute(sa.text(sql + " RETURNING name"), {"name": name}).first() is None:
             raise errors.CronNotFound(f"no cron schedule named {name!r}")
+        if not paused:
+            _notify_payload(conn, CRON_PAYLOAD)
         return _get(conn, name)
 
 

@@ -188,7 +188,7 @@ class Worker:
                 self._beat(stopping)
             if self.producer.take("control"):
                 self.steering.take()
-            if not stopping and self.upkeep.cron_due():
+            if (self.producer.take("cron") or self.upkeep.cron_due()) and not stopping:
                 self.upkeep.cron()
             self.streams.poll(self.table.running_info())
             self.streams.flush()

@@ -70,7 +70,8 @@ class Producer:
         self._listener: ListenerLike | None = None
         self.avg_run: float | None = None
         self.next_due: float | None = None  # epoch seconds of the earliest known retry
-        self._flags: set[str] = set()  # "control", "stop": NOTIFYs that ask for a call now
+        # "control", "stop", "cron": NOTIFYs that ask for a call now
+        self._flags: set[str] = set()
 
     def capacity(self) -> int:
         """How many jobs to hold claimed: one per slot, and while recent runs are short (under
@@ -174,7 +175,8 @@ class Producer:
 
     def take(self, flag: str) -> bool:
         """True (once) if a NOTIFY asked for `flag` ("control": take control requests now;
-        "stop": heartbeat now, a stop request may wait)."""
+        "stop": heartbeat now, a stop request may wait; "cron": a schedule was added or
+        changed, so the leader re-reads them)."""
         if flag in self._flags:
             self._flags.discard(flag)
             return True
@@ -182,11 +184,11 @@ class Producer:
 
     def _on_payload(self, payload: str) -> None:
         """An empty payload means "something is due now"; a number is an epoch due time;
-        "control" and "stop" set flags for the loop. Anything else is for a newer version and
-        is ignored."""
+        "control", "stop" and "cron" set flags for the loop. Anything else is for a newer
+        version and is ignored."""
         if not payload:
             return
-        if payload in ("control", "stop"):
+        if payload in ("control", "stop", "cron"):
             self._flags.add(payload)
             return
         try:

@@ -212,3 +212,20 @@ def test_every_20s_for_3_minutes_with_3_workers_makes_one_job_per_tick(crons, cl
     assert len(made) >= 8
     late = [float(r.late) for r in rows if r.tick >= first and r.late is not None]
     assert len(late) >= 8 and max(late) < 1.0, late
+
+
+def test_the_leader_sees_a_new_schedule_at_once_not_at_its_next_heartbeat(crons, cli, workers):
+    for key, value in {"lease_timeout": "60s", "heartbeat_interval": "10s"}.items():
+        assert cli("config", "set", key, value).returncode == 0
+    workers.start(1)
+
+    def leads() -> bool:
+        result = cli("status", "--json")
+        return any(w["leader"] for w in json.loads(result.stdout)["workers"])
+
+    wait_for(leads, timeout=30, message="the worker leads (at its first heartbeat)")
+    added = db_now(crons)
+    assert cli("cron", "add", "new", "@every 1s", '{"command": "true"}').returncode == 0
+    wait_for(lambda: cron_jobs(crons, "new"), timeout=8, message="the first tick's job")
+    first = cron_jobs(crons, "new")[0].timestamp()
+    assert first - added < 4.0  # the next tick, not the next heartbeat (10 s)
