@@ -80,8 +80,9 @@ class Schedule:
         from cronsim import CronSim
 
         assert self.expr is not None
-        # cronsim goes back from the start (exclusive); one second later makes `at` count.
-        start = (at + timedelta(seconds=1)).astimezone(self.tz)
+        # cronsim goes back from the start, exclusive; one microsecond later makes `at` count
+        # (a second would be too much: from 12:00:59.5 it would return 12:01, in the future).
+        start = (at + timedelta(microseconds=1)).astimezone(self.tz)
         try:
             tick = next(CronSim(self.expr, start, reverse=True))
         except StopIteration:

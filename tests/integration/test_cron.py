@@ -84,7 +84,7 @@ def test_racing_passes_enqueue_a_due_tick_once(crons):
             t.join(30)
         assert sum(len(r.enqueued) for r in results) == 1
         assert len(cron_jobs(crons, "race")) == before + 1
-        assert all(r.next_in is not None and 0 < r.next_in <= 60 for r in results)
+        assert all(r.next_in is not None and 0 < r.next_in <= 60 for r in results), results
 
 
 def test_the_store_refuses_unknown_and_duplicate_names(crons):

@@ -66,6 +66,12 @@ def test_due_tick_is_the_most_recent_missed_one_never_a_backlog():
     assert minute.due_tick(now=utc(2026, 1, 1, 3, 7, 30), done_until=utc(2026, 1, 1)) == \
         utc(2026, 1, 1, 3, 7)
     assert minute.latest_tick(utc(2026, 1, 1, 3, 7)) == utc(2026, 1, 1, 3, 7)
+    # Never a tick in the future, in the last second before the next one either.
+    assert minute.latest_tick(utc(2026, 1, 1, 3, 7, 59, 999_999)) == utc(2026, 1, 1, 3, 7)
+    assert minute.latest_tick(utc(2026, 1, 1, 3, 7, 59, 500_000)) == utc(2026, 1, 1, 3, 7)
+    paris = schedule.parse("0 9 * * *", "Europe/Paris")
+    assert paris.latest_tick(utc(2026, 3, 29, 6, 59, 59, 900_000)) == utc(2026, 3, 28, 8)
+    assert paris.latest_tick(utc(2026, 3, 29, 7)) == utc(2026, 3, 29, 7)
 
 
 @pytest.mark.parametrize("text", [
@@ -102,3 +108,17 @@ def test_templates_are_one_object_without_id_or_run_at():
                          ('{"cmd": "x"}', "unknown field")]:
         with pytest.raises(errors.InvalidJob, match=message):
             schedule.parse_template(bad)
+
+
+@pytest.mark.parametrize("text, zone", [("* * * * *", "UTC"), ("*/7 9-17 * * 1-5", "UTC"),
+                                        ("30 2 * * *", "Europe/Paris"), ("@every 20s", "UTC"),
+                                        ("@every 7m", "UTC"), ("0 * * * *", "Asia/Kolkata")])
+def test_latest_and_next_tick_bracket_every_instant(text, zone):
+    sched = schedule.parse(text, zone)
+    at = utc(2026, 3, 27, 23, 58, 59, 250_000)
+    for step in range(400):  # through the night of the spring DST change, odd offsets
+        at += timedelta(seconds=977.3 if step % 2 else 0.9)
+        latest, upcoming = sched.latest_tick(at), sched.next_tick(at)
+        assert latest is not None and upcoming is not None
+        assert latest <= at < upcoming, (at, latest, upcoming)
+        assert sched.next_tick(latest) == upcoming, at
