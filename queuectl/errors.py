@@ -10,6 +10,8 @@
     │   └── InvalidInput (exit 2)    ... because of a value it cannot hold (SQLSTATE class 22)
     ├── JobNotFound                  no job has that id or prefix
     ├── DuplicateJob                 a job with that id already exists
+    ├── CronNotFound                 no cron schedule has that name
+    ├── DuplicateCron                a cron schedule with that name already exists
     ├── InvalidState                 the job is not in a state that allows the action
     └── SchemaError                  migrations failed or the schema is newer than this code
 
@@ -21,8 +23,10 @@ from __future__ import annotations
 
 __all__ = [
     "AmbiguousId",
+    "CronNotFound",
     "DatabaseError",
     "DatabaseUnavailable",
+    "DuplicateCron",
     "DuplicateJob",
     "InvalidConfig",
     "InvalidInput",
@@ -81,6 +85,14 @@ class JobNotFound(QueuectlError):
 
 class DuplicateJob(QueuectlError):
     """A job with the given id already exists; the existing job is untouched."""
+
+
+class CronNotFound(QueuectlError):
+    """No cron schedule has the given name."""
+
+
+class DuplicateCron(QueuectlError):
+    """A cron schedule with the given name exists already; it is untouched."""
 
 
 class InvalidState(QueuectlError):

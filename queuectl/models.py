@@ -58,6 +58,7 @@ __all__ = [
     "WorkerInfo",
     "config",
     "controls",
+    "cron",
     "job_output",
     "job_deps",
     "jobs",
@@ -131,6 +132,8 @@ jobs = Table(
     # Set once another job lists this one in `after`: gates the dependency trigger, so that
     # finishing an ordinary job costs nothing more.
     Column("has_dependents", Boolean, nullable=False, server_default="false"),
+    # The cron schedule that enqueued the job (`cron run` too); never set from enqueue JSON.
+    Column("cron_name", Text(collation="C")),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("retry_on IS NULL OR no_retry_on IS NULL", name="one_retry_list"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),
@@ -163,6 +166,27 @@ jobs = Table(
     # GIN entry for its empty array.
     Index("ix_jobs_tags", "tags", postgresql_using="gin",
           postgresql_where=text("tags <> '{}'::text[]")),
+    Index("ix_jobs_cron_name", "cron_name", "created_at",
+          postgresql_where=text("cron_name IS NOT NULL")),
+)
+
+# Cron schedules (`queuectl cron`). The fleet's leader enqueues `template` at each due tick;
+# `done_until` says which ticks are spent: a tick at or before it was enqueued or skipped
+# (created, replaced or resumed then). Moving it forward and inserting the job happen in one
+# transaction, conditional on it being earlier than the tick, so a tick is enqueued once.
+cron = Table(
+    "cron",
+    metadata,
+    Column("name", Text(collation="C"), primary_key=True),
+    Column("schedule", Text, nullable=False),
+    Column("zone", Text, nullable=False, server_default="UTC"),
+    Column("template", Text, nullable=False),
+    Column("paused", Boolean, nullable=False, server_default="false"),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("done_until", DateTime(timezone=True), nullable=False, server_default=_now),
+    Column("last_run_at", DateTime(timezone=True)),
+    Column("last_job_id", Text(collation="C")),
 )
 
 # `job_id` runs only after `depends_on` has completed (the job's `after` list). No foreign

@@ -74,6 +74,7 @@ class Job:
     queue: str = "default"
     unique_key: str | None = None
     after: list[str] = field(default_factory=list)
+    cron_name: str | None = None
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from queuectl.models import Job, WorkerInfo
+    from queuectl.store.cron import Cron
     from queuectl.store.queues import QueueInfo
 
-__all__ = ["iso", "job_json", "queue_json", "worker_json"]
+__all__ = ["cron_json", "iso", "job_json", "queue_json", "worker_json"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -53,6 +54,7 @@ def job_json(job: Job, *, env_values: bool = False) -> dict[str, Any]:
         "backoff_base": job.backoff_base,
         "cwd": job.cwd,
         "env_names": sorted(job.env or {}),
+        "cron_name": job.cron_name,
     }
     if env_values:
         data["env"] = dict(sorted((job.env or {}).items()))
@@ -86,4 +88,22 @@ def queue_json(queue: QueueInfo) -> dict[str, Any]:
         "concurrency": queue.concurrency,
         "rate": None if queue.rate is None else str(queue.rate),
         "paused": queue.paused,
+    }
+
+
+def cron_json(cron: Cron) -> dict[str, Any]:
+    """A cron schedule as JSON; `template` is the job object it enqueues."""
+    import json
+
+    return {
+        "name": cron.name,
+        "schedule": cron.schedule,
+        "zone": cron.zone,
+        "template": json.loads(cron.template),
+        "paused": cron.paused,
+        "created_at": iso(cron.created_at),
+        "next_run": iso(cron.next_run),
+        "last_run": iso(cron.last_run_at),
+        "last_job_id": cron.last_job_id,
+        "last_job_state": cron.last_job_state,
     }

@@ -23,6 +23,7 @@ from queuectl.cli import (
     admin,
     config,
     control,
+    cron,
     dashboard,
     dlq,
     doctor,
@@ -112,6 +113,7 @@ app.add_typer(workers.app, name="worker")
 app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
 app.add_typer(queues.app, name="queue")
+app.add_typer(cron.app, name="cron")
 admin.register(app)
 dashboard.register(app)
 logs.register(app)

@@ -143,6 +143,8 @@ def list_(
     tag: str = typer.Option(None, "--tag", "-t", metavar="TAG", help="Only jobs with this tag."),
     queue: str = typer.Option(None, "--queue", "-q", metavar="NAME",
                               help="Only jobs of this queue."),
+    cron: str = typer.Option(None, "--cron", metavar="NAME",
+                             help="Only jobs that cron schedule NAME enqueued."),
     limit: int = typer.Option(50, "--limit", "-n", metavar="N", min=1,
                               max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = JSON_OPT,
@@ -154,7 +156,7 @@ def list_(
     if queue is not None:
         queuespec.check_name(queue)
     jobs = store.list_jobs(ctx.obj.engine(), state=JobState.parse(state), tag=tag, queue=queue,
-                           limit=limit)
+                           limit=limit, cron_name=cron)
     if as_json:
         output.emit_json([serialize.job_json(j) for j in jobs])
         return
@@ -201,6 +203,7 @@ def show(
         ("env", ", ".join(sorted(job.env or {})) or "-"),
         ("unique_key", job.unique_key or "-"),
         *_after_fields(ctx, job),
+        ("cron", job.cron_name or "-"),
         ("created", output.fmt_time(job.created_at)),
         ("started", output.fmt_time(job.started_at)),
         ("finished", output.fmt_time(job.finished_at)),

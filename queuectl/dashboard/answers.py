@@ -7,7 +7,7 @@ replaced by 400 so that there is one error shape.
     400  a parameter is invalid (unknown state, bad cursor, limit out of range, NUL in text)
     401  a token is required and was not given (from `security.Guard`)
     403  an action without the action header, or from another origin
-    404  no job with that id or id prefix
+    404  no job with that id or id prefix, no cron schedule with that name
     409  the job is not in a state that allows the action
     421  a Host header that is not a loopback name on a local-only dashboard
     500  a bug: reported as JSON, logged by the server
@@ -34,6 +34,7 @@ _STATUS = (
     (errors.InvalidInput, 400),
     (errors.DatabaseError, 503),
     (errors.JobNotFound, 404),
+    (errors.CronNotFound, 404),
     (errors.InvalidState, 409),
     (errors.UsageError, 400),
     (errors.QueuectlError, 500),
@@ -43,7 +44,7 @@ _MEANING = {
     400: "A parameter is invalid",
     401: "A token is required",
     403: "Action refused: missing action header or another origin",
-    404: "No job with that id or id prefix",
+    404: "No job with that id or id prefix, or no cron schedule with that name",
     409: "The job is not dead",
     421: "Unexpected Host header",
     500: "Internal error",

@@ -21,7 +21,7 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from queuectl import configkeys, errors, queuespec, serialize, store
+from queuectl import configkeys, errors, queuespec, schedule, serialize, store
 from queuectl.dashboard import answers, metrics, outage, security
 from queuectl.models import JobState
 
@@ -159,6 +159,28 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     def retry_all() -> dict[str, int]:
         return {"retried": store.retry_all_dead(engine)}
 
+    @app.get("/api/cron", summary="Cron schedules with their next and last run")
+    def crons() -> dict[str, Any]:
+        return {"crons": [serialize.cron_json(c) for c in store.list_crons(engine)]}
+
+    @app.post("/api/cron/{name}/run", summary="Enqueue a schedule's job now",
+              responses=answers.responses(403, 404))
+    def cron_run(name: str) -> dict[str, str]:
+        return {"job_id": store.run_cron(engine, name=_cron_name(name))}
+
+    @app.post("/api/cron/{name}/pause", summary="Stop a schedule's ticks",
+              responses=answers.responses(403, 404))
+    def cron_pause(name: str) -> dict[str, Any]:
+        return serialize.cron_json(store.set_cron_paused(engine, name=_cron_name(name),
+                                                         paused=True))
+
+    @app.post("/api/cron/{name}/resume",
+              summary="Let a paused schedule tick again (ticks missed meanwhile are skipped)",
+              responses=answers.responses(403, 404))
+    def cron_resume(name: str) -> dict[str, Any]:
+        return serialize.cron_json(store.set_cron_paused(engine, name=_cron_name(name),
+                                                         paused=False))
+
     @app.get("/api/config", summary="Current settings")
     def config() -> dict[str, Any]:
         values = store.load_config(engine)
@@ -187,6 +209,14 @@ def _job_id(job_id: str) -> str:
     if "\x00" in job_id:
         raise errors.JobNotFound(f"no job with id or id prefix {job_id!r}")
     return job_id
+
+
+def _cron_name(name: str) -> str:
+    """A name no schedule can have (cron add refuses it) names no schedule (404)."""
+    try:
+        return schedule.check_name(name)
+    except errors.UsageError:
+        raise errors.CronNotFound(f"no cron schedule named {name!r}") from None
 
 
 def _encode_cursor(job: Any) -> str:

@@ -12,6 +12,7 @@ modules:
 - `config`: settings stored in the database, and retention (prune);
 - `control`: steering jobs (cancel, signal, pause, resume, retry), the fleet's claiming switch,
   control requests for workers, live output chunks, stop requests;
+- `cron`: cron schedules and the leader's pass that enqueues their due ticks, once each;
 - `dashboard`: read-only aggregates for the web dashboard and /metrics;
 - `quick`: `enqueue`, `status` and `doctor` over a bare psycopg connection (imported directly,
   not through this package).
@@ -55,6 +56,16 @@ if TYPE_CHECKING:
         set_claiming,
         signal_job,
         take_controls,
+    )
+    from queuectl.store.cron import (
+        Cron,
+        CronPass,
+        add_cron,
+        enqueue_due_crons,
+        list_crons,
+        remove_cron,
+        run_cron,
+        set_cron_paused,
     )
     from queuectl.store.dashboard import (
         DURATION_BUCKETS,
@@ -121,6 +132,8 @@ _FUNCTIONS = {
     "read_output": "control", "request_worker_stop": "control", "resume_jobs": "control",
     "retry_jobs": "control", "set_claiming": "control", "signal_job": "control",
     "take_controls": "control",
+    "add_cron": "cron", "enqueue_due_crons": "cron", "list_crons": "cron",
+    "remove_cron": "cron", "run_cron": "cron", "set_cron_paused": "cron",
     "collect_metrics": "dashboard", "dashboard_overview": "dashboard", "page_jobs": "dashboard",
     "count_states": "jobs", "enqueue_jobs": "jobs", "get_job": "jobs", "get_jobs": "jobs",
     "get_dependencies": "jobs",
@@ -146,12 +159,15 @@ _VALUES = {
     "RunResult": "runs",
     "ExpiredRun": "upkeep", "Beat": "workers",
     "Control": "control", "OutputRead": "control", "Steered": "control",
+    "Cron": "cron", "CronPass": "cron",
 }
 
 __all__ = [
     "Beat",
     "Claimed",
     "Control",
+    "Cron",
+    "CronPass",
     "DURATION_BUCKETS",
     "Enqueued",
     "ExpiredRun",
@@ -166,6 +182,7 @@ __all__ = [
     "RunningJob",
     "Status",
     "Steered",
+    "add_cron",
     "append_output",
     "cancel_jobs",
     "claim_jobs",
@@ -176,6 +193,7 @@ __all__ = [
     "delete_finished_output",
     "delete_stale_workers",
     "deregister_worker",
+    "enqueue_due_crons",
     "enqueue_jobs",
     "expired_runs",
     "finish_and_claim",
@@ -185,6 +203,7 @@ __all__ = [
     "get_jobs",
     "heartbeat",
     "limit_statement_time",
+    "list_crons",
     "list_jobs",
     "list_queues",
     "list_workers",
@@ -197,6 +216,7 @@ __all__ = [
     "prune",
     "read_output",
     "register_worker",
+    "remove_cron",
     "request_worker_stop",
     "requeue_runs",
     "rescue_runs",
@@ -206,8 +226,10 @@ __all__ = [
     "retry_all_dead",
     "retry_dead",
     "retry_jobs",
+    "run_cron",
     "set_claiming",
     "set_config",
+    "set_cron_paused",
     "set_queue_limits",
     "set_worker_state",
     "signal_job",

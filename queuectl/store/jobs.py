@@ -56,17 +56,24 @@ def enqueue_jobs(engine: sa.Engine, *,
     """Insert all `specs` in one transaction (all or none) and wake idle workers; one result
     per spec: the job created, or the unfinished job that holds its unique_key."""
     with db.translate_errors(engine), engine.begin() as conn:
+        return _insert_specs(conn, specs)
 
-        def run(statement: str, params: dict[str, Any]) -> list[Any]:
-            try:
-                result = conn.execute(_text(statement), params)
-            except sa_exc.IntegrityError as exc:
-                raise errors.DuplicateJob(sql.duplicate_message(getattr(
-                    getattr(exc.orig, "diag", None), "message_detail", None))) from None
-            return list(result.all()) if result.returns_rows else []
 
-        return enqueueing.insert_jobs(run, specs=specs,
-                                      default_retries=_config(conn)["max_retries"])
+def _insert_specs(conn: sa.Connection,
+                  specs: Sequence[jobspec.JobSpec]) -> list[enqueueing.Enqueued]:
+    """Insert `specs` in the caller's transaction (cron's ticks share it) and NOTIFY idle
+    workers at commit; one result per spec, as `enqueue_jobs`."""
+
+    def run(statement: str, params: dict[str, Any]) -> list[Any]:
+        try:
+            result = conn.execute(_text(statement), params)
+        except sa_exc.IntegrityError as exc:
+            raise errors.DuplicateJob(sql.duplicate_message(getattr(
+                getattr(exc.orig, "diag", None), "message_detail", None))) from None
+        return list(result.all()) if result.returns_rows else []
+
+    return enqueueing.insert_jobs(run, specs=specs,
+                                  default_retries=_config(conn)["max_retries"])
 
 
 @functools.cache
@@ -101,9 +108,10 @@ def get_dependencies(engine: sa.Engine, *, job_id: str) -> list[tuple[str, JobSt
 def list_jobs(
     engine: sa.Engine, *, state: JobState | None = None, tag: str | None = None,
     search: str | None = None, limit: int = 50, offset: int = 0, queue: str | None = None,
+    cron_name: str | None = None,
 ) -> list[Job]:
-    """Jobs, newest first, without their output; filtered by state, tag, queue and
-    id/command text."""
+    """Jobs, newest first, without their output; filtered by state, tag, queue, id/command
+    text and the cron schedule that enqueued them."""
     jobs = models.jobs
     query = sa.select(*_LIST_COLUMNS)
     if state is not None:
@@ -113,6 +121,8 @@ def list_jobs(
         query = query.where(jobs.c.tags.contains([tag]), sa.text("jobs.tags <> '{}'::text[]"))
     if queue is not None:
         query = query.where(jobs.c.queue == queue)
+    if cron_name is not None:
+        query = query.where(jobs.c.cron_name == cron_name)
     if search:
         like = "%" + search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         query = query.where(

@@ -79,6 +79,7 @@ class Store(Protocol):
     def take_controls(self, *, run_ids: Sequence[int]) -> list[store.Control]: ...
     def append_output(self, *, chunks: Sequence[tuple[str, int, str]]) -> None: ...
     def delete_finished_output(self, *, older_than: float) -> int: ...
+    def enqueue_due_crons(self) -> store.CronPass: ...
 
 
 class EngineStore:
@@ -148,3 +149,6 @@ class EngineStore:
 
     def delete_finished_output(self, *, older_than: float) -> int:
         return store.delete_finished_output(self.engine, older_than=older_than)
+
+    def enqueue_due_crons(self) -> store.CronPass:
+        return store.enqueue_due_crons(self.engine)

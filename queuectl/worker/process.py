@@ -190,6 +190,8 @@ class Worker:
                 self._beat(stopping)
             if self.producer.take("control"):
                 self.steering.take()
+            if (self.producer.take("cron") or self.upkeep.cron_due()) and not stopping:
+                self.upkeep.cron()
             self.streams.poll(self.table.running_info())
             self.streams.flush()
             want = 0 if stopping else self.producer.want(len(self.table))
@@ -248,6 +250,9 @@ class Worker:
             if idle and self._stop_at is None:
                 timeout = min(timeout, self.producer.idle_timeout(
                     self.heartbeat.settings.poll_interval))
+            cron = self.upkeep.cron_wait()
+            if cron is not None and self._stop_at is None:
+                timeout = min(timeout, cron)
             hint = self.streams.wait_hint(any(ran >= 1.0 for _, _, ran in
                                               self.table.running_info()))
             if hint is not None:

@@ -81,7 +81,8 @@ class Producer:
         self._listener: ListenerLike | None = None
         self.avg_run: float | None = None
         self.next_due: float | None = None  # epoch seconds of the earliest known retry
-        self._flags: set[str] = set()  # "control", "stop": NOTIFYs that ask for a call now
+        # "control", "stop", "cron": NOTIFYs that ask for a call now
+        self._flags: set[str] = set()
         self._idle = Backoff(first=IDLE_FIRST_FRACTION, cap=1.0, rand=rand, floor=0.5)
 
     def capacity(self) -> int:
@@ -196,7 +197,8 @@ class Producer:
 
     def take(self, flag: str) -> bool:
         """True (once) if a NOTIFY asked for `flag` ("control": take control requests now;
-        "stop": heartbeat now, a stop request may wait)."""
+        "stop": heartbeat now, a stop request may wait; "cron": a schedule was added or
+        changed, so the leader re-reads them)."""
         if flag in self._flags:
             self._flags.discard(flag)
             return True
@@ -204,11 +206,11 @@ class Producer:
 
     def _on_payload(self, payload: str) -> None:
         """An empty payload means "something is due now"; a number is an epoch due time;
-        "control" and "stop" set flags for the loop. Anything else is for a newer version and
-        is ignored."""
+        "control", "stop" and "cron" set flags for the loop. Anything else is for a newer
+        version and is ignored."""
         if not payload:
             return
-        if payload in ("control", "stop"):
+        if payload in ("control", "stop", "cron"):
             self._flags.add(payload)
             return
         try:

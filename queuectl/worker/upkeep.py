@@ -4,7 +4,10 @@ is cut off, another worker takes over once the lease runs out.
 
 The leader rescues expired runs (deciding retry or DLQ with `outcomes.lost_run`), drops
 registrations that stopped heartbeating and live-output chunks of ended runs, and applies
-`retention` once an hour.
+`retention` once an hour. It also enqueues the cron schedules' due ticks
+(`store.enqueue_due_crons`, exactly once per tick even if two workers briefly both think they
+lead): at each heartbeat, and at the next tick the last pass announced, so that a job starts
+within about a second of its tick.
 
 Threading: main thread only.
 """
@@ -27,6 +30,7 @@ log = logging.getLogger("queuectl.worker")
 PRUNE_EVERY = 3600.0
 _FIRST_PRUNE = 60.0  # not while a fleet is starting up
 _OUTPUT_KEPT = 60.0  # live-output chunks outlive their run this long, for late followers
+_CRON_SLACK = 0.005
 
 
 def leader_lease(settings: Settings) -> float:
@@ -46,6 +50,7 @@ class Upkeep:
         self._clock = clock
         self.leader = False
         self._next_prune = 0.0
+        self._cron_at: float | None = None  # clock time of the next cron tick, when leading
 
     def tick(self, worker_id: int, settings: Settings) -> None:
         """Renew or seek leadership; if leading, do the chores (raises `Offline`)."""
@@ -64,6 +69,28 @@ class Upkeep:
                 older_than=max(settings.lease_timeout * 2, 60.0)))
             self._gate.call(lambda: self._db.delete_finished_output(older_than=_OUTPUT_KEPT))
             self._maybe_prune(settings)
+            self.cron()
+        else:
+            self._cron_at = None
+
+    def cron_due(self) -> bool:
+        """True when leading and a cron tick has come."""
+        return self._cron_at is not None and self._clock() >= self._cron_at
+
+    def cron_wait(self) -> float | None:
+        """Seconds until the next cron tick (None when not leading or no schedule)."""
+        return None if self._cron_at is None else max(0.0, self._cron_at - self._clock())
+
+    def cron(self) -> None:
+        """Enqueue the due cron ticks and note when the next comes (raises `Offline`)."""
+        if not self.leader:
+            return
+        done = self._gate.call(self._db.enqueue_due_crons)
+        for name, job_id in done.enqueued:
+            log.info("cron %s: enqueued job %s", name, job_id)
+        # A little after the tick, so that the database's clock has passed it too.
+        self._cron_at = None if done.next_in is None else \
+            self._clock() + done.next_in + _CRON_SLACK
 
     def _rescue(self, settings: Settings) -> None:
         expired = self._gate.call(self._db.expired_runs)
@@ -88,3 +115,4 @@ class Upkeep:
         if self.leader:
             self._gate.call(lambda: self._db.resign_leader(worker_id=worker_id))
             self.leader = False
+            self._cron_at = None

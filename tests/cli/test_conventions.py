@@ -23,7 +23,8 @@ COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], 
             ["dlq", "list"], ["dlq", "retry"], ["config", "set"], ["config", "get"],
             ["config", "list"], ["config", "show"], ["cancel"], ["signal"], ["pause"],
             ["resume"], ["retry"], ["wait"], ["queue", "list"], ["queue", "set"],
-            ["queue", "pause"], ["queue", "resume"]]
+            ["queue", "pause"], ["queue", "resume"], ["cron", "add"], ["cron", "list"],
+            ["cron", "remove"], ["cron", "pause"], ["cron", "resume"], ["cron", "run"]]
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])

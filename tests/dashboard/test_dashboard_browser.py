@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -207,3 +208,41 @@ def test_job_page_says_what_a_job_waits_for(dashboard, clean, page_at):
     page.wait_for_selector("text=dependency lint ended cancelled")
     assert page.locator("#waiting-for").count() == 0
     assert page.locator("dd", has_text="deploy-prod").count() == 1
+
+
+def test_cron_page_runs_pauses_and_resumes_a_schedule(serve, clean, page_at):
+    with clean.begin() as conn:
+        conn.exec_driver_sql("TRUNCATE cron")
+    store.add_cron(clean, name="nightly", schedule_text="30 2 * * *", zone="Europe/Paris",
+                   template=json.dumps({"command": f"echo '{XSS}'"}))
+    store.add_cron(clean, name="often", schedule_text="@every 5m", zone="UTC",
+                   template='{"command": "true"}')
+    server = serve()
+    page = page_at()
+    page.goto(server.url + "/#/cron")
+    row = page.locator("tr[data-name=nightly]")
+    row.wait_for()
+    assert "30 2 * * * (Europe/Paris)" in row.inner_text()
+    assert XSS in row.locator("code").inner_text()  # shown as text, not run
+    assert page.locator("tr[data-name]").count() == 2
+
+    row.locator("[data-action=run]").click()
+    page.wait_for_selector("#notice:has-text('Cron nightly: job')")
+    job_id = wait_for(lambda: store.list_crons(clean)[0].last_job_id, message="a job")
+    page.wait_for_selector(f"tr[data-name=nightly] a[title='{job_id}']")
+    row.locator("[data-action=pause]").click()
+    page.wait_for_selector("tr[data-name=nightly] [data-action=resume]")
+    assert store.list_crons(clean)[0].paused
+    assert "paused" in row.inner_text()
+    page.screenshot(path=screenshot_path("cron"), full_page=True)
+    row.locator("[data-action=resume]").click()
+    page.wait_for_selector("tr[data-name=nightly] [data-action=pause]")
+    assert not store.list_crons(clean)[0].paused
+
+    page.click(f"tr[data-name=nightly] a[title='{job_id}']")
+    page.wait_for_selector("#cron-name")
+    assert page.inner_text("#cron-name") == "nightly"
+    narrow = page_at(NARROW)
+    narrow.goto(server.url + "/#/cron")
+    narrow.wait_for_selector("tr[data-name=often]")
+    narrow.screenshot(path=screenshot_path("cron-narrow"), full_page=True)

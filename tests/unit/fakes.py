@@ -84,6 +84,8 @@ class FakeStore:
         self.output: list[tuple[str, int, str]] = []
         self.stop_requests: dict[int, float | None] = {}
         self.calls = 0  # attempts that reached the "server", including refused ones
+        self.cron_passes = 0
+        self.cron_next_in: float | None = None  # what enqueue_due_crons says of the next tick
         self._ids = itertools.count(1)
         self._run_ids = itertools.count(100)
         self._lock = threading.Lock()
@@ -235,6 +237,11 @@ class FakeStore:
     def delete_finished_output(self, *, older_than: float) -> int:
         self._server()
         return 0
+
+    def enqueue_due_crons(self) -> store.CronPass:
+        self._server()
+        self.cron_passes += 1
+        return store.CronPass([], self.cron_next_in)
 
     def open_listener(self) -> FakeListener:
         self._server()

@@ -245,3 +245,36 @@ def test_only_the_leader_rescues_and_another_takes_over_when_it_stops():
     assert b.leader
     a.tick(1, settings)
     assert not a.leader
+
+
+def test_only_the_leader_runs_cron_and_wakes_at_the_next_tick():
+    now = [1000.0]
+    db = FakeStore(clock=lambda: now[0])
+    db.cron_next_in = 2.5
+    settings = Settings(lease_timeout=10.0, heartbeat_interval=2.0)
+    a, b = Upkeep(db, gate(), clock=lambda: now[0]), Upkeep(db, gate(), clock=lambda: now[0])
+    db.workers = {1: now[0], 2: now[0]}
+    a.tick(1, settings)
+    b.tick(2, settings)
+    assert db.cron_passes == 1  # the leader's pass only
+    assert b.cron_wait() is None and not b.cron_due()
+    assert a.cron_wait() == pytest.approx(2.505) and not a.cron_due()
+    now[0] += 2.6
+    assert a.cron_due()
+    a.cron()
+    assert db.cron_passes == 2 and not a.cron_due()
+    db.cron_next_in = None  # no schedule left
+    a.cron()
+    assert a.cron_wait() is None
+    a.resign(1)
+    assert a.cron_wait() is None
+
+
+def test_a_worker_loop_wakes_for_the_cron_tick_before_its_heartbeat():
+    db = FakeStore(heartbeat_interval=3.0)
+    db.cron_next_in = 0.1
+    with Running(db):
+        wait_for(lambda: db.cron_passes >= 1, timeout=10)  # at the first heartbeat
+        first = db.cron_passes
+        # Then one pass per announced tick (every 0.1 s), long before the next heartbeat.
+        wait_for(lambda: db.cron_passes >= first + 5, timeout=2)

@@ -526,6 +526,7 @@
         ["After", j.dependencies.length ? dependencyList(j.dependencies) : "–"],
         ...(j.state === "waiting" ? [["Waiting for", h("span", { id: "waiting-for" },
           dependencyList(j.dependencies.filter((d) => d.state !== "completed")))]] : []),
+        ["Cron", j.cron_name ? h("a", { href: "#/cron", id: "cron-name" }, j.cron_name) : "–"],
         ["Created", stampAgo(j.created_at)],
         ["Run at", stampAgo(j.run_at)],
         ["Started", stampAgo(j.started_at)],
@@ -563,6 +564,53 @@
 
   function stampAgo(iso) {
     return iso ? [stamp(iso), h("span", { class: "muted" }, ` · ${ago(iso)}`)] : "–";
+  }
+
+  // --- cron --------------------------------------------------------------------------------
+
+  function viewCron() {
+    const body = h("tbody", {});
+    replace(main, h("h1", {}, "Cron"),
+      h("p", { class: "muted" }, "Schedules that enqueue a job at each tick, once across the fleet. Add one with ",
+        h("code", {}, "queuectl cron add NAME SCHEDULE JSON"), "."),
+      h("div", { class: "table-wrap" }, h("table", { class: "cron" },
+        h("thead", {}, h("tr", {}, h("th", {}, "Name"), h("th", {}, "Schedule"), h("th", {}, "Command"),
+          h("th", {}, "Next run"), h("th", { class: "opt" }, "Last run"), h("th", {}, "Last job"), h("th", {}, ""))),
+        body)));
+
+    async function act(name, verb, label) {
+      try {
+        const res = await action(`/api/cron/${encodeURIComponent(name)}/${verb}`);
+        showNotice(verb === "run" ? `Cron ${name}: job ${res.job_id} enqueued.` : `Cron ${name} ${label}.`, "ok");
+      } catch (err) {
+        showNotice(`${label} failed: ${err.message}`, "bad");
+      }
+      run(refresh);
+    }
+
+    function row(c) {
+      const zone = c.schedule.startsWith("@every") ? "" : ` (${c.zone})`;
+      return h("tr", { "data-name": c.name },
+        h("td", { class: "mono" }, c.name),
+        h("td", { class: "mono" }, c.schedule + zone),
+        h("td", {}, h("code", { title: c.template.command }, oneLine(c.template.command, 60))),
+        h("td", {}, c.paused ? h("span", { class: "badge s-held" }, "paused") : stampAgo(c.next_run)),
+        h("td", { class: "opt" }, stampAgo(c.last_run)),
+        h("td", {}, c.last_job_id ? [jobLink(c.last_job_id), " ", c.last_job_state ? badge(c.last_job_state) : h("span", { class: "muted" }, "pruned")] : "–"),
+        h("td", {}, h("span", { class: "buttons" },
+          h("button", { type: "button", class: "small", "data-action": "run", onclick: () => act(c.name, "run", "Run now") }, "Run now"),
+          c.paused
+            ? h("button", { type: "button", class: "small", "data-action": "resume", onclick: () => act(c.name, "resume", "resumed") }, "Resume")
+            : h("button", { type: "button", class: "small", "data-action": "pause", onclick: () => act(c.name, "pause", "paused") }, "Pause"))));
+    }
+
+    async function refresh(gen) {
+      const data = await api("/api/cron");
+      if (gen !== generation) return;
+      replace(body, data.crons.length ? data.crons.map(row)
+        : h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No cron schedules.")));
+    }
+    return { refresh };
   }
 
   // --- queues ------------------------------------------------------------------------------
@@ -652,6 +700,7 @@
     else if (parts[0] === "dlq") { name = "dlq"; current = viewJobs(params, true); }
     else if (parts[0] === "config") { name = "config"; current = viewConfig(); }
     else if (parts[0] === "queues") { name = "queues"; current = viewQueues(); }
+    else if (parts[0] === "cron") { name = "cron"; current = viewCron(); }
     else current = viewOverview();
     for (const a of document.querySelectorAll("[data-nav]")) {
       a.classList.toggle("on", a.dataset.nav === name);

@@ -1,0 +1,221 @@
+"""Cron schedules: add, list, remove, pause, resume, run one now, and the leader's pass that
+enqueues the due ticks.
+
+A tick is enqueued exactly once across the fleet: one transaction moves the schedule's
+`done_until` up to the tick, conditional on it being earlier (`UPDATE ... WHERE done_until <
+:tick RETURNING`), and inserts the job only if that row came back. Two leaders racing (during a
+leader change) serialise on the row lock; the second re-checks the condition on the new row
+version and gets nothing back. Schedules are evaluated against the database's clock, never a
+host's, so hosts with skewed clocks agree on what is due.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+
+from queuectl import db, errors, jobspec, schedule
+from queuectl.store import jobs as jobs_store
+from queuectl.store._common import NOTIFY_CHANNEL
+
+__all__ = [
+    "Cron",
+    "CronPass",
+    "add_cron",
+    "enqueue_due_crons",
+    "list_crons",
+    "remove_cron",
+    "run_cron",
+    "set_cron_paused",
+]
+
+log = logging.getLogger("queuectl.worker")
+#: NOTIFY payload that makes the leader re-read the schedules now (one was added or changed).
+CRON_PAYLOAD = "cron"
+
+
+@dataclass(frozen=True)
+class Cron:
+    """A schedule as `cron list` shows it; `next_run` is None while paused (or never again),
+    and may be in the past when a tick is due but no leader has enqueued it yet."""
+
+    name: str
+    schedule: str
+    zone: str
+    template: str
+    paused: bool
+    created_at: datetime
+    next_run: datetime | None
+    last_run_at: datetime | None
+    last_job_id: str | None
+    last_job_state: str | None
+
+
+@dataclass(frozen=True)
+class CronPass:
+    """What the leader's pass did: (name, job id) per job enqueued, and the seconds until the
+    next tick of any active schedule (None without one)."""
+
+    enqueued: list[tuple[str, str]]
+    next_in: float | None
+
+
+_SELECT = """
+    SELECT c.name, c.schedule, c.zone, c.template, c.paused, c.created_at, c.done_until,
+           c.last_run_at, c.last_job_id, j.state AS last_job_state, now() AS now
+    FROM cron c LEFT JOIN jobs j ON j.id = c.last_job_id
+"""
+
+
+def _cron(row: sa.Row[object]) -> Cron:
+    r = row._mapping
+    next_run = None
+    if not r["paused"]:
+        sched = schedule.parse(r["schedule"], r["zone"])
+        next_run = sched.due_tick(now=r["now"], done_until=r["done_until"]) or \
+            sched.next_tick(max(r["now"], r["done_until"]))
+    return Cron(r["name"], r["schedule"], r["zone"], r["template"], r["paused"],
+                r["created_at"], next_run, r["last_run_at"], r["last_job_id"],
+                r["last_job_state"])
+
+
+def _notify_payload(conn: sa.Connection, payload: str) -> None:
+    conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": payload})
+
+
+def _get(conn: sa.Connection, name: str) -> Cron:
+    row = conn.execute(sa.text(_SELECT + " WHERE c.name = :name"), {"name": name}).first()
+    if row is None:
+        raise errors.CronNotFound(f"no cron schedule named {name!r}")
+    return _cron(row)
+
+
+def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, template: str,
+             replace: bool = False) -> Cron:
+    """Create schedule `name` (or, with `replace`, redefine it; its paused state stays).
+    Its first tick is the first after now. The caller validated every value."""
+    sql = """
+        INSERT INTO cron (name, schedule, zone, template)
+        VALUES (:name, :schedule, :zone, :template)
+        ON CONFLICT (name) DO {action}
+        RETURNING name
+    """
+    action = ("UPDATE SET schedule = EXCLUDED.schedule, zone = EXCLUDED.zone, "
+              "template = EXCLUDED.template, updated_at = now(), done_until = now()"
+              if replace else "NOTHING")
+    with db.translate_errors(engine), engine.begin() as conn:
+        row = conn.execute(sa.text(sql.format(action=action)), {
+            "name": name, "schedule": schedule_text, "zone": zone, "template": template,
+        }).first()
+        if row is None:
+            raise errors.DuplicateCron(
+                f"a cron schedule named {name!r} already exists; nothing was changed "
+                "(--replace redefines it)")
+        _notify_payload(conn, CRON_PAYLOAD)
+        return _get(conn, name)
+
+
+def list_crons(engine: sa.Engine) -> list[Cron]:
+    """Every schedule, by name."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return [_cron(r) for r in conn.execute(sa.text(_SELECT + " ORDER BY c.name"))]
+
+
+def remove_cron(engine: sa.Engine, *, name: str) -> None:
+    """Delete schedule `name`; the jobs it enqueued stay (with their cron name)."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        gone = conn.execute(sa.text("DELETE FROM cron WHERE name = :name RETURNING name"),
+                            {"name": name}).first()
+    if gone is None:
+        raise errors.CronNotFound(f"no cron schedule named {name!r}")
+
+
+def set_cron_paused(engine: sa.Engine, *, name: str, paused: bool) -> Cron:
+    """Pause or resume schedule `name`. Resuming skips the ticks that passed while paused:
+    the next one is the first after now."""
+    sql = ("UPDATE cron SET paused = true, updated_at = now() WHERE name = :name" if paused
+           else "UPDATE cron SET paused = false, updated_at = now(), done_until = CASE "
+                "WHEN paused THEN greatest(done_until, now()) ELSE done_until END "
+                "WHERE name = :name")
+    with db.translate_errors(engine), engine.begin() as conn:
+        if conn.execute(sa.text(sql + " RETURNING name"), {"name": name}).first() is None:
+            raise errors.CronNotFound(f"no cron schedule named {name!r}")
+        if not paused:
+            _notify_payload(conn, CRON_PAYLOAD)
+        return _get(conn, name)
+
+
+def run_cron(engine: sa.Engine, *, name: str) -> str:
+    """Enqueue one job from schedule `name` now (paused or not), outside its ticks; returns
+    the job's id."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        row = conn.execute(sa.text("SELECT template FROM cron WHERE name = :name FOR UPDATE"),
+                           {"name": name}).first()
+        if row is None:
+            raise errors.CronNotFound(f"no cron schedule named {name!r}")
+        return _enqueue(conn, name, row.template)
+
+
+def _enqueue(conn: sa.Connection, name: str, template: str) -> str:
+    """Insert the job of `template` for schedule `name` in the caller's transaction."""
+    spec = jobspec.parse_payload(template)[0]  # a fresh id each time
+    [result] = jobs_store._insert_specs(conn, [spec])
+    if not result.duplicate:  # a template's unique_key held by an unfinished job: that one
+        conn.execute(sa.text("UPDATE jobs SET cron_name = :name WHERE id = :id"),
+                     {"name": name, "id": result.id})
+    conn.execute(sa.text("UPDATE cron SET last_run_at = now(), last_job_id = :id "
+                         "WHERE name = :name"), {"name": name, "id": result.id})
+    return result.id
+
+
+_CLAIM_TICK = sa.text("""
+    UPDATE cron SET done_until = :tick
+    WHERE name = :name AND NOT paused AND done_until < :tick
+    RETURNING template
+""")
+
+
+def enqueue_due_crons(engine: sa.Engine) -> CronPass:
+    """The leader's pass: enqueue one job for each active schedule with a due tick (only the
+    most recent one after an outage), and say when the next tick comes."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT name, schedule, zone, done_until, now() AS now FROM cron WHERE NOT paused"
+        )).all()
+        conn.rollback()
+        enqueued: list[tuple[str, str]] = []
+        next_in: float | None = None
+        for row in rows:
+            try:
+                sched = schedule.parse(row.schedule, row.zone)
+            except errors.UsageError as exc:  # a zone this host lacks, or an older syntax
+                log.warning("cron %s: cannot evaluate its schedule here: %s", row.name, exc)
+                continue
+            tick = sched.due_tick(now=row.now, done_until=row.done_until)
+            if tick is not None:
+                job_id = _fire(conn, row.name, tick)
+                if job_id is not None:
+                    enqueued.append((row.name, job_id))
+            upcoming = sched.next_tick(max(row.now, row.done_until))
+            if upcoming is not None:
+                wait = (upcoming - row.now).total_seconds()
+                next_in = wait if next_in is None else min(next_in, wait)
+        return CronPass(enqueued, next_in)
+
+
+def _fire(conn: sa.Connection, name: str, tick: datetime) -> str | None:
+    """Spend `tick` of schedule `name` and enqueue its job, in one transaction; None if
+    another leader spent it first (or the schedule changed meanwhile)."""
+    with conn.begin():
+        row = conn.execute(_CLAIM_TICK, {"name": name, "tick": tick}).first()
+        if row is None:
+            return None
+        try:
+            return _enqueue(conn, name, row.template)
+        except errors.InvalidJob as exc:  # validated when added; a later version may differ
+            log.warning("cron %s: tick %s skipped: its template is not valid: %s", name,
+                        tick.isoformat(), exc)
+            return None
