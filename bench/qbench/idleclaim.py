@@ -140,7 +140,7 @@ def _explain_ms(engine: sa.Engine) -> float | None:
     with engine.connect() as conn:
         rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql),
                             {"worker_id": 1, "limit": _LIMIT, "lease": 30,
-                             "start_now": _LIMIT}).scalars().all()
+                             "start_now": _LIMIT, "queues": None}).scalars().all()
         conn.rollback()
     found = [ln for ln in rows if ln.startswith("Execution Time")]
     return float(found[0].split()[2]) if found else None
