@@ -4,7 +4,7 @@ from a queue that has a limit.
 How limits hold exactly across the fleet
 ----------------------------------------
 A queue is *held back* while it has a row in `queues` that is paused or has a limit. The
-ordinary claim (`runs._CLAIM_CTES`) never takes a job of a held-back queue; its `held_back`
+ordinary claim (`runs._claim_ctes`) never takes a job of a held-back queue; its `held_back`
 CTE reads the set in the claim's own statement, so a `queue set`/`pause` applies to every
 claim that starts after it commits, with no worker restart.
 
@@ -53,6 +53,7 @@ __all__ = [
     "HELD_BACK",
     "QueueInfo",
     "claim_limited",
+    "limited_sql",
     "list_queues",
     "pause_queue",
     "resume_queue",
@@ -64,20 +65,26 @@ HELD_BACK = """
     SELECT name FROM queues
     WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL"""
 
-#: Limited, unpaused queues (of `:queues`, when given) that have a due job and, as far as
-#: this snapshot shows, room under their limits: the claim returns them so that the worker
-#: knows where `claim_limited` may find work (a hint; `claim_limited` decides exactly).
-#: The due-job probe is a scalar subquery in the claim order, so that it walks the queue's
-#: range of `ix_jobs_queue_claimable`: as an EXISTS, the planner (which believes nearly every
-#: job is in the queue when nearly all are in `default`) reads the table instead.
-LIMITED = f"""
+def limited_sql(*, finishing: bool) -> str:
+    """Limited, unpaused queues (of `:queues`, when given) that have a due job and, as far as
+    this snapshot shows, room under their limits: the claim returns them so that the worker
+    knows where `claim_limited` may find work (a hint; `claim_limited` decides exactly).
+    `finishing`: the statement also finishes runs (CTE `upd`, with their queue); those still
+    look processing in its snapshot, so they are not counted, or the worker whose result frees
+    a queue's slot would not see the room it made.
+    The due-job probe is a scalar subquery in the claim order, so that it walks the queue's
+    range of `ix_jobs_queue_claimable`: as an EXISTS, the planner (which believes nearly every
+    job is in the queue when nearly all are in `default`) reads the table instead."""
+    freed = "(SELECT count(*) FROM upd u WHERE u.queue = q.name)" if finishing else "0"
+    return f"""
     SELECT q.name FROM queues q
     WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
           AND (CAST(:queues AS text[]) IS NULL OR q.name = ANY(CAST(:queues AS text[])))
           AND (q.rate_count IS NULL OR q.rate_next_at IS NULL OR q.rate_next_at <= now())
           AND (q.concurrency IS NULL
                OR q.concurrency > (SELECT count(*) FROM jobs r
-                                   WHERE r.state = {sql.PROCESSING} AND r.queue = q.name))
+                                   WHERE r.state = {sql.PROCESSING} AND r.queue = q.name)
+                                  - {freed})
           AND (SELECT j.id FROM jobs j
                WHERE j.queue = q.name AND j.state IN ({sql.CLAIMABLE}) AND j.run_at <= now()
                ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) IS NOT NULL"""

@@ -87,7 +87,8 @@ class RunResult:
 # of its own. The `NOT EXISTS ... OR` keeps the row estimate sane: alone, `queue <> ALL(...)`
 # is estimated from the column's statistics, and with (nearly) every job in `default` the
 # planner expects no row to pass.
-_CLAIM_CTES = f"""
+def _claim_ctes(*, finishing: bool) -> str:
+    return f"""
     held_back AS ({queues_mod.HELD_BACK}
     ), prios AS (
         (SELECT priority FROM jobs WHERE state IN ({sql.CLAIMABLE})
@@ -119,20 +120,26 @@ _CLAIM_CTES = f"""
         LIMIT :limit
     ), ranked AS (
         SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
+    ), limited AS ({queues_mod.limited_sql(finishing=finishing)}
     ), claimed AS (
         UPDATE jobs j
         SET state = {sql.PROCESSING}, attempts = j.attempts + 1,
             run_id = nextval('job_run_id_seq'),
             worker_id = :worker_id, updated_at = now(), paused_at = NULL,
-            started_at = CASE WHEN ranked.n <= :start_now THEN now() END,
+            started_at = CASE WHEN ranked.n <= :start_now - (SELECT least(count(*), 1)
+                                                             FROM limited)
+                              THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
         RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority,
-                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env, j.queue
+                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env, j.queue, ranked.n
     )"""
 # `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
 # the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a
-# heartbeat or their result says when they started.
+# heartbeat or their result says when they started. While a limited queue has a due job and
+# room (`limited`), one of the `start_now` places is left to it: `finish_and_claim` then asks
+# `queues.claim_limited` for it. Without that, a backlog in unlimited queues would fill every
+# place on every claim, and limited queues would wait until it drained.
 
 # Fenced: a result is written only while the job is still processing under the same run_id.
 # In the same statement the claim cannot pick a job being finished: its snapshot still shows
@@ -156,7 +163,7 @@ _FINISH_CTES = f"""
         FROM r
         WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = {sql.PROCESSING}
         RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
-                  j.started_at
+                  j.started_at, j.queue
     ), ins AS (
         INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id,
                              started_at)
@@ -168,22 +175,23 @@ _FINISHED_ROWS = """
            NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
            NULL::int AS priority, NULL::int[] AS retry_on, NULL::int[] AS no_retry_on,
            NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env,
-           NULL AS queue
+           NULL AS queue, NULL::bigint AS n
     FROM upd"""
-_CLAIMED_ROWS = f"""
+_CLAIMED_ROWS = """
     SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
            attempts, max_retries, timeout_ms, priority, retry_on, no_retry_on, backoff_base,
-           cwd, env, queue
+           cwd, env, queue, n
     FROM claimed
     UNION ALL
     SELECT 'limited', name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL
-    FROM ({queues_mod.LIMITED}) AS limited"""
+           NULL, NULL, NULL, NULL
+    FROM limited"""
 
-_CLAIM = sa.text(f"WITH RECURSIVE {_CLAIM_CTES} {_CLAIMED_ROWS}")
+_CLAIM = sa.text(f"WITH RECURSIVE {_claim_ctes(finishing=False)} {_CLAIMED_ROWS}")
 _FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
 _FINISH_AND_CLAIM = sa.text(
-    f"WITH RECURSIVE {_FINISH_CTES}, {_CLAIM_CTES} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}"
+    f"WITH RECURSIVE {_FINISH_CTES}, {_claim_ctes(finishing=True)} {_FINISHED_ROWS} "
+    f"UNION ALL {_CLAIMED_ROWS}"
 )
 
 
@@ -208,7 +216,7 @@ def _split(conn: sa.Connection, rows: Sequence[Any]) -> tuple[set[tuple[str, int
     retry_at = [r.run_at for r in rows if r.kind == "finished" and r.state == "failed"]
     if retry_at:
         _notify(conn, min(retry_at))  # idle workers wake when the earliest retry is due
-    claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: (-r.priority, r.id))
+    claimed = sorted((r for r in rows if r.kind == "claimed"), key=lambda r: r.n)
     return written, [_claimed(r) for r in claimed], [r.id for r in rows if r.kind == "limited"]
 
 
@@ -260,7 +268,11 @@ def finish_and_claim(
     written, claimed, limited = _finish_and_claim(
         engine, results=results, worker_id=worker_id, limit=limit,
         lease_seconds=lease_seconds, start_now=start_now, queues=queues)
-    free = min(limit, limit if start_now is None else start_now) - len(claimed)
+    start = min(limit, limit if start_now is None else start_now)
+    # As the statement did: `start_now` places, less the one left to limited queues.
+    started = max(0, min(len(claimed), start - (1 if limited else 0)))
+    free = start - started
+    taken: list[Claimed] = []
     for name in random.sample(limited, len(limited)):  # no queue always served first
         if free <= 0:
             break
@@ -272,8 +284,10 @@ def finish_and_claim(
             # worker would write the results again and lose the jobs it claimed.
             _log.warning("claim from limited queue %s failed: %s", name, exc)
             break
-        claimed += [_claimed(r) for r in rows]
+        taken += [_claimed(r) for r in rows]
         free -= len(rows)
+    # Started jobs first (the worker runs them in this order), then the prefetched ones.
+    claimed = claimed[:started] + taken + claimed[started:]
     return written, claimed
 
 

@@ -118,6 +118,21 @@ def test_a_full_limited_queue_does_not_delay_other_queues(fresh, cli, workers):
     hard_stop(workers)
 
 
+def test_a_backlog_in_other_queues_does_not_starve_a_limited_queue(fresh, cli, workers):
+    fast_config(cli)
+    assert cli("queue", "set", "lim", "--concurrency", "1").returncode == 0
+    # A backlog of unlimited work that alone would fill every slot and the prefetch buffer
+    # on every claim, for about 12 s on 2 slots.
+    enqueue(fresh, 120, "sleep 0.2", "default", "d")
+    enqueue(fresh, 3, "true", "lim", "lim")
+    workers.start(1, "--concurrency", "2")
+    wait_for(lambda: states(fresh, "lim") == {"completed": 3}, timeout=30,
+             message="the limited queue's jobs done")
+    backlog = states(fresh, "default")
+    assert backlog.get("pending", 0) >= 30, f"the limited jobs waited for the backlog: {backlog}"
+    hard_stop(workers)
+
+
 def test_pausing_a_queue_stops_its_claims_and_resuming_restarts_them(fresh, cli, workers):
     fast_config(cli)
     enqueue(fresh, 300, "sleep 0.05", "p", "p")
