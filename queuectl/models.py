@@ -155,6 +155,9 @@ jobs = Table(
         "id",
         postgresql_where=_claimable_sql,
     ),
+    # Whether a queue has a due job (the limited-queue hint in every claim): one range probe,
+    # and estimated as one, so the claim's plan stays cheap (no JIT) at any backlog.
+    Index("ix_jobs_queue_due", "queue", "run_at", postgresql_where=_claimable_sql),
     Index("ix_jobs_unique_key", "unique_key", unique=True,
           postgresql_where=text(sql.UNIQUE_KEY_HELD)),
     Index(

@@ -24,6 +24,8 @@ def upgrade() -> None:
     op.create_index("ix_jobs_queue_claimable", "jobs",
                     ["queue", sa.text("priority DESC"), "run_at", "id"],
                     postgresql_where=sa.text("state IN ('pending', 'failed')"))
+    op.create_index("ix_jobs_queue_due", "jobs", ["queue", "run_at"],
+                    postgresql_where=sa.text("state IN ('pending', 'failed')"))
     op.create_table(
         "queues",
         sa.Column("name", sa.Text(collation="C"), nullable=False),
@@ -44,5 +46,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("queues")
+    op.drop_index("ix_jobs_queue_due", table_name="jobs")
     op.drop_index("ix_jobs_queue_claimable", table_name="jobs")
     op.drop_column("jobs", "queue")

@@ -72,9 +72,10 @@ def limited_sql(*, finishing: bool) -> str:
     `finishing`: the statement also finishes runs (CTE `upd`, with their queue); those still
     look processing in its snapshot, so they are not counted, or the worker whose result frees
     a queue's slot would not see the room it made.
-    The due-job probe is a scalar subquery in the claim order, so that it walks the queue's
-    range of `ix_jobs_queue_claimable`: as an EXISTS, the planner (which believes nearly every
-    job is in the queue when nearly all are in `default`) reads the table instead."""
+    The due-job probe is one range of `ix_jobs_queue_due` (queue, run_at). Probing the claim
+    order's index instead walked every future job of the queue, and the planner, costing that
+    walk for every queue row, estimated the claim high enough to JIT-compile it: 40-50 ms on
+    every idle poll, of a statement that runs in under one."""
     freed = "(SELECT count(*) FROM upd u WHERE u.queue = q.name)" if finishing else "0"
     return f"""
     SELECT q.name FROM queues q
@@ -85,9 +86,9 @@ def limited_sql(*, finishing: bool) -> str:
                OR q.concurrency > (SELECT count(*) FROM jobs r
                                    WHERE r.state = {sql.PROCESSING} AND r.queue = q.name)
                                   - {freed})
-          AND (SELECT j.id FROM jobs j
-               WHERE j.queue = q.name AND j.state IN ({sql.CLAIMABLE}) AND j.run_at <= now()
-               ORDER BY j.priority DESC, j.run_at, j.id LIMIT 1) IS NOT NULL"""
+          AND EXISTS (SELECT 1 FROM jobs j
+                      WHERE j.queue = q.name AND j.state IN ({sql.CLAIMABLE})
+                            AND j.run_at <= now())"""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from queuectl import backoff, errors, store
 from queuectl.jobspec import JobSpec
 from queuectl.models import JobState
+from queuectl.store import runs as store_runs
 from queuectl.worker import outcomes
 
 
@@ -55,6 +56,27 @@ def test_claim_walks_priorities_past_future_jobs(clean):
     assert [c.id for c in store.claim_jobs(clean, worker_id=1, limit=9, lease_seconds=30)] \
         == ["m2"]
     assert store.claim_jobs(clean, worker_id=1, limit=9, lease_seconds=30) == []
+
+
+def test_the_claim_is_planned_cheap_enough_not_to_be_jit_compiled(clean):
+    # JIT compiling the claim costs 40-50 ms per call, for a statement that runs in under
+    # one: a backlog of future jobs must not make the planner's estimate cross the threshold.
+    with clean.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO jobs (id, command, max_retries, run_at) "
+            "SELECT 'f' || g, 'true', 0, now() + interval '1 day' "
+            "FROM generate_series(1, 100000) g"))
+        conn.execute(sa.text("INSERT INTO queues (name, concurrency) VALUES ('lim', 2)"))
+    with clean.connect() as conn:
+        conn.execute(sa.text("ANALYZE jobs"))
+        threshold = float(conn.execute(sa.text("SHOW jit_above_cost")).scalar_one())
+        for stmt in (store_runs._CLAIM, store_runs._FINISH_AND_CLAIM):
+            plan = conn.execute(sa.text("EXPLAIN (FORMAT JSON) " + stmt.text), {
+                "worker_id": 1, "limit": 8, "lease": 30, "start_now": 8, "queues": None,
+                "ids": [], "run_ids": [], "states": [], "exit_codes": [], "errors": [],
+                "outputs": [], "truncated": [], "durations": [], "delays": []}).scalar_one()
+            assert plan[0]["Plan"]["Total Cost"] < threshold
+        conn.rollback()
 
 
 def test_claim_batch_and_skip_locked(clean):
