@@ -134,15 +134,12 @@ _CLAIM_LIMITED = sa.text(f"""
         FOR UPDATE SKIP LOCKED
     ), claimed AS (
         UPDATE jobs j
-        SET state = {sql.PROCESSING}, attempts = j.attempts + 1,
-            run_id = nextval('job_run_id_seq'),
-            worker_id = :worker_id, updated_at = now(), paused_at = NULL, started_at = now(),
+        SET {sql.CLAIM_SET}, started_at = now(),
             lease_expires_at = now() + :lease * interval '1 second'
         -- An array, not a join: the planner cannot estimate LIMIT (SELECT ...) and would
         -- hash-join the whole table.
         WHERE j.id = ANY(ARRAY(SELECT id FROM due))
-        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms,
-                  j.priority, j.queue, j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env
+        RETURNING {sql.CLAIMED_COLUMNS}
     ), advanced AS (
         UPDATE queues
         SET rate_next_at = greatest(coalesce(rate_next_at, now()), now())
@@ -158,8 +155,7 @@ def claim_limited(engine: sa.Engine, *, queue: str, worker_id: int | None, limit
                   lease_seconds: float) -> list[Any]:
     """Claim up to `limit` due jobs of the limited queue `queue`, within its concurrency limit
     and rate (see the module docstring); none when another worker is claiming from it right
-    now. Returns the claimed rows (id, command, run_id, attempts, max_retries, timeout_ms,
-    priority, queue), all marked started."""
+    now. Returns the claimed rows (`sql.CLAIMED_COLUMNS`), all marked started."""
     if limit <= 0:
         return []
     # READ COMMITTED whatever the server's default: the count must take a new snapshot.

@@ -123,16 +123,13 @@ def _claim_ctes(*, finishing: bool) -> str:
     ), limited AS ({queues_mod.limited_sql(finishing=finishing)}
     ), claimed AS (
         UPDATE jobs j
-        SET state = {sql.PROCESSING}, attempts = j.attempts + 1,
-            run_id = nextval('job_run_id_seq'),
-            worker_id = :worker_id, updated_at = now(), paused_at = NULL,
+        SET {sql.CLAIM_SET},
             started_at = CASE WHEN ranked.n <= :start_now - (SELECT least(count(*), 1)
                                                              FROM limited)
                               THEN now() END,
             lease_expires_at = now() + :lease * interval '1 second'
         FROM ranked WHERE j.id = ranked.id
-        RETURNING j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms, j.priority,
-                  j.retry_on, j.no_retry_on, j.backoff_base, j.cwd, j.env, j.queue, ranked.n
+        RETURNING {sql.CLAIMED_COLUMNS}, ranked.n
     )"""
 # `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
 # the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CANCELLED",
+    "CLAIMED_COLUMNS",
+    "CLAIM_SET",
     "CLAIMABLE",
     "CLAIMED",
     "COMPLETED",
@@ -59,6 +61,16 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 
 #: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
 CLAIMED = "claimed"
+
+#: What every claim sets on a job it takes (alias `j`), before `started_at` and the lease:
+#: the ordinary claim (`runs`) and the claim from a limited queue (`queues`).
+CLAIM_SET = f"""state = {PROCESSING}, attempts = j.attempts + 1,
+            run_id = nextval('job_run_id_seq'),
+            worker_id = :worker_id, updated_at = now(), paused_at = NULL"""
+#: What every claim returns of a job it took: the fields of `runs.Claimed`.
+CLAIMED_COLUMNS = """j.id, j.command, j.run_id, j.attempts, j.max_retries, j.timeout_ms,
+                  j.priority, j.queue, j.retry_on, j.no_retry_on, j.backoff_base, j.cwd,
+                  j.env"""
 
 #: While this holds, a job's unique_key is taken: the predicate of the partial unique index
 #: `ix_jobs_unique_key`, which INSERT_JOBS's ON CONFLICT clause names.
