@@ -1,5 +1,12 @@
 #!/usr/bin/env bash
-# The test command: ./verify.sh [PYTEST ARGS...]
+# The test command: ./verify.sh [--quick] [PYTEST ARGS...]
+#
+#   ./verify.sh --quick   the fast lane, for every edit: lint (ruff, mypy --strict, the import
+#                         contract), then the tests marked `quick` (unit tests, in-process CLI
+#                         tests with typer's CliRunner, the SQL snapshots); a few minutes.
+#   ./verify.sh           everything, what .ci/run calls: lint, the end-to-end scenario, then
+#                         the whole pytest suite on pytest-xdist workers (VERIFY_WORKERS, 3 by
+#                         default; 0 runs in one process), with the 25 slowest tests listed.
 #
 # Sets itself up on a fresh machine (virtualenv with the pinned test dependencies, a database
 # server), runs the end-to-end scenario through the real `queuectl` command (PASS/FAIL per
@@ -12,6 +19,11 @@
 #   VERIFY_SKIP_E2E=1  skip the end-to-end scenario
 set -euo pipefail
 QUEUECTL_SCRIPT=verify.sh
+quick=0
+if [[ ${1:-} == --quick ]]; then
+    quick=1
+    shift
+fi
 # shellcheck source=scripts/common.sh
 source "$(dirname "${BASH_SOURCE[0]}")/scripts/common.sh"
 # shellcheck source=scripts/pg-local.sh
@@ -99,17 +111,30 @@ PY="$VENV/bin/python"
 export VIRTUAL_ENV=$VENV PATH="$VENV/bin:$PATH"
 # The tests choose their own databases and dashboard tokens (the app container sets both).
 unset DATABASE_URL QUEUECTL_DATABASE_URL QUEUECTL_DASHBOARD_TOKEN
-ensure_chromium
-ensure_pgbouncer
+if ((!quick)); then
+    ensure_chromium
+    ensure_pgbouncer
+fi
 choose_database
 
-# Static checks first: ruff, and mypy --strict on queuectl/ (settings in pyproject.toml).
+# Static checks first: ruff, mypy --strict on queuectl/, and the layer contract (import-linter:
+# cli > dashboard > worker > store > db > core, no driver import outside store/ and db/);
+# settings for all three in pyproject.toml.
 lint=0
-say "lint: ruff check, mypy --strict"
+say "lint: ruff check, mypy --strict, lint-imports"
 "$VENV/bin/ruff" check queuectl tests bench || lint=1
 "$VENV/bin/mypy" || lint=1
+"$VENV/bin/lint-imports" --no-cache >/dev/null || { "$VENV/bin/lint-imports" --no-cache || :; lint=1; }
 if ((lint)); then
     say "lint FAILED (see above); running the tests anyway"
+fi
+
+if ((quick)); then
+    say "pytest, the fast lane (-m quick)"
+    status=0
+    "$PY" -m pytest -m quick --durations=10 "$@" || status=$?
+    ((status)) && exit "$status"
+    exit $((lint ? 1 : 0))
 fi
 
 e2e=0
@@ -123,7 +148,12 @@ fi
 
 say "pytest"
 status=0
-"$PY" -m pytest "$@" || status=$?
+xdist=()
+workers=${VERIFY_WORKERS:-3}
+if [[ $workers != 0 ]]; then
+    xdist=(-n "$workers" --dist loadfile)
+fi
+"$PY" -m pytest "${xdist[@]}" --durations=25 "$@" || status=$?
 if ((status)); then
     exit "$status"  # includes 5: no tests collected counts as a failure
 fi

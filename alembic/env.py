@@ -6,7 +6,8 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from queuectl import models, settings
+from queuectl import db, settings
+from queuectl.db import models
 
 config = context.config
 target_metadata = models.metadata
@@ -20,14 +21,14 @@ def _run(connection) -> None:
 
 connection = config.attributes.get("connection")
 if context.is_offline_mode():
-    context.configure(url=settings.resolve_database().url, target_metadata=target_metadata,
+    context.configure(url=db.sa_url(settings.resolve_database()), target_metadata=target_metadata,
                       literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
 elif connection is not None:
     _run(connection)
 else:
-    engine = create_engine(settings.resolve_database().url)
+    engine = create_engine(db.sa_url(settings.resolve_database()))
     with engine.connect() as conn:
         _run(conn)
     engine.dispose()

@@ -20,12 +20,9 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from queuectl import errors
-
-if TYPE_CHECKING:
-    from sqlalchemy.engine import URL
 
 __all__ = [
     "DatabaseTarget",
@@ -60,13 +57,6 @@ class DatabaseTarget:
         if not isinstance(self.dsn, str):  # a SQLAlchemy URL from older callers
             text = self.dsn.render_as_string(hide_password=False)
             object.__setattr__(self, "dsn", text)
-
-    @property
-    def url(self) -> URL:
-        """The URL as SQLAlchemy's object (imports SQLAlchemy: for engines only)."""
-        from sqlalchemy.engine import make_url
-
-        return make_url(self.dsn)
 
     @property
     def conninfo(self) -> str:

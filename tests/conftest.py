@@ -26,10 +26,27 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from queuectl import db, migrate, settings
+from queuectl import db, settings
+from queuectl.db import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 QUEUECTL = [sys.executable, "-m", "queuectl"]
+
+
+#: Folders whose tests make the fast lane (`./verify.sh --quick`, `pytest -m quick`): pure logic,
+#: the worker's parts against the in-memory fake store, the SQL snapshots, and the CLI in
+#: process (typer's CliRunner). None starts a worker or a `queuectl` subprocess.
+QUICK_DIRS = ("unit", "sql", "cli/inprocess")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark the fast lane's tests `quick`, by folder."""
+    tests = Path(__file__).resolve().parent
+    quick = tuple(tests / d for d in QUICK_DIRS)
+    for item in items:
+        path = Path(item.fspath).resolve()
+        if any(path.is_relative_to(q) for q in quick):
+            item.add_marker(pytest.mark.quick)
 
 
 def wait_for(cond: Callable[[], object], timeout: float = 20.0, interval: float = 0.02,

@@ -6,7 +6,7 @@ because that is what one worker process does: `worker run --concurrency C` runs 
 threads that each spawn a shell. Two more rows help read the end-to-end numbers:
 
 - C *processes* each spawning their share (what `worker start --count C` looks like);
-- C threads calling `queuectl.runner.Runner().run('true')`: the worker's own spawn path
+- C threads calling `queuectl.worker.runner.Runner().run('true')`: the worker's own spawn path
   (process group, pidfd wait, output capture to a temporary file), still without a database.
 """
 
@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-from queuectl import runner
+from queuectl.worker import runner
 
 __all__ = ["measure", "threads_rate"]
 

@@ -23,7 +23,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from qbench import ceiling, procs, scratch
-from queuectl import jobspec, store
+from queuectl import store
+from queuectl.core import jobspec
 
 __all__ = ["LAYOUTS", "measure"]
 

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from qbench import scratch
-from queuectl import jobspec, store
+from queuectl import store
+from queuectl.core import jobspec
 
 __all__ = ["measure"]
 

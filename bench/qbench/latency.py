@@ -16,7 +16,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from qbench import procs, report, scratch
-from queuectl import jobspec, store
+from queuectl import store
+from queuectl.core import jobspec
 
 __all__ = ["SETUPS", "Setup", "measure"]
 

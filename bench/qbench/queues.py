@@ -15,7 +15,8 @@ import time
 import sqlalchemy as sa
 
 from qbench import report, scratch
-from queuectl import db, queuespec, store
+from queuectl import db, store
+from queuectl.core import queuespec
 
 __all__ = ["measure", "print_table"]
 

@@ -1,5 +1,5 @@
 """The scratch database: `qbench_<random>` on the given server, migrated with
-`queuectl.migrate`, dropped at the end of the run (also on failure or Ctrl-C). The bench
+`queuectl.db.migrate`, dropped at the end of the run (also on failure or Ctrl-C). The bench
 never connects to any other database except the one in the URL, and only to CREATE/DROP.
 
 The bulk loaders below write SQL directly: they prepare fixtures faster than any public
@@ -17,7 +17,8 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from queuectl import db, migrate, settings
+from queuectl import db, settings
+from queuectl.db import migrate
 
 __all__ = ["Scratch", "load_jobs", "reset", "scratch_database", "vacuum_analyze"]
 
@@ -34,7 +35,7 @@ class Scratch:
 
 def _admin_engine(admin_url: str) -> tuple[settings.DatabaseTarget, sa.Engine]:
     target = settings.resolve_database(admin_url)
-    engine = sa.create_engine(target.url, isolation_level="AUTOCOMMIT", poolclass=NullPool,
+    engine = sa.create_engine(db.sa_url(target), isolation_level="AUTOCOMMIT", poolclass=NullPool,
                               connect_args={"application_name": "queuectl-bench"})
     return target, engine
 
@@ -48,7 +49,7 @@ def scratch_database(admin_url: str) -> Iterator[Scratch]:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     engine = None
     try:
-        url = admin_target.url.set(database=name)
+        url = db.sa_url(admin_target).set(database=name)
         target = dataclasses.replace(admin_target, dsn=url.render_as_string(hide_password=False),
                                      source="the bench's scratch database")
         engine = db.create_engine(target, pooled=True, pool_size=2)

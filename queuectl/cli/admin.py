@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import configkeys, errors, migrate, store
+from queuectl import errors, store
 from queuectl.cli import progress
+from queuectl.core import configkeys
+from queuectl.db import migrate
 
 __all__ = ["register"]
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import configkeys, errors, settings
-from queuectl.records import JobState
+from queuectl import errors, settings
+from queuectl.core import configkeys
+from queuectl.core.records import JobState
 
 __all__ = ["config_keys", "job_ids", "states"]
 
@@ -27,8 +28,6 @@ def config_keys(incomplete: str) -> list[str]:
 
 def job_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     """The newest job ids starting with `incomplete` (none if the database does not answer)."""
-    import psycopg
-
     from queuectl import db
     from queuectl.store import quick
 
@@ -36,5 +35,5 @@ def job_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     try:
         with db.connect(settings.resolve_database(url)) as conn:
             return quick.recent_job_ids(conn, prefix=incomplete)
-    except (errors.QueuectlError, psycopg.Error):
+    except errors.QueuectlError:
         return []

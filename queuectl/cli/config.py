@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import configkeys, errors, store
+from queuectl import errors, store
 from queuectl.cli import complete, output
+from queuectl.core import configkeys
 
 __all__ = ["app"]
 

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from queuectl import db, migrate, settings
+from queuectl import db, settings
+from queuectl.db import migrate
 
 if TYPE_CHECKING:
     import psycopg

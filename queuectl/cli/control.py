@@ -8,8 +8,9 @@ import time
 
 import typer
 
-from queuectl import follow, store
-from queuectl.records import JobState
+from queuectl import store
+from queuectl.cli import follow
+from queuectl.core.records import JobState
 
 __all__ = ["register"]
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import typer
 
-from queuectl import schedule, serialize, store
+from queuectl import serialize, store
 from queuectl.cli import output
+from queuectl.core import schedule
 
 __all__ = ["app"]
 

@@ -6,7 +6,7 @@ import typer
 
 from queuectl import serialize, store
 from queuectl.cli import complete, output, params
-from queuectl.records import JobState
+from queuectl.core.records import JobState
 
 __all__ = ["app"]
 

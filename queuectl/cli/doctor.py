@@ -6,7 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from queuectl import migrate, settings
+from queuectl import settings
+from queuectl.db import migrate
 from queuectl.store import quick
 
 __all__ = ["register"]

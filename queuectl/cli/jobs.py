@@ -6,9 +6,10 @@ import sys
 
 import typer
 
-from queuectl import db, jobspec, queuespec, serialize, store
+from queuectl import db, serialize, store
 from queuectl.cli import complete, output, params, progress
-from queuectl.records import Job, JobState
+from queuectl.core import jobspec, queuespec
+from queuectl.core.records import Job, JobState
 from queuectl.store import quick
 
 __all__ = ["register"]
@@ -57,13 +58,13 @@ def enqueue(
     elif not follow_:
         typer.echo("\n".join(_enqueued_line(r, s) for r, s in zip(results, specs, strict=True)))
     if follow_:
-        from queuectl import follow
+        from queuectl.cli import follow
 
         typer.echo(f"Job {ids[0]} enqueued; following its output", err=True)
         job = follow.follow_output(ctx.obj.engine(), job_id=ids[0], write=_write)
         raise typer.Exit(code=job.exit_code if job.exit_code is not None else 1)
     if wait:
-        from queuectl import follow
+        from queuectl.cli import follow
 
         waited = follow.wait_for_jobs(ctx.obj.engine(), ids=ids, timeout=None)
         assert waited is not None  # no timeout

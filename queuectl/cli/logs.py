@@ -1,7 +1,7 @@
 """`logs`: print a job's captured output (stdout and stderr together).
 
 While a job runs, its worker stores new output at least every second; `--follow` prints it as
-it arrives (`queuectl.follow`). After the run, the output is what the store holds for the job's
+it arrives (`queuectl.cli.follow`). After the run, the output is what the store holds for the job's
 latest run: the last 1 MiB.
 """
 
@@ -49,8 +49,8 @@ def logs(
 
     Example: queuectl logs -f 6db8
     """
-    from queuectl import follow
-    from queuectl.records import JobState
+    from queuectl.cli import follow
+    from queuectl.core.records import JobState
 
     engine = ctx.obj.engine()
     if follow_:

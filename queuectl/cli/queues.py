@@ -7,8 +7,9 @@ from typing import Any
 
 import typer
 
-from queuectl import queuespec, serialize, store
+from queuectl import serialize, store
 from queuectl.cli import output
+from queuectl.core import queuespec
 
 __all__ = ["app"]
 

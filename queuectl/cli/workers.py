@@ -1,6 +1,6 @@
 """`worker start`, `worker stop` (and the internal `worker run`).
 
-The processes themselves are `queuectl.supervisor`'s: this module parses options and prints.
+The processes themselves are `queuectl.worker.supervisor`'s: this module parses options and prints.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
 
 def _queues(value: str | None) -> str | None:
     """`--queue a,b`: validated (a usage error before anything starts), as given."""
-    from queuectl import queuespec
+    from queuectl.core import queuespec
 
     names = queuespec.parse_names(value)
     return None if names is None else ",".join(names)
@@ -78,7 +78,8 @@ def start(
 
     Example: queuectl worker start --count 2 --concurrency 4 --daemon
     """
-    from queuectl import store, supervisor
+    from queuectl import store
+    from queuectl.worker import supervisor
 
     queue_names = _queues(queue)
     ctx.obj.connection().close()  # fail fast on a bad database, migrate once, before forking
@@ -130,7 +131,9 @@ def stop(
 
     Example: queuectl worker stop --all-hosts --grace 30
     """
-    from queuectl import follow, store, supervisor
+    from queuectl import store
+    from queuectl.cli import follow
+    from queuectl.worker import supervisor
 
     if host is not None and all_hosts:
         raise typer.BadParameter("give --host NAME or --all-hosts, not both")
@@ -165,7 +168,7 @@ def stop(
 
 
 def _stop_daemons_by_signal(timeout: float | None, grace: float | None) -> None:
-    from queuectl import supervisor
+    from queuectl.worker import supervisor
 
     directory = _workers_dir()
     pids = supervisor.running_daemons(directory)
@@ -192,8 +195,9 @@ def run(
     """Run one worker in this process (used by `worker start`)."""
     import logging
 
-    from queuectl import queuespec, supervisor
     from queuectl import worker as worker_mod
+    from queuectl.core import queuespec
+    from queuectl.worker import supervisor
 
     names = queuespec.parse_names(queue)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,

@@ -21,9 +21,10 @@ from fastapi.responses import FileResponse, Response
 from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from queuectl import configkeys, errors, queuespec, schedule, serialize, store
+from queuectl import errors, serialize, store
+from queuectl.core import configkeys, queuespec, schedule
 from queuectl.dashboard import answers, metrics, outage, security
-from queuectl.models import JobState
+from queuectl.db.models import JobState
 
 if TYPE_CHECKING:
     import sqlalchemy as sa

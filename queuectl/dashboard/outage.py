@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from queuectl import reconnect
+from queuectl.db import reconnect
 
 __all__ = ["OutageGate"]
 

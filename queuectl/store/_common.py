@@ -10,8 +10,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from queuectl import configkeys, errors, models
-from queuectl.models import Job, JobState, WorkerInfo
+from queuectl import errors
+from queuectl.core import configkeys
+from queuectl.db import models
+from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store import sql
 
 __all__ = ["NOTIFY_CHANNEL"]

@@ -7,7 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from queuectl import configkeys, db, models
+from queuectl import db
+from queuectl.core import configkeys
+from queuectl.db import models
 from queuectl.store import sql
 from queuectl.store._common import _config
 

@@ -15,8 +15,8 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from queuectl import errors
-from queuectl.models import Job, JobState, WorkerInfo
-from queuectl.runner import MAX_OUTPUT
+from queuectl.core.records import MAX_OUTPUT
+from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store import sql
 from queuectl.store._common import (
     NOTIFY_CHANNEL,

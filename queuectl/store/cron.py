@@ -17,7 +17,8 @@ from datetime import datetime
 
 import sqlalchemy as sa
 
-from queuectl import db, errors, jobspec, schedule
+from queuectl import db, errors
+from queuectl.core import jobspec, schedule
 from queuectl.store import jobs as jobs_store
 from queuectl.store._common import NOTIFY_CHANNEL
 

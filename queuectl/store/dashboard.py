@@ -8,7 +8,7 @@ from datetime import datetime
 import sqlalchemy as sa
 
 from queuectl import db
-from queuectl.models import Job, JobState, WorkerInfo
+from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store import sql
 from queuectl.store._common import _LIST_COLUMNS, _counts, _job, _live_within, _workers
 

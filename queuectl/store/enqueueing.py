@@ -14,12 +14,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from queuectl import deps, errors
-from queuectl.records import JobState
+from queuectl import errors
+from queuectl.core import deps
+from queuectl.core.records import JobState
 from queuectl.store import sql
 
 if TYPE_CHECKING:
-    from queuectl.jobspec import JobSpec
+    from queuectl.core.jobspec import JobSpec
 
 __all__ = ["Enqueued", "Run", "insert_jobs"]
 

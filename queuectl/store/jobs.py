@@ -10,8 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from queuectl import db, errors, jobspec, models
-from queuectl.models import Job, JobState, WorkerInfo
+from queuectl import db, errors
+from queuectl.core import jobspec
+from queuectl.db import models
+from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store import enqueueing, sql
 from queuectl.store._common import (
     _LIST_COLUMNS,

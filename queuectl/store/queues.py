@@ -45,7 +45,8 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from queuectl import errors, queuespec
+from queuectl import errors
+from queuectl.core import queuespec
 from queuectl.store import sql
 from queuectl.store._common import _notify
 

@@ -5,7 +5,7 @@ Loading SQLAlchemy costs a command more than connecting does, so these take a ps
 connection (`migrate.connect_ready`) and send plain SQL. They share their statements with
 `jobs.enqueue_jobs` and `jobs.status` (`store.sql`), and
 `tests/integration/test_quick_store.py` compares their results. Import this module directly
-(`from queuectl.store import quick`): it imports neither SQLAlchemy nor `queuectl.models`.
+(`from queuectl.store import quick`): it imports neither SQLAlchemy nor `queuectl.db.models`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from queuectl import configkeys, errors
-from queuectl.records import WorkerInfo
+from queuectl import errors
+from queuectl.core import configkeys
+from queuectl.core.records import WorkerInfo
 from queuectl.store import enqueueing, sql
 from queuectl.store.enqueueing import Enqueued
 
 if TYPE_CHECKING:
     import psycopg
 
-    from queuectl import jobspec
+    from queuectl.core import jobspec
 
 __all__ = ["Enqueued", "QuickStatus", "ServerInfo", "enqueue", "recent_job_ids", "server_info",
            "status"]
@@ -93,12 +94,18 @@ def status(conn: psycopg.Connection[Any]) -> QuickStatus:
 
 def recent_job_ids(conn: psycopg.Connection[Any], *, prefix: str = "",
                    limit: int = 50) -> list[str]:
-    """Ids starting with `prefix`, newest first (for shell completion)."""
+    """Ids starting with `prefix`, newest first (for shell completion); a server that refuses
+    (no schema yet, say) is a DatabaseError."""
+    import psycopg
+
     pattern = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    rows = conn.execute(
-        "SELECT id FROM jobs WHERE id LIKE %s ORDER BY created_at DESC, id DESC LIMIT %s",
-        [pattern, limit]).fetchall()
-    conn.rollback()
+    try:
+        rows = conn.execute(
+            "SELECT id FROM jobs WHERE id LIKE %s ORDER BY created_at DESC, id DESC LIMIT %s",
+            [pattern, limit]).fetchall()
+        conn.rollback()
+    except psycopg.Error as exc:
+        raise errors.DatabaseError(f"cannot list job ids: {exc}") from exc
     return [r[0] for r in rows]
 
 

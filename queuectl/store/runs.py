@@ -16,7 +16,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql
 
 from queuectl import db
-from queuectl.models import JobState
+from queuectl.db.models import JobState
 from queuectl.store import queues as queues_mod
 from queuectl.store import sql
 from queuectl.store._common import _autocommit, _notify

@@ -11,11 +11,12 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from queuectl import configkeys
-from queuectl.records import JobState
+from queuectl.core import configkeys
+from queuectl.core.records import JobState
+from queuectl.db import predicates
 
 if TYPE_CHECKING:
-    from queuectl import jobspec
+    from queuectl.core import jobspec
 
 __all__ = [
     "CANCELLED",
@@ -56,7 +57,7 @@ PENDING, PROCESSING, COMPLETED, FAILED, DEAD, CANCELLED, HELD, WAITING = (
     f"'{s.value}'" for s in (JobState.PENDING, JobState.PROCESSING, JobState.COMPLETED,
                              JobState.FAILED, JobState.DEAD, JobState.CANCELLED, JobState.HELD,
                              JobState.WAITING))
-FINISHED = ", ".join(f"'{s.value}'" for s in JobState if s.finished)
+FINISHED = predicates.FINISHED
 CLAIMABLE = f"{PENDING}, {FAILED}"
 
 #: Not a state: processing jobs a worker has claimed ahead (prefetch) but not started yet.
@@ -72,9 +73,7 @@ CLAIMED_COLUMNS = """j.id, j.command, j.run_id, j.attempts, j.max_retries, j.tim
                   j.priority, j.queue, j.retry_on, j.no_retry_on, j.backoff_base, j.cwd,
                   j.env"""
 
-#: While this holds, a job's unique_key is taken: the predicate of the partial unique index
-#: `ix_jobs_unique_key`, which INSERT_JOBS's ON CONFLICT clause names.
-UNIQUE_KEY_HELD = f"unique_key IS NOT NULL AND state NOT IN ({FINISHED})"
+UNIQUE_KEY_HELD = predicates.UNIQUE_KEY_HELD
 
 # unique_keys, states, errors and has_dependents may be NULL instead of an array (no key,
 # pending, no error, none): unnest pads them with NULLs, and ordinary batches do not pay for

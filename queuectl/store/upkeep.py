@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from queuectl.models import JobState
+from queuectl.db.models import JobState
 from queuectl.store import sql
 from queuectl.store._common import _autocommit, _notify
 from queuectl.store.runs import _FINISH_CTES, RunResult, _result_params

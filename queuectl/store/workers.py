@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from queuectl import db, models
-from queuectl.models import WorkerInfo
+from queuectl import db
+from queuectl.db import models
+from queuectl.db.models import WorkerInfo
 from queuectl.store import sql
 from queuectl.store._common import _autocommit, _workers
 

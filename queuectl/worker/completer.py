@@ -15,8 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from queuectl import store
-from queuectl.models import JobState
-from queuectl.reconnect import Gate
+from queuectl.db.models import JobState
+from queuectl.db.reconnect import Gate
 from queuectl.worker.outcomes import Decision
 from queuectl.worker.ports import Store
 

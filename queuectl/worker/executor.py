@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from queuectl import store
-from queuectl.runner import Outcome
 from queuectl.worker import outcomes
 from queuectl.worker.ports import Settings
+from queuectl.worker.runner import Outcome
 from queuectl.worker.runs import RunTable
 
 __all__ = ["Executor", "RunnerLike", "job_environment"]
@@ -25,7 +25,7 @@ __all__ = ["Executor", "RunnerLike", "job_environment"]
 log = logging.getLogger("queuectl.worker")
 
 class RunnerLike(Protocol):
-    """What slots need of `queuectl.runner.Runner` (unit tests pass a fake)."""
+    """What slots need of `queuectl.worker.runner.Runner` (unit tests pass a fake)."""
 
     def run(self, command: str, *, timeout: float | None = None, key: object = None,
             cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome: ...

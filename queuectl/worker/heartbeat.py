@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 
 from queuectl import __version__, store
-from queuectl.reconnect import Gate
+from queuectl.db.reconnect import Gate
 from queuectl.worker.completer import Completer
 from queuectl.worker.executor import Executor
 from queuectl.worker.ports import Settings, Store

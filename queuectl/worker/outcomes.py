@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from queuectl import backoff, store
-from queuectl.models import JobState
-from queuectl.runner import Outcome
+from queuectl import store
+from queuectl.core import backoff
+from queuectl.db.models import JobState
+from queuectl.worker.runner import Outcome
 
 __all__ = ["Decision", "cancelled_unstarted", "decide", "job_policy", "lost_run"]
 

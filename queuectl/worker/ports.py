@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from queuectl import backoff, store
+from queuectl import store
+from queuectl.core import backoff
 
 if TYPE_CHECKING:
     import sqlalchemy as sa

@@ -27,14 +27,14 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
-from queuectl.reconnect import Gate, Offline
-from queuectl.runner import Runner
+from queuectl.db.reconnect import Gate, Offline
 from queuectl.worker import memory
 from queuectl.worker.completer import Completer, Summary
 from queuectl.worker.executor import Executor, RunnerLike
 from queuectl.worker.heartbeat import Heartbeat
 from queuectl.worker.ports import Store
 from queuectl.worker.producer import Producer, Waker
+from queuectl.worker.runner import Runner
 from queuectl.worker.runs import RunTable
 from queuectl.worker.steering import Steering
 from queuectl.worker.streams import Streams

@@ -20,7 +20,7 @@ import select
 import time
 from collections.abc import Callable
 
-from queuectl.reconnect import Backoff, Gate, Offline
+from queuectl.db.reconnect import Backoff, Gate, Offline
 from queuectl.worker.ports import ListenerLike, Store
 
 __all__ = ["Producer", "Waker"]

@@ -12,7 +12,7 @@ import logging
 import signal
 
 from queuectl import store
-from queuectl.reconnect import Gate
+from queuectl.db.reconnect import Gate
 from queuectl.worker import outcomes
 from queuectl.worker.completer import Completer
 from queuectl.worker.executor import RunnerLike

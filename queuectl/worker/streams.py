@@ -15,11 +15,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from queuectl.reconnect import Gate
-from queuectl.runner import MAX_OUTPUT
+from queuectl.db.reconnect import Gate
 from queuectl.worker.executor import RunnerLike
 from queuectl.worker.outcomes import Decision
 from queuectl.worker.ports import Store
+from queuectl.worker.runner import MAX_OUTPUT
 
 __all__ = ["FLUSH_BYTES", "FLUSH_EVERY", "Streams"]
 

@@ -19,7 +19,7 @@ import os
 import time
 from collections.abc import Callable
 
-from queuectl.reconnect import Gate
+from queuectl.db.reconnect import Gate
 from queuectl.worker import outcomes
 from queuectl.worker.ports import Settings, Store
 

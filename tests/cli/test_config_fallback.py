@@ -4,7 +4,7 @@ falls back to the default with one warning: commands and workers keep working.""
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
+from queuectl.core.jobspec import JobSpec
 from tests.conftest import wait_for
 
 BAD = {"poll_interval": "1e-05", "backoff_max": "345600000000", "job_timeout": "0.5"}

@@ -10,7 +10,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 
-from queuectl import configkeys, errors, store
+from queuectl import errors, store
+from queuectl.core import configkeys
 from tests.conftest import wait_for
 from tests.unit.test_config_property import KEY, RAW
 

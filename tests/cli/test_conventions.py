@@ -15,7 +15,8 @@ import threading
 import pytest
 from sqlalchemy.engine import make_url
 
-from queuectl import __version__, migrate
+from queuectl import __version__
+from queuectl.db import migrate
 from tests.conftest import QUEUECTL, ROOT, drop_database, wait_for
 
 COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], ["doctor"],

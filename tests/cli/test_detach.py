@@ -5,7 +5,7 @@ import signal
 from pathlib import Path
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
+from queuectl.core.jobspec import JobSpec
 from tests.conftest import wait_for
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.models import JobState
+from queuectl.db.models import JobState
 from tests.cli.test_commands import one_error_line, snapshot
 from tests.conftest import QUEUECTL, wait_for
 
@@ -79,7 +79,7 @@ def test_duplicate_keys_in_one_array_and_json(clean, cli):
 
 
 def test_the_library_path_resolves_duplicates_the_same_way(clean):
-    from queuectl.jobspec import JobSpec
+    from queuectl.core.jobspec import JobSpec
 
     first = store.enqueue_jobs(clean, specs=[JobSpec("s1", "true", unique_key="lib")])
     second = store.enqueue_jobs(clean, specs=[JobSpec("s2", "true", unique_key="lib"),

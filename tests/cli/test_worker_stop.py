@@ -7,7 +7,8 @@ import subprocess
 import threading
 from pathlib import Path
 
-from queuectl import store, supervisor
+from queuectl import store
+from queuectl.worker import supervisor
 from tests.conftest import wait_for
 
 

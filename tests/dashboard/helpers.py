@@ -8,8 +8,8 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.conftest import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"

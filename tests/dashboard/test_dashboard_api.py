@@ -7,9 +7,10 @@ import time
 
 import sqlalchemy as sa
 
-from queuectl import configkeys, db, settings, store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl import db, settings, store
+from queuectl.core import configkeys
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.dashboard.conftest import serve_app
 from tests.dashboard.helpers import XSS, scalar, seed_standard
 

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from queuectl import queuespec, store
-from queuectl.jobspec import JobSpec
+from queuectl import store
+from queuectl.core import queuespec
+from queuectl.core.jobspec import JobSpec
 from tests.conftest import wait_for
 from tests.dashboard.helpers import XSS, chromium_path, scalar, screenshot_path, seed_standard
 

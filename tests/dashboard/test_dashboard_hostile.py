@@ -8,8 +8,8 @@ import socket
 
 import pytest
 
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.dashboard.conftest import free_port, serve_app
 from tests.dashboard.helpers import run_jobs, scalar
 

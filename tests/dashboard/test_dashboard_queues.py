@@ -6,7 +6,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
+from queuectl.core.jobspec import JobSpec
 
 ACTION = {"X-Queuectl-Action": "1"}
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.conftest import wait_for
 from tests.dashboard.helpers import scalar, screenshot_path
 from tests.dashboard.test_dashboard_browser import browser, page_at  # noqa: F401 (fixtures)

@@ -11,8 +11,8 @@ import subprocess
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.conftest import QUEUECTL, wait_for
 
 

@@ -204,7 +204,7 @@ def test_enqueue_here_fills_cwd_for_jobs_without_one(clean, cli, env, workers, t
 
 
 def test_the_runner_runs_in_cwd_with_env_and_refuses_a_missing_or_odd_cwd(tmp_path):
-    from queuectl.runner import Runner
+    from queuectl.worker.runner import Runner
 
     runner = Runner()
     try:

@@ -5,7 +5,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
-from queuectl import db, migrate, models, settings
+from queuectl import db, settings
+from queuectl.db import migrate, models
 from tests.conftest import create_database, drop_database
 
 

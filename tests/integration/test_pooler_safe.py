@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from queuectl import db, migrate, models, settings, store
-from queuectl.jobspec import JobSpec
+from queuectl import db, settings, store
+from queuectl.core.jobspec import JobSpec
+from queuectl.db import migrate, models
 from queuectl.store import config as store_config
 from tests.conftest import wait_for
 

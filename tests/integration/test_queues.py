@@ -13,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
+from queuectl.core.jobspec import JobSpec
 from tests.conftest import wait_for
 
 

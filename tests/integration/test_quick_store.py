@@ -10,7 +10,7 @@ import psycopg
 import pytest
 
 from queuectl import errors, store
-from queuectl.jobspec import JobSpec
+from queuectl.core.jobspec import JobSpec
 from queuectl.store import _common, quick
 
 

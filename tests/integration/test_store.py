@@ -5,9 +5,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import sqlalchemy as sa
 
-from queuectl import backoff, errors, store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl import errors, store
+from queuectl.core import backoff
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from queuectl.store import runs as store_runs
 from queuectl.worker import outcomes
 

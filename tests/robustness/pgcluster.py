@@ -32,7 +32,9 @@ import psycopg
 import pytest
 import sqlalchemy as sa
 
-from queuectl import db, jobspec, migrate, settings, store
+from queuectl import db, settings, store
+from queuectl.core import jobspec
+from queuectl.db import migrate
 from tests.conftest import wait_for
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -242,7 +244,7 @@ def run_cli(env: dict[str, str], *args: str, input: str | None = None,
 
 def configure(engine: sa.Engine, **values: str) -> None:
     """Set config keys as `queuectl config set` would (values with unit suffixes)."""
-    from queuectl import configkeys
+    from queuectl.core import configkeys
 
     for name, raw in values.items():
         key, value = configkeys.parse(name, raw)

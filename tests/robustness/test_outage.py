@@ -14,8 +14,8 @@ from sqlalchemy.engine import make_url
 from tcpcount import CountingProxy
 
 from queuectl import store
-from queuectl.jobspec import JobSpec
-from queuectl.models import JobState
+from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.conftest import wait_for
 
 pytestmark = pytest.mark.slow

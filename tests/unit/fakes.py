@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from queuectl import configkeys, errors, store
-from queuectl.models import JobState
-from queuectl.runner import Outcome
+from queuectl import errors, store
+from queuectl.core import configkeys
+from queuectl.db.models import JobState
+from queuectl.worker.runner import Outcome
 
 
 @dataclass

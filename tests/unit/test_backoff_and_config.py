@@ -2,8 +2,9 @@
 
 import pytest
 
-from queuectl import backoff, configkeys, errors
-from queuectl.models import JobState
+from queuectl import errors
+from queuectl.core import backoff, configkeys
+from queuectl.db.models import JobState
 
 
 def test_delay_is_exponential_and_capped():

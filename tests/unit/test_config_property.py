@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from queuectl import backoff, configkeys, errors
+from queuectl import errors
+from queuectl.core import backoff, configkeys
 
 INT4 = 2**31 - 1
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)  # far from Python's year 9999 and PostgreSQL's

@@ -5,9 +5,10 @@ import json
 
 import pytest
 
-from queuectl import deps, errors, jobspec
-from queuectl.jobspec import JobSpec, find_cycle, parse_payload
-from queuectl.records import JobState
+from queuectl import errors
+from queuectl.core import deps, jobspec
+from queuectl.core.jobspec import JobSpec, find_cycle, parse_payload
+from queuectl.core.records import JobState
 
 
 def test_find_cycle():

@@ -9,10 +9,10 @@ import time
 
 import pytest
 
-from queuectl import reconnect
-from queuectl.runner import MAX_OUTPUT
+from queuectl.db import reconnect
 from queuectl.worker import streams
 from queuectl.worker.producer import Producer, Waker
+from queuectl.worker.runner import MAX_OUTPUT
 from tests.unit.fakes import FakeRunner, FakeStore
 
 log = logging.getLogger("test")

@@ -7,12 +7,13 @@ import random
 
 import pytest
 
-from queuectl import backoff, configkeys, errors, jobspec, store
-from queuectl.models import JobState
-from queuectl.runner import Outcome
+from queuectl import errors, store
+from queuectl.core import backoff, configkeys, jobspec
+from queuectl.db.models import JobState
 from queuectl.worker import outcomes
 from queuectl.worker.executor import Executor, job_environment
 from queuectl.worker.ports import Settings
+from queuectl.worker.runner import Outcome
 from queuectl.worker.runs import RunTable
 from tests.unit.fakes import FakeRunner
 

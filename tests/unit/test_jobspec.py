@@ -4,7 +4,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from queuectl import errors, jobspec
+from queuectl import errors
+from queuectl.core import jobspec
 
 
 def test_minimal_job_gets_uuid_and_defaults():

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from queuectl import errors, jobspec, queuespec
+from queuectl import errors
+from queuectl.core import jobspec, queuespec
 
 
 @pytest.mark.parametrize("name", ["default", "a", "emails.high-prio_2", "x" * 64, "A.B-C_9"])

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from queuectl import errors, schedule
+from queuectl import errors
+from queuectl.core import schedule
 
 
 def utc(*args: int) -> datetime:

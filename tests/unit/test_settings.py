@@ -2,7 +2,7 @@
 
 import pytest
 
-from queuectl import errors, settings
+from queuectl import db, errors, settings
 
 
 @pytest.fixture(autouse=True)
@@ -21,13 +21,14 @@ def write_client_file(tmp_path, text):
 
 def test_precedence(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgresql://d@h3/x3")
-    assert settings.resolve_database().url.host == "h3"
+    assert db.sa_url(settings.resolve_database()).host == "h3"
     monkeypatch.setenv("QUEUECTL_DATABASE_URL", "postgresql://q@h2/x2")
     target = settings.resolve_database()
-    assert (target.url.host, target.source) == ("h2", "QUEUECTL_DATABASE_URL")
+    assert (db.sa_url(target).host, target.source) == ("h2", "QUEUECTL_DATABASE_URL")
     target = settings.resolve_database("postgres://c@h1:6543/x1")
-    assert (target.url.host, target.url.port, target.source) == ("h1", 6543, "--database-url")
-    assert target.url.drivername == "postgresql+psycopg"
+    url = db.sa_url(target)
+    assert (url.host, url.port, target.source) == ("h1", 6543, "--database-url")
+    assert db.sa_url(target).drivername == "postgresql+psycopg"
 
 
 def test_client_file_comes_after_the_environment_and_before_libpq(monkeypatch, tmp_path):
@@ -64,12 +65,12 @@ def test_where_never_shows_a_password():
     target = settings.resolve_database("postgresql://u:s3cret@db.example:6432/q?sslmode=require")
     assert target.where == "db.example:6432/q"
     assert target.conninfo == "postgresql://u:s3cret@db.example:6432/q?sslmode=require"
-    assert target.url.password == "s3cret"  # SQLAlchemy's view of the same URL
+    assert db.sa_url(target).password == "s3cret"  # SQLAlchemy's view of the same URL
 
 
 def test_libpq_defaults(monkeypatch):
     target = settings.resolve_database()
-    assert target.url.database == "queuectl" and target.url.host is None
+    assert db.sa_url(target).database == "queuectl" and db.sa_url(target).host is None
     monkeypatch.setenv("PGHOST", "dbhost")
     monkeypatch.setenv("PGPORT", "6000")
     assert settings.resolve_database().where == "dbhost:6000/queuectl"
@@ -95,9 +96,9 @@ def test_prepared_statements_switch_is_removed_from_the_url():
     target = settings.resolve_database(
         "postgresql://u@h/x?prepared_statements=ON&sslmode=disable")
     assert target.prepared_statements
-    assert dict(target.url.query) == {"sslmode": "disable"}  # libpq never sees it
+    assert dict(db.sa_url(target).query) == {"sslmode": "disable"}  # libpq never sees it
     again = settings.resolve_database(target.render())
-    assert again.prepared_statements and again.url == target.url
+    assert again.prepared_statements and db.sa_url(again) == db.sa_url(target)
     off = settings.resolve_database("postgresql://u@h/x?prepared_statements=off")
     assert not off.prepared_statements and "prepared" not in off.render()
 

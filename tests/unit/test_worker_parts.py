@@ -8,13 +8,15 @@ import time
 
 import pytest
 
-from queuectl import backoff, errors, reconnect, store
-from queuectl.models import JobState
-from queuectl.runner import Outcome
+from queuectl import errors, store
+from queuectl.core import backoff
+from queuectl.db import reconnect
+from queuectl.db.models import JobState
 from queuectl.worker import Worker, outcomes
 from queuectl.worker.completer import Completer
 from queuectl.worker.ports import Settings
 from queuectl.worker.producer import Producer, Waker
+from queuectl.worker.runner import Outcome
 from queuectl.worker.runs import RunTable
 from queuectl.worker.upkeep import Upkeep
 from tests.conftest import wait_for

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from queuectl import errors, queuespec
+from queuectl import errors
+from queuectl.core import queuespec
 
 __all__ = [
     "FIELDS",

@@ -1,5 +1,6 @@
 """Tables, job states and the plain dataclasses the store returns (the states and dataclasses
-live in `queuectl.records`, importable without SQLAlchemy; `SCHEMA_HEAD` in `queuectl.migrate`).
+live in `queuectl.core.records`, importable without SQLAlchemy; `SCHEMA_HEAD` in
+`queuectl.db.migrate`).
 
 Job states and who moves a job in and out of each:
 
@@ -47,9 +48,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 
-from queuectl.migrate import SCHEMA_HEAD
-from queuectl.records import Job, JobState, WorkerInfo
-from queuectl.store import sql
+from queuectl.core.records import Job, JobState, WorkerInfo
+from queuectl.db import predicates
+from queuectl.db.migrate import SCHEMA_HEAD
 
 __all__ = [
     "SCHEMA_HEAD",
@@ -159,7 +160,7 @@ jobs = Table(
     # and estimated as one, so the claim's plan stays cheap (no JIT) at any backlog.
     Index("ix_jobs_queue_due", "queue", "run_at", postgresql_where=_claimable_sql),
     Index("ix_jobs_unique_key", "unique_key", unique=True,
-          postgresql_where=text(sql.UNIQUE_KEY_HELD)),
+          postgresql_where=text(predicates.UNIQUE_KEY_HELD)),
     Index(
         "ix_jobs_lease",
         "lease_expires_at",

@@ -16,7 +16,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from queuectl.models import JobState
+from queuectl.core.records import JobState
 
 __all__ = ["JobPolicy", "Policy", "after_failure", "delay", "not_retried"]
 

@@ -24,9 +24,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import IO
 
+from queuectl.core import records
+
 __all__ = ["MAX_OUTPUT", "Outcome", "Runner"]
 
-MAX_OUTPUT = 1024 * 1024
+MAX_OUTPUT = records.MAX_OUTPUT
 _SIGTERM = signal.SIGTERM  # `Runner.signal` shadows the module inside the class body
 # Linux refuses a single argv string over 128 KiB; longer commands go through a script file.
 _ARGV_LIMIT = 64 * 1024

@@ -7,10 +7,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from queuectl.records import JobState
+from queuectl.core.records import JobState
 
 if TYPE_CHECKING:
-    from queuectl.jobspec import JobSpec
+    from queuectl.core.jobspec import JobSpec
 
 __all__ = ["Start", "first_of_keys", "start_states"]
 

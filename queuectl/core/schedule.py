@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from queuectl import errors, jobspec
+from queuectl import errors
+from queuectl.core import jobspec
 
 __all__ = ["MAX_EVERY", "Schedule", "check_name", "check_zone", "parse", "parse_template"]
 

@@ -1,5 +1,5 @@
 """Job states and the plain dataclasses the store returns, importable without SQLAlchemy (the
-CLI parses and completes states, and formats jobs, without loading it). `queuectl.models`
+CLI parses and completes states, and formats jobs, without loading it). `queuectl.db.models`
 re-exports them; its docstring says who moves a job into and out of each state."""
 
 from __future__ import annotations
@@ -10,7 +10,10 @@ from datetime import datetime
 
 from queuectl import errors
 
-__all__ = ["Job", "JobState", "WorkerInfo"]
+__all__ = ["MAX_OUTPUT", "Job", "JobState", "WorkerInfo"]
+
+#: The most output the store keeps of a job (its last MiB); the runner captures this much.
+MAX_OUTPUT = 1024 * 1024
 
 
 class JobState(enum.StrEnum):

@@ -19,7 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from queuectl import errors, reconnect
+from queuectl import errors
+from queuectl.db import reconnect
 
 if TYPE_CHECKING:
     from queuectl import store
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 __all__ = ["alive", "how_it_ended", "is_daemon_worker", "running_daemons", "start_daemons",
            "stop_daemons", "supervise", "wait_exit_report", "write_exit_report"]
 
-log = logging.getLogger("queuectl.supervisor")
+log = logging.getLogger("queuectl.worker.supervisor")
 
 _READY_TIMEOUT = 15.0
 _RESTART_PAUSE = 5.0  # a worker that dies sooner than this after starting waits this long

@@ -60,6 +60,13 @@ _AUTO_PREPARE_AFTER = 5
 _CONNECT_TIMEOUT = 5
 
 
+def sa_url(target: settings.DatabaseTarget) -> sa.URL:
+    """`target`'s URL as SQLAlchemy's object (for engines; settings itself stays free of it)."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(target.dsn)
+
+
 def create_engine(
     target: settings.DatabaseTarget, *, pooled: bool = False, pool_size: int = 2,
     worker: bool = False,
@@ -83,7 +90,7 @@ def create_engine(
         kwargs.update(pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
     else:
         kwargs["poolclass"] = NullPool
-    engine = sa.create_engine(target.url, **kwargs)
+    engine = sa.create_engine(sa_url(target), **kwargs)
     _targets[engine] = target
     if target.prepared_statements:
         _preparing.add(engine)

@@ -34,7 +34,7 @@ _CURRENT = "SELECT version_num FROM alembic_version"
 
 def script_location() -> Path:
     """The top-level `alembic/` directory of the source tree queuectl is installed from."""
-    path = Path(__file__).resolve().parent.parent / "alembic"
+    path = Path(__file__).resolve().parents[2] / "alembic"
     if not (path / "env.py").exists():
         raise errors.SchemaError(f"migration scripts not found at {path}; reinstall queuectl")
     return path
@@ -61,7 +61,7 @@ def _create_database(target: settings.DatabaseTarget, name: str) -> None:
     import psycopg
     from psycopg import sql
 
-    admin_url = target.url.set(database="postgres").render_as_string(hide_password=False)
+    admin_url = db.sa_url(target).set(database="postgres").render_as_string(hide_password=False)
     admin = settings.DatabaseTarget(admin_url, target.source)
     try:
         with db.connect(admin) as conn:
@@ -111,7 +111,7 @@ def connect_ready(target: settings.DatabaseTarget, *,
     try:
         conn = db.connect(target)
     except errors.DatabaseUnavailable as exc:
-        database = target.url.database if migrate_schema else None
+        database = db.sa_url(target).database if migrate_schema else None
         if not database or not _missing_database(exc.__cause__ or exc, database):
             raise
         _create_database(target, database)

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from queuectl import errors, store
-from queuectl.records import Job, JobState
+from queuectl.core.records import Job, JobState
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
