@@ -18,7 +18,7 @@ from queuectl import settings
 
 limit = float(sys.argv[1])
 target = settings.resolve_database()
-url = target.url.set(drivername="postgresql").render_as_string(hide_password=False)
+url = target.conninfo
 deadline = time.monotonic() + limit
 announced = False
 while True:
