@@ -29,10 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
+import typer.testing
 from typer.testing import CliRunner
 
 from queuectl import cli as queuectl_cli
 from queuectl import db, settings
+from tests.conftest import create_database, drop_database
 
 #: What QUEUECTL_DATABASE_URL holds in a test without a database: unreachable, and refused by
 #: the guard below before anything dials it.
@@ -84,9 +87,29 @@ def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("queuectl.worker.process.Worker.run", no_worker)
 
 
+@pytest.fixture(scope="session")
+def db_url(pg_server: str, template_db: str) -> Iterator[str]:
+    """One database for every in-process test (tests/conftest.py makes one per module): a
+    clone costs seconds on a loaded machine, and these tests isolate themselves with `clean`,
+    which empties every table."""
+    url = create_database(pg_server, template_db, "cli_inprocess")
+    yield url
+    drop_database(pg_server, url)
+
+
+@pytest.fixture(scope="session")
+def _command() -> Any:
+    """The app's click command, built once: typer's CliRunner would rebuild the whole tree
+    (every command's signature and type hints) on each invocation, a tenth of a second that
+    `queuectl` spends once per process."""
+    return typer.main.get_command(queuectl_cli.app)
+
+
 @pytest.fixture
-def cli(request: pytest.FixtureRequest, tmp_path: Path) -> Callable[..., Invocation]:
+def cli(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        _command: Any) -> Callable[..., Invocation]:
     """Run `queuectl ARGS...` in this process; returns what a subprocess run would."""
+    monkeypatch.setattr(typer.testing, "_get_command", lambda app: _command)
     url = (request.getfixturevalue("db_url") if "db_url" in request.fixturenames
            else NO_DATABASE)
     base: dict[str, str | None] = {k: None for k in _DROPPED}
