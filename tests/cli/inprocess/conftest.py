@@ -35,6 +35,7 @@ from typer.testing import CliRunner
 
 from queuectl import cli as queuectl_cli
 from queuectl import db, settings
+from tests.cli.inprocess.guards import StartedAProcess, TouchedTheDatabase
 from tests.conftest import create_database, drop_database
 
 #: What QUEUECTL_DATABASE_URL holds in a test without a database: unreachable, and refused by
@@ -43,15 +44,6 @@ NO_DATABASE = "postgresql://no-database-in-this-test@127.0.0.1:1/none"
 #: Variables a test's commands must not inherit from the developer's shell (as tests/conftest.py
 #: `env` drops them for the subprocess `cli`).
 _DROPPED = ("DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGDATABASE")
-
-
-class TouchedTheDatabase(BaseException):
-    """A command in a test that asked for no database tried to resolve the default one.
-    (A BaseException, so that no `except Exception` in the command hides it.)"""
-
-
-class StartedAProcess(BaseException):
-    """A command in an in-process test tried to start a worker or a `queuectl` process."""
 
 
 class Invocation(subprocess.CompletedProcess[str]):
@@ -77,6 +69,7 @@ def _no_processes(monkeypatch: pytest.MonkeyPatch) -> None:
     def popen(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         words = [str(a) for a in (args if isinstance(args, (list, tuple)) else [args])]
         if any("queuectl" in w for w in words):
+            self.args, self.returncode = args, None  # what Popen's repr reads
             raise StartedAProcess(f"an in-process test started {words}")
         real_init(self, args, *rest, **kwargs)
 
