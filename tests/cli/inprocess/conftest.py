@@ -1,11 +1,12 @@
 """In-process CLI tests: typer's CliRunner on the real app, through the same error boundary as
-the `queuectl` command (`QueuectlGroup.main`), in a few milliseconds per invocation.
+the `queuectl` command (`QueuectlGroup.main`), without a process start-up per invocation.
 
 `cli(*args, input=..., extra_env=...)` returns a `subprocess.CompletedProcess` (returncode,
 stdout and stderr apart), like the subprocess `cli` of tests/conftest.py, so a test reads the
 same in either folder. A test that asks for a database (`db_url`, `engine` or `clean`) runs its
-commands on the module's database; any other test has none, and a command that tries to reach
-the default database fails the test instead of a server answering by chance.
+commands on the one database these tests share (`db_url` below); any other test has none, and
+a command that tries to reach the default database fails the test instead of a server
+answering by chance.
 
 One process would carry state from one invocation to the next that a real `queuectl` starts
 without; each call resets it: the environment and the local time zone (`TZ`, `time.tzset`),
