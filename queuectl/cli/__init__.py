@@ -1,7 +1,7 @@
 """The `queuectl` command line: thin typer commands, one module per group.
 
 Each command parses its arguments, makes one call into the library and formats the result.
-Errors cross one boundary (`QueuectlGroup.invoke` and `main`): one line on stderr, the
+Errors cross one boundary (`QueuectlGroup.invoke` and `QueuectlGroup.main`): one line on stderr, the
 error's exit code, never a traceback.
 
 Importing this package loads typer and queuectl's light modules only: SQLAlchemy, psycopg,
@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NoReturn
 
 import typer
 
@@ -61,7 +62,11 @@ complete -F %(complete_func)s %(prog_name)s
 
 
 class QueuectlGroup(typer.core.TyperGroup):
-    """Root group that turns QueuectlError into one line on stderr and its exit code."""
+    """Root group that holds the CLI's one error boundary: a QueuectlError, a usage error or
+    an interrupt becomes one line on stderr and its exit code, never a traceback.
+
+    The boundary is `main` (what `queuectl` and typer's CliRunner both call), so tests run in
+    process cross the same boundary as the real command."""
 
     def invoke(self, ctx: typer.Context) -> Any:  # type: ignore[override]
         try:
@@ -69,6 +74,41 @@ class QueuectlGroup(typer.core.TyperGroup):
         except errors.QueuectlError as exc:
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
+
+    def main(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, prog_name: str | None = None,
+        complete_var: str | None = None, standalone_mode: bool = True, **extra: Any,
+    ) -> NoReturn:
+        """Run the command line `args` (else sys.argv[1:]) and exit with its code; always
+        exits, like a standalone click command (`standalone_mode` is accepted, not used)."""
+        from typer import _completion_shared
+
+        _completion_shared._completion_scripts["bash"] = _BASH_COMPLETION
+        argv = list(sys.argv[1:] if args is None else args)
+        problem = _undecodable(argv)
+        if problem:
+            typer.echo(f"error: {problem} is not valid UTF-8 text", err=True)
+            sys.exit(2)
+        try:
+            code = super().main(argv, prog_name or "queuectl", complete_var,
+                                standalone_mode=False, **extra)
+        except _USAGE_ERROR as exc:
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `queuectl` (or group)
+                typer.echo(exc.format_message())
+                sys.exit(0)
+            hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
+            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+            sys.exit(exc.exit_code)
+        except _CLICK_ERROR as exc:
+            typer.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except (typer.Abort, KeyboardInterrupt):
+            typer.echo("interrupted", err=True)
+            sys.exit(130)
+        except BrokenPipeError:
+            sys.stderr.close()
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(
@@ -140,31 +180,5 @@ def _undecodable(args: list[str]) -> str | None:
 
 
 def main() -> None:
-    """Entry point: run the app with one error boundary for usage errors too."""
-    from typer import _completion_shared
-
-    _completion_shared._completion_scripts["bash"] = _BASH_COMPLETION
-    problem = _undecodable(sys.argv[1:])
-    if problem:
-        typer.echo(f"error: {problem} is not valid UTF-8 text", err=True)
-        sys.exit(2)
-    command = typer.main.get_command(app)
-    try:
-        code = command.main(prog_name="queuectl", standalone_mode=False)
-    except _USAGE_ERROR as exc:
-        if type(exc).__name__ == "NoArgsIsHelpError":  # a bare `queuectl` (or group)
-            typer.echo(exc.format_message())
-            sys.exit(0)
-        hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        typer.echo(f"error: {exc.format_message()}{hint}", err=True)
-        sys.exit(exc.exit_code)
-    except _CLICK_ERROR as exc:
-        typer.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except (typer.Abort, KeyboardInterrupt):
-        typer.echo("interrupted", err=True)
-        sys.exit(130)
-    except BrokenPipeError:
-        sys.stderr.close()
-        sys.exit(1)
-    sys.exit(code if isinstance(code, int) else 0)
+    """Entry point: the app through its error boundary (`QueuectlGroup.main`)."""
+    typer.main.get_command(app).main(prog_name="queuectl")

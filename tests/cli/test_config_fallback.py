@@ -18,19 +18,6 @@ def store_raw(engine, values: dict[str, str]) -> None:
                          {"k": key, "v": value})
 
 
-def test_commands_warn_once_per_bad_value_and_use_the_default(clean, cli):
-    store_raw(clean, BAD)
-    result = cli("config", "list")
-    assert result.returncode == 0, result.stderr
-    assert "Traceback" not in result.stderr
-    warnings = result.stderr.splitlines()
-    assert len(warnings) == len(BAD)
-    assert any("poll_interval = '1e-05' is unusable" in w and "default 1s" in w
-               for w in warnings)
-    assert cli("config", "get", "poll_interval").stdout == "poll_interval = 1s\n"
-    assert cli("status").returncode == 0
-
-
 def test_a_worker_keeps_running_jobs_and_warns_once(clean, cli, workers):
     store_raw(clean, {"heartbeat_interval": "0.3", **BAD})
     workers.start(1)

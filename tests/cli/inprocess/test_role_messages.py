@@ -1,4 +1,4 @@
-"""A wrong or under-privileged role: one line that names the user's own database."""
+"""A wrong or under-privileged role: one line that names the user's own database (in process)."""
 
 import uuid
 

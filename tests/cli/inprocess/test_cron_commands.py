@@ -1,4 +1,4 @@
-"""`queuectl cron` through the real entry point: add, list, run, pause, resume, remove; the
+"""`queuectl cron` in process: add, list, run, pause, resume, remove; the
 jobs carry the schedule's name in `show`, `--json` and `list --cron`; bad input is one line,
 exit 2, nothing written; unknown names exit 1 like unknown job ids."""
 

@@ -1,5 +1,5 @@
 """`queue list/set/pause/resume`, the `queue` job field in `enqueue`, `list`, `show` and
-`--json`, and bad queue input through the real CLI."""
+`--json`, and bad queue input, in process."""
 
 from __future__ import annotations
 
