@@ -6,7 +6,7 @@
     │   ├── InvalidConfig            a config key or value is not acceptable
     │   └── AmbiguousId              an id prefix matches several jobs
     ├── DatabaseUnavailable (exit 2) the database cannot be reached or the URL is bad
-    ├── DatabaseError                the database refused a statement (one line from the server)
+    ├── DatabaseError                the server refused a statement (its message, SQLSTATE)
     │   └── InvalidInput (exit 2)    ... because of a value it cannot hold (SQLSTATE class 22)
     ├── JobNotFound                  no job has that id or prefix
     ├── DuplicateJob                 a job with that id already exists
@@ -70,7 +70,16 @@ class DatabaseUnavailable(QueuectlError):
 
 
 class DatabaseError(QueuectlError):
-    """The database answered a statement with an error other than a lost connection."""
+    """The database answered a statement with an error other than a lost connection: the
+    server is there and refused this statement (`sqlstate`, when it sent one). `transient`
+    refusals (a deadlock, a lock timeout) may pass if the statement is tried again; the
+    others would fail the same way again."""
+
+    def __init__(self, message: str, *, sqlstate: str | None = None,
+                 transient: bool = False) -> None:
+        super().__init__(message)
+        self.sqlstate = sqlstate
+        self.transient = transient
 
 
 class InvalidInput(DatabaseError):

@@ -37,7 +37,9 @@ __all__ = [
     "describe_error",
     "is_disconnect",
     "is_prepared_statement_error",
+    "is_transient",
     "prepares_statements",
+    "refused",
     "stop_preparing",
     "target_of",
     "translate",
@@ -189,19 +191,55 @@ def describe_error(exc: BaseException) -> str:
     return lines[-1] if lines else type(orig).__name__
 
 
+# SQLSTATEs of a server that is away or turns connections down (besides the classes 08,
+# connection exception, and 28, invalid authorization): shutting down (57P01, 57P02),
+# starting up (57P03), out of connection slots (53300), no such database (3D000). Any other
+# SQLSTATE is the server answering a statement: a refusal (`errors.DatabaseError`), never an
+# outage to wait out.
+_OUTAGE_STATES = frozenset({"57P01", "57P02", "57P03", "53300", "3D000"})
+# Refusals that may pass when the statement is tried again: a deadlock or serialization
+# failure (class 40), the server short of resources (class 53), a lock or statement timeout.
+_TRANSIENT_CLASSES = ("40", "53")
+_TRANSIENT_STATES = frozenset({"55P03", "57014"})
+
+
 def is_disconnect(exc: BaseException) -> bool:
-    """True when `exc` means the connection or server went away (worth retrying)."""
+    """True when `exc` means the connection or server went away (worth retrying): a
+    connection the driver found closed or broken, a libpq failure without a SQLSTATE, or one
+    of the outage SQLSTATEs; False for every error the server answered a statement with."""
     import psycopg
     from sqlalchemy import exc as sa_exc
 
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
-    orig = getattr(exc, "orig", exc)
-    if isinstance(orig, psycopg.errors.QueryCanceled):
-        return False  # a statement timeout: the server is there, only slow
-    return isinstance(orig, psycopg.OperationalError | psycopg.errors.AdminShutdown) or isinstance(
-        exc, sa_exc.OperationalError
-    )
+    orig = getattr(exc, "orig", None) or exc
+    if isinstance(orig, psycopg.Error):
+        state = orig.sqlstate
+        if state is None:
+            return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
+        return state[:2] in ("08", "28") or state in _OUTAGE_STATES
+    return isinstance(exc, sa_exc.OperationalError)
+
+
+def is_transient(sqlstate: str | None) -> bool:
+    """True for a refusal that may pass if the same statement is tried again."""
+    return sqlstate is not None and (sqlstate[:2] in _TRANSIENT_CLASSES
+                                     or sqlstate in _TRANSIENT_STATES)
+
+
+def refused(where: str, exc: BaseException) -> errors.DatabaseError:
+    """The one-line error for a statement the server at `where` refused: its primary message
+    and SQLSTATE (not the CONTEXT line of the function that raised it)."""
+    import psycopg
+
+    orig = getattr(exc, "orig", None) or exc
+    state = orig.sqlstate if isinstance(orig, psycopg.Error) else None
+    primary = orig.diag.message_primary if isinstance(orig, psycopg.Error) else None
+    what = f"{primary} (SQLSTATE {state})" if primary and state else describe_error(exc)
+    if isinstance(orig, psycopg.DataError):
+        return errors.InvalidInput(f"invalid input: {what}", sqlstate=state)
+    return errors.DatabaseError(f"database error at {where}: {what}", sqlstate=state,
+                                transient=is_transient(state))
 
 
 _NO_SCHEMA = ("the database has no queuectl schema (QUEUECTL_AUTO_MIGRATE=0?); "
@@ -239,10 +277,7 @@ def translate(engine: Any, exc: BaseException) -> errors.QueuectlError:
             return unavailable(target, exc)
         return errors.DatabaseUnavailable(f"lost the connection to PostgreSQL: "
                                           f"{describe_error(exc)}")
-    if isinstance(orig, psycopg.DataError):
-        return errors.InvalidInput(f"invalid input: {describe_error(exc)}")
-    where = target.where if target is not None else "PostgreSQL"
-    return errors.DatabaseError(f"database error at {where}: {describe_error(exc)}")
+    return refused(target.where if target is not None else "PostgreSQL", exc)
 
 
 @contextlib.contextmanager
@@ -268,10 +303,7 @@ def translate_psycopg_errors(target: settings.DatabaseTarget) -> Iterator[None]:
         raise errors.SchemaError(_NO_SCHEMA) from exc
     except psycopg.errors.InsufficientPrivilege as exc:
         raise _no_privilege(target, exc) from exc
-    except psycopg.OperationalError as exc:
-        raise unavailable(target, exc) from exc
-    except psycopg.DataError as exc:
-        raise errors.InvalidInput(f"invalid input: {describe_error(exc)}") from exc
     except psycopg.Error as exc:
-        raise errors.DatabaseError(f"database error at {target.where}: "
-                                   f"{describe_error(exc)}") from exc
+        if is_disconnect(exc):
+            raise unavailable(target, exc) from exc
+        raise refused(target.where, exc) from exc

@@ -9,6 +9,11 @@ without touching the network until the next attempt is due, so one process makes
 handful of connection attempts in any 10 s however many paths want the database; it logs one
 line when the database goes away, at most one reminder a minute, and one line when it is back.
 
+Only a lost or refused connection is an outage (`errors.DatabaseUnavailable`). A statement the
+server answered with an error (`errors.DatabaseError`: a trigger's RAISE, a constraint, a
+stack depth limit) would fail the same way after any backoff: it reaches the caller, which
+decides what to do without it (`Gate.attempt` logs it and goes on).
+
 Threading: a `Gate` may be shared by threads (one lock); `Backoff` is not thread-safe alone.
 """
 
@@ -74,6 +79,7 @@ class Gate:
         self._down_since: float | None = None
         self._reminded_at = 0.0
         self.attempts_while_down = 0
+        self._refused_at: dict[str, float] = {}
 
     @property
     def down(self) -> bool:
@@ -90,17 +96,41 @@ class Gate:
 
     def call(self, fn: Callable[[], _T]) -> _T:
         """`fn()` if the database may be tried now; raises `Offline` if it may not, or if the
-        call found it away (`DatabaseUnavailable`, or a `DatabaseError` such as a server
-        shutting down mid-statement)."""
+        call found it away (`DatabaseUnavailable`). A `DatabaseError` (the server answered,
+        and refused the statement) is no outage: it passes through, and the database counts
+        as there."""
         if not self.ready():
             raise Offline(self.name)
         try:
             result = fn()
-        except (errors.DatabaseUnavailable, errors.DatabaseError) as exc:
+        except errors.DatabaseUnavailable as exc:
             self.failed(exc)
             raise Offline(self.name) from exc
+        except errors.DatabaseError:
+            self.succeeded()
+            raise
         self.succeeded()
         return result
+
+    def attempt(self, what: str, fn: Callable[[], _T]) -> _T | None:
+        """`call(fn)`, or None when the server refused it (`DatabaseError`): logged as a
+        warning naming `what`, at most once a minute for each `what`, so that one refused
+        chore never stops the others (raises `Offline` as `call` does)."""
+        try:
+            return self.call(fn)
+        except errors.DatabaseError as exc:
+            self.refused(what, exc)
+            return None
+
+    def refused(self, what: str, exc: errors.DatabaseError) -> None:
+        """Log that the server refused `what` (at most once a minute for each `what`)."""
+        with self._lock:
+            now = self._clock()
+            if now - self._refused_at.get(what, -_REMIND_EVERY) < _REMIND_EVERY:
+                return
+            self._refused_at[what] = now
+        self._log.warning("%s: %s refused by the database (%s); carrying on without it",
+                          self.name, what, exc)
 
     def failed(self, exc: BaseException) -> None:
         """Record a failed attempt (also for callers that do not go through `call`)."""

@@ -24,6 +24,7 @@ from queuectl.store._common import _autocommit, _notify
 __all__ = [
     "Claimed",
     "RunResult",
+    "abandon_run",
     "claim_jobs",
     "finish_and_claim",
     "finish_runs",
@@ -316,7 +317,8 @@ def _finish_and_claim(
         try:
             rows = _execute(engine, cursor, _compiled(stmt), params)
         except psycopg.Error as exc:
-            lost = isinstance(exc, psycopg.OperationalError)
+            # A refusal (a trigger's error, say) leaves the connection fine to use again.
+            lost = driver.closed or driver.broken or db.is_disconnect(exc)
             if lost:
                 conn.connection.invalidate(exc)  # the pool must not hand it out again
             raise sa_exc.DBAPIError.instance(
@@ -352,6 +354,33 @@ def _compiled(stmt: sa.TextClause) -> str:
         dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
         text = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
         return text
+
+
+# The fallback when the server refuses a run's result (a trigger's error, say): the simplest
+# fenced write there is, without output or metrics, so that the job leaves `processing` and
+# its worker (or the leader, for an expired run) goes on. Dead, not failed: a command whose
+# outcome could not be recorded is not run again unseen; `dlq retry` runs it again.
+_ABANDON = sa.text(
+    f"""
+    UPDATE jobs SET state = {sql.DEAD}, error = :error, output = NULL, output_truncated = false,
+                    finished_at = now(), updated_at = now(), lease_expires_at = NULL,
+                    worker_id = NULL, started_at = coalesce(started_at, now())
+    WHERE id = :id AND run_id = :run_id AND state = {sql.PROCESSING}
+          AND (NOT :expired OR lease_expires_at < now())
+    RETURNING id
+    """
+)
+
+
+def abandon_run(engine: sa.Engine, *, job_id: str, run_id: int, error: str,
+                lease_expired: bool = False) -> bool:
+    """Move a job whose run's result the database refused to `dead` with `error`, if the run
+    is still current (and, with `lease_expired`, its lease still expired, as for a rescue);
+    True if it was."""
+    with _autocommit(engine).connect() as conn:
+        row = conn.execute(_ABANDON, {"id": job_id, "run_id": run_id, "error": error,
+                                      "expired": lease_expired}).first()
+    return row is not None
 
 
 _REQUEUE = sa.text(

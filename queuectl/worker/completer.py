@@ -4,6 +4,11 @@ worker still holds the run), and kept through database outages until they are wr
 One round trip does double duty: `flush` writes the buffered results and, in the same
 statement, claims the jobs the producer asked for (`store.finish_and_claim`).
 
+One result the server refuses (a `DatabaseError`, not an outage: a trigger's error, say) must
+not hold up the others: the batch is then written one result at a time, and a result refused
+alone moves its job to the DLQ with the server's error (`store.abandon_run`). A transient
+refusal (a deadlock) keeps the result for the next flush instead.
+
 Threading: main thread only.
 """
 
@@ -14,7 +19,7 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from queuectl import store
+from queuectl import errors, store
 from queuectl.db.models import JobState
 from queuectl.db.reconnect import Gate
 from queuectl.worker.outcomes import Decision
@@ -77,8 +82,11 @@ class Completer:
         if not self._requeue:
             return
         runs = self._requeue
-        back = self._gate.call(lambda: self._db.requeue_runs(runs=runs))
-        self._requeue = []
+        back = self._gate.attempt("putting back interrupted runs",
+                                  lambda: self._db.requeue_runs(runs=runs))
+        self._requeue = []  # refused: the leader rescues them once their leases expire
+        if back is None:
+            return
         self.summary.requeued += len(back)
         for job_id in back:
             log.info("job %s put back to pending (worker stopping; attempt not counted)", job_id)
@@ -89,13 +97,62 @@ class Completer:
         `start_now` go to idle slots; the rest wait, claimed but not started); returns the
         claimed jobs (raises `Offline` and keeps the results while the database is away)."""
         results = self._unwritten
-        written, jobs = self._gate.call(lambda: self._db.finish_and_claim(
-            results=results, worker_id=worker_id, limit=claim, lease_seconds=lease,
-            start_now=start_now))
+        try:
+            written, jobs = self._gate.call(lambda: self._db.finish_and_claim(
+                results=results, worker_id=worker_id, limit=claim, lease_seconds=lease,
+                start_now=start_now))
+        except errors.DatabaseError as exc:
+            if not results:
+                raise  # a refused claim: nothing of this worker's to isolate
+            log.warning("writing %d result(s) was refused (%s); writing each alone",
+                        len(results), exc)
+            self._write_alone(worker_id)
+            return self.flush(claim=claim, worker_id=worker_id, lease=lease,
+                              start_now=start_now) if not self._unwritten else []
         self._unwritten = []
         for r in results:
             self._report(r, (r.job_id, r.run_id) in written)
         return jobs
+
+    def _write_alone(self, worker_id: int) -> None:
+        """Write the buffered results one at a time; one refused alone is abandoned, one
+        refused for now (transient) stays buffered (raises `Offline`, keeping the rest)."""
+        kept: list[store.RunResult] = []
+        try:
+            while self._unwritten:
+                r = self._unwritten[0]
+                try:
+                    written = self._finish_one(r, worker_id)
+                except errors.DatabaseError as exc:
+                    if exc.transient:
+                        kept.append(r)
+                    else:
+                        self._abandon(r, exc)
+                else:
+                    self._report(r, (r.job_id, r.run_id) in written)
+                self._unwritten.pop(0)
+        finally:
+            self._unwritten = kept + self._unwritten
+
+    def _finish_one(self, r: store.RunResult, worker_id: int) -> set[tuple[str, int]]:
+        return self._gate.call(lambda: self._db.finish_and_claim(
+            results=[r], worker_id=worker_id, limit=0, lease_seconds=0))[0]
+
+    def _abandon(self, r: store.RunResult, refusal: errors.DatabaseError) -> None:
+        error = f"the database refused this run's result: {refusal}"
+        try:
+            moved = self._gate.call(lambda: self._db.abandon_run(
+                job_id=r.job_id, run_id=r.run_id, error=error))
+        except errors.DatabaseError as exc:
+            log.error("job %s: result of run %d refused (%s), and so was moving it to the DLQ "
+                      "(%s); dropped: the leader rescues the run once its lease expires",
+                      r.job_id, r.run_id, refusal, exc)
+            return
+        if not moved:
+            self._report(r, False)
+            return
+        self.summary.failed += 1
+        log.error("job %s dead (moved to the DLQ): %s", r.job_id, error)
 
     def _report(self, r: store.RunResult, written: bool) -> None:
         if not written:

@@ -68,9 +68,12 @@ class Heartbeat:
 
     def beat(self, *, stopping: bool) -> store.Beat:
         """Refresh config, extend leases, re-register if dropped, stop lost runs (raises
-        `Offline`; the next try then waits for the gate)."""
+        `Offline`, the next try then waiting for the gate, or `DatabaseError`, the next
+        try then due at the next interval)."""
         assert self.worker_id is not None
         worker_id = self.worker_id
+        # Due again one interval after this try, also when the server refuses it.
+        self.next_at = self._clock() + self.settings.heartbeat_interval
         self.refresh_config()
         known = self._table.run_ids() + self._completer.run_ids()
         running = self._table.running_ids()
@@ -81,7 +84,6 @@ class Heartbeat:
             log.warning("worker %s: registration was dropped; registering again", os.getpid())
             self._register(worker_id)
         self._stop_lost(beat.held)
-        self.next_at = self._clock() + self.settings.heartbeat_interval
         return beat
 
     def _stop_lost(self, held: set[int]) -> None:

@@ -67,6 +67,8 @@ class Store(Protocol):
         self, *, results: Sequence[store.RunResult], worker_id: int | None, limit: int,
         lease_seconds: float, start_now: int | None = None,
     ) -> tuple[set[tuple[str, int]], list[store.Claimed]]: ...
+    def abandon_run(self, *, job_id: str, run_id: int, error: str,
+                    lease_expired: bool = False) -> bool: ...
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]: ...
     def try_lead(self, *, worker_id: int, lease_seconds: float,
                  stale_after: float) -> bool: ...
@@ -115,6 +117,11 @@ class EngineStore:
         return store.finish_and_claim(self.engine, results=results, worker_id=worker_id,
                                       limit=limit, lease_seconds=lease_seconds,
                                       start_now=start_now, queues=self.queues)
+
+    def abandon_run(self, *, job_id: str, run_id: int, error: str,
+                    lease_expired: bool = False) -> bool:
+        return store.abandon_run(self.engine, job_id=job_id, run_id=run_id, error=error,
+                                 lease_expired=lease_expired)
 
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]:
         return store.requeue_runs(self.engine, runs=runs)

@@ -9,6 +9,9 @@ Parts (each in its own module, each owning one thing):
 - `Steering` (steering): users' cancel/signal/pause/resume; `Streams` (streams): live output;
 - one `reconnect.Gate` in front of every database call, so all paths share one backoff.
 
+A statement the server refuses (`errors.DatabaseError`) is no outage: the part that made it
+carries on without it (see `Gate.attempt`), and the loop goes on with the other parts.
+
 Shutdown: the first SIGTERM/SIGINT stops claiming and lets running jobs finish; a second
 signal, or the `grace` period running out, kills the running process groups and puts those
 jobs back to pending without counting the attempt.
@@ -27,6 +30,7 @@ import time
 from collections.abc import Callable
 from types import FrameType
 
+from queuectl import errors
 from queuectl.db.reconnect import Gate, Offline
 from queuectl.worker import memory
 from queuectl.worker.completer import Completer, Summary
@@ -165,8 +169,8 @@ class Worker:
         try:
             self.upkeep.resign(worker_id)
             self.heartbeat.deregister()
-        except Offline:
-            pass
+        except (Offline, errors.DatabaseError):
+            pass  # its registration goes stale and the leader drops it
 
     # --- the loop ----------------------------------------------------------------------------
 
@@ -211,8 +215,8 @@ class Worker:
     def _beat(self, stopping: bool) -> None:
         worker_id = self.heartbeat.worker_id
         assert worker_id is not None
-        beat = self.heartbeat.beat(stopping=stopping)
-        if beat.stop_requested:
+        beat = self.gate.attempt("the heartbeat", lambda: self.heartbeat.beat(stopping=stopping))
+        if beat is not None and beat.stop_requested:
             self._stop_requested(beat.stop_grace)
         self.steering.take()
         self.upkeep.tick(worker_id, self.heartbeat.settings)
@@ -220,9 +224,11 @@ class Worker:
     def _claim(self, want: int) -> int:
         worker_id = self.heartbeat.worker_id
         assert worker_id is not None
-        jobs = self.completer.flush(claim=want, worker_id=worker_id,
-                                    lease=self.heartbeat.settings.lease_timeout,
-                                    start_now=max(0, self.concurrency - len(self.table)))
+        jobs = self.gate.attempt("claiming", lambda: self.completer.flush(
+            claim=want, worker_id=worker_id, lease=self.heartbeat.settings.lease_timeout,
+            start_now=max(0, self.concurrency - len(self.table))))
+        if jobs is None:
+            return 0
         if jobs:
             self.table.add(jobs)
             self.producer.claimed()

@@ -20,6 +20,7 @@ import select
 import time
 from collections.abc import Callable
 
+from queuectl import errors
 from queuectl.db.reconnect import Backoff, Gate, Offline
 from queuectl.worker.ports import ListenerLike, Store
 
@@ -162,8 +163,8 @@ class Producer:
         if self._listener is None:
             try:
                 self._listener = self._gate.call(self._db.open_listener)
-            except Offline:
-                return None
+            except (Offline, errors.DatabaseError):
+                return None  # polling meanwhile
         return self._listener.fileno()
 
     def _read_source(self) -> None:
@@ -173,7 +174,7 @@ class Producer:
         assert self._listener is not None
         try:
             payloads = self._gate.call(self._listener.payloads)
-        except Offline:
+        except (Offline, errors.DatabaseError):
             self.close()
             return
         for payload in payloads:

@@ -51,7 +51,9 @@ class Steering:
         run_ids = self._table.run_ids()
         if not run_ids:
             return
-        for control in self._gate.call(lambda: self._db.take_controls(run_ids=run_ids)):
+        taken = self._gate.attempt("taking control requests",
+                                   lambda: self._db.take_controls(run_ids=run_ids))
+        for control in taken or []:
             self.apply(control)
 
     def apply(self, c: store.Control) -> None:

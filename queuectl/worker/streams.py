@@ -101,7 +101,8 @@ class Streams:
         if not self._pending:
             return
         chunks = self._pending
-        self._gate.call(lambda: self._db.append_output(chunks=chunks))
+        # Refused: dropped, as the run's full output is written with its result.
+        self._gate.attempt("storing live output", lambda: self._db.append_output(chunks=chunks))
         self._pending = []
 
     def wait_hint(self, running_long: bool) -> float | None:

@@ -64,7 +64,7 @@ class _Relay:
         if self._listener is None:
             try:
                 self._listener = self._gate.call(self._open)
-            except reconnect.Offline:
+            except (reconnect.Offline, errors.DatabaseError):
                 time.sleep(timeout)
                 return
         try:
@@ -72,7 +72,7 @@ class _Relay:
             payloads = self._gate.call(self._listener.payloads) if ready else []
         except InterruptedError:
             return
-        except reconnect.Offline:
+        except (reconnect.Offline, errors.DatabaseError):
             self._listener.close()
             self._listener = None
             return

@@ -9,6 +9,10 @@ registrations that stopped heartbeating and live-output chunks of ended runs, an
 lead): at each heartbeat, and at the next tick the last pass announced, so that a job starts
 within about a second of its tick.
 
+Each chore goes on when another is refused by the server (`Gate.attempt`); a rescue the
+server refuses is retried one run at a time, and a run refused alone goes to the DLQ with the
+server's error, so one bad row never stops the rescue of the others.
+
 Threading: main thread only.
 """
 
@@ -19,6 +23,7 @@ import os
 import time
 from collections.abc import Callable
 
+from queuectl import errors, store
 from queuectl.db.reconnect import Gate
 from queuectl.worker import outcomes
 from queuectl.worker.ports import Settings, Store
@@ -56,18 +61,19 @@ class Upkeep:
         """Renew or seek leadership; if leading, do the chores (raises `Offline`)."""
         was = self.leader
         self.leader = False  # until the database says otherwise
-        self.leader = self._gate.call(lambda: self._db.try_lead(
+        self.leader = bool(self._gate.attempt("the leader election", lambda: self._db.try_lead(
             worker_id=worker_id, lease_seconds=leader_lease(settings),
-            stale_after=min(3 * settings.heartbeat_interval, settings.lease_timeout)))
+            stale_after=min(3 * settings.heartbeat_interval, settings.lease_timeout))))
         if self.leader != was:
             log.info("worker %s %s the fleet's upkeep", os.getpid(),
                      "now leads" if self.leader else "no longer leads")
             self._next_prune = self._clock() + _FIRST_PRUNE
         if self.leader:
             self._rescue(settings)
-            self._gate.call(lambda: self._db.delete_stale_workers(
+            self._gate.attempt("dropping stale workers", lambda: self._db.delete_stale_workers(
                 older_than=max(settings.lease_timeout * 2, 60.0)))
-            self._gate.call(lambda: self._db.delete_finished_output(older_than=_OUTPUT_KEPT))
+            self._gate.attempt("dropping old live output", lambda: self._db.delete_finished_output(
+                older_than=_OUTPUT_KEPT))
             self._maybe_prune(settings)
             self.cron()
         else:
@@ -85,7 +91,10 @@ class Upkeep:
         """Enqueue the due cron ticks and note when the next comes (raises `Offline`)."""
         if not self.leader:
             return
-        done = self._gate.call(self._db.enqueue_due_crons)
+        done = self._gate.attempt("the cron pass", self._db.enqueue_due_crons)
+        if done is None:  # refused: the next heartbeat tries again
+            self._cron_at = None
+            return
         for name, job_id in done.enqueued:
             log.info("cron %s: enqueued job %s", name, job_id)
         # A little after the tick, so that the database's clock has passed it too.
@@ -93,19 +102,43 @@ class Upkeep:
             self._clock() + done.next_in + _CRON_SLACK
 
     def _rescue(self, settings: Settings) -> None:
-        expired = self._gate.call(self._db.expired_runs)
+        expired = self._gate.attempt("finding expired runs", self._db.expired_runs)
         if not expired:
             return
         results = [outcomes.lost_run(run, settings.policy) for run in expired]
-        for job_id in self._gate.call(lambda: self._db.rescue_runs(results=results)):
+        try:
+            rescued = self._gate.call(lambda: self._db.rescue_runs(results=results))
+        except errors.DatabaseError as exc:
+            log.warning("rescuing %d run(s) was refused (%s); rescuing each alone",
+                        len(results), exc)
+            rescued = [job_id for r in results for job_id in self._rescue_alone(r)]
+        for job_id in rescued:
             log.warning("job %s rescued: its worker stopped heartbeating", job_id)
+
+    def _rescue_alone(self, result: store.RunResult) -> list[str]:
+        """Rescue one run; one the server refuses goes to the DLQ with the server's error
+        (refused again, or transient: left for the next pass, logged)."""
+        try:
+            return self._gate.call(lambda: self._db.rescue_runs(results=[result]))
+        except errors.DatabaseError as exc:
+            refusal = exc
+        error = f"{result.error}; the database refused its rescue: {refusal}"
+        moved = None if refusal.transient else self._gate.attempt(
+            f"moving job {result.job_id} to the DLQ", lambda: self._db.abandon_run(
+                job_id=result.job_id, run_id=result.run_id, error=error, lease_expired=True))
+        if moved:
+            log.error("job %s dead (moved to the DLQ): %s", result.job_id, error)
+        else:
+            self._gate.refused(f"rescuing job {result.job_id}", refusal)
+        return []
 
     def _maybe_prune(self, settings: Settings) -> None:
         if settings.retention is None or self._clock() < self._next_prune:
             return
         self._next_prune = self._clock() + PRUNE_EVERY
         retention = settings.retention
-        pruned = self._gate.call(lambda: self._db.prune(older_than=retention, wait=False))
+        pruned = self._gate.attempt("pruning", lambda: self._db.prune(older_than=retention,
+                                                                     wait=False))
         if pruned and any(pruned):
             log.info("pruned %d finished job(s) and %d metric row(s) older than %gs",
                      pruned[0], pruned[1], retention)
@@ -113,6 +146,7 @@ class Upkeep:
     def resign(self, worker_id: int) -> None:
         """Hand leadership back on a clean exit (raises `Offline`)."""
         if self.leader:
-            self._gate.call(lambda: self._db.resign_leader(worker_id=worker_id))
+            self._gate.attempt("resigning the lead",
+                               lambda: self._db.resign_leader(worker_id=worker_id))
             self.leader = False
             self._cron_at = None

@@ -85,6 +85,8 @@ class FakeStore:
         self.output: list[tuple[str, int, str]] = []
         self.stop_requests: dict[int, float | None] = {}
         self.calls = 0  # attempts that reached the "server", including refused ones
+        self.refuse_finish: set[str] = set()  # job ids whose result the "server" refuses
+        self.refuse_claims = False
         self.cron_passes = 0
         self.cron_next_in: float | None = None  # what enqueue_due_crons says of the next tick
         self._ids = itertools.count(1)
@@ -145,6 +147,9 @@ class FakeStore:
                          limit: int, lease_seconds: float, start_now: int | None = None
                          ) -> tuple[set[tuple[str, int]], list[store.Claimed]]:
         self._server()
+        if self.refuse_claims and limit:
+            raise errors.DatabaseError("database error at fake: no claims (SQLSTATE P0001)",
+                                       sqlstate="P0001")
         with self._lock:
             written = self._finish(results)
             due = sorted((j for j in self.jobs.values()
@@ -163,6 +168,11 @@ class FakeStore:
 
     def _finish(self, results: Sequence[store.RunResult], *,
                 expired_only: bool = False) -> set[tuple[str, int]]:
+        refused = sorted({r.job_id for r in results} & self.refuse_finish)
+        if refused:  # the whole statement fails, as on a real server
+            raise errors.DatabaseError(
+                f"database error at fake: job {refused[0]} may not finish (SQLSTATE P0001)",
+                sqlstate="P0001")
         written = set()
         for r in results:
             job = self.jobs.get(r.job_id)
@@ -176,6 +186,17 @@ class FakeStore:
             self.written.append(r)
             written.add((r.job_id, r.run_id))
         return written
+
+    def abandon_run(self, *, job_id: str, run_id: int, error: str,
+                    lease_expired: bool = False) -> bool:
+        self._server()
+        job = self.jobs.get(job_id)
+        if job is None or job.run_id != run_id or job.state is not JobState.PROCESSING:
+            return False
+        if lease_expired and (job.lease_expires or 0) >= self.clock():
+            return False
+        job.state, job.error, job.worker_id = JobState.DEAD, error, None
+        return True
 
     def requeue_runs(self, *, runs: Sequence[tuple[str, int]]) -> list[str]:
         self._server()

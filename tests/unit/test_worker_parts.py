@@ -280,3 +280,109 @@ def test_a_worker_loop_wakes_for_the_cron_tick_before_its_heartbeat():
         first = db.cron_passes
         # Then one pass per announced tick (every 0.1 s), long before the next heartbeat.
         wait_for(lambda: db.cron_passes >= first + 5, timeout=2)
+
+
+# --- a refusal is not an outage ---------------------------------------------------------------
+
+def test_gate_passes_a_refusal_through_without_backing_off(caplog):
+    g = gate()
+
+    def refused() -> None:
+        raise errors.DatabaseError("database error at x: no (SQLSTATE P0001)", sqlstate="P0001")
+
+    with pytest.raises(errors.DatabaseError):
+        g.call(refused)
+    assert not g.down and g.ready()
+    with caplog.at_level(logging.WARNING):
+        assert g.attempt("the chore", refused) is None
+        assert g.attempt("the chore", refused) is None  # logged once a minute, not per try
+    assert [r.message for r in caplog.records] == [
+        "t: the chore refused by the database (database error at x: no (SQLSTATE P0001)); "
+        "carrying on without it"]
+
+
+def test_completer_writes_a_refused_batch_alone_and_dead_letters_the_one_refused():
+    db = FakeStore()
+    db.add(*(FakeJob(j, j) for j in ("a", "b", "c")))
+    _, jobs = db.finish_and_claim(results=[], worker_id=1, limit=3, lease_seconds=30)
+    db.add(FakeJob("next", "next"))
+    db.refuse_finish = {"b"}  # e.g. a trigger that raises for this job's finish
+    c = Completer(db, gate(), on_retry_due=lambda due: None)
+    ok = Outcome(True, 0, None, "", False, 0.01)
+    c.add(outcomes.decide(job, ok, backoff.Policy()) for job in jobs)
+    claimed = c.flush(claim=1, worker_id=1, lease=30)
+    assert [j.id for j in claimed] == ["next"]  # the claim still happens
+    assert db.states() == {"a": "completed", "b": "dead", "c": "completed",
+                           "next": "processing"}
+    assert db.jobs["b"].error == ("the database refused this run's result: database error at "
+                                  "fake: job b may not finish (SQLSTATE P0001)")
+    assert (c.summary.completed, c.summary.failed, c.pending()) == (2, 1, 0)
+    assert not c._gate.down
+
+
+def test_completer_keeps_a_transiently_refused_result_for_the_next_flush():
+    db = FakeStore()
+    db.add(FakeJob("a", "a"))
+    _, jobs = db.finish_and_claim(results=[], worker_id=1, limit=1, lease_seconds=30)
+    c = Completer(db, gate(), on_retry_due=lambda due: None)
+    c.add([outcomes.decide(jobs[0], Outcome(True, 0, None, "", False, 0.01), backoff.Policy())])
+    real = db.finish_and_claim
+
+    def deadlock(**kw: object) -> object:
+        raise errors.DatabaseError("deadlock detected (SQLSTATE 40P01)", sqlstate="40P01",
+                                   transient=True)
+
+    db.finish_and_claim = deadlock  # type: ignore[method-assign, assignment]
+    assert c.flush(claim=1, worker_id=1, lease=30) == []
+    assert c.pending() == 1 and db.states()["a"] == "processing"
+    db.finish_and_claim = real  # type: ignore[method-assign]
+    c.flush(claim=0, worker_id=1, lease=30)
+    assert db.states()["a"] == "completed"
+
+
+def test_worker_finishes_the_others_and_keeps_claiming_when_one_result_is_refused():
+    """A server error that is not a lost connection is never retried as an outage: the
+    worker isolates the one refused result, and claims, heartbeats and upkeep go on."""
+    db = FakeStore()
+    db.add(*(FakeJob(f"j{i}", f"ok {i}") for i in range(12)), FakeJob("bad", "bad"))
+    db.refuse_finish = {"bad"}
+    g = gate()
+    with Running(db, concurrency=4, gate=g):
+        wait_for(lambda: db.states()["bad"] == "dead", timeout=10)
+        wait_for(lambda: all(s == "completed" for j, s in db.states().items() if j != "bad"),
+                 timeout=10)
+        beats = dict(db.workers)
+        db.add(FakeJob("probe", "probe"))  # claimed after the refusal
+        wait_for(lambda: db.states()["probe"] == "completed", timeout=10)
+        wait_for(lambda: db.workers != beats, timeout=5)  # still heartbeating
+        assert not g.down
+    assert "may not finish (SQLSTATE P0001)" in (db.jobs["bad"].error or "")
+
+
+def test_a_refused_claim_does_not_stop_the_loop_or_count_as_an_outage():
+    db = FakeStore()
+    db.refuse_claims = True
+    g = gate()
+    with Running(db, gate=g) as worker:
+        wait_for(lambda: worker.worker_id, timeout=5)
+        calls = db.calls
+        wait_for(lambda: db.calls > calls + 3, timeout=5)  # heartbeats and polls go on
+        assert not g.down
+        db.refuse_claims = False
+        db.add(FakeJob("later", "x"))
+        wait_for(lambda: db.states()["later"] == "completed", timeout=10)
+
+
+def test_the_leader_rescues_the_others_when_one_rescue_is_refused():
+    now = [1000.0]
+    db = FakeStore(clock=lambda: now[0])
+    settings = Settings(lease_timeout=10.0, heartbeat_interval=2.0)
+    leader = Upkeep(db, gate())
+    db.workers = {1: now[0]}
+    db.add(FakeJob("a", "x"), FakeJob("b", "x"), FakeJob("c", "x"))
+    db.finish_and_claim(results=[], worker_id=3, limit=3, lease_seconds=1)
+    db.refuse_finish = {"b"}
+    now[0] += 5
+    leader.tick(1, settings)
+    assert db.states() == {"a": "failed", "b": "dead", "c": "failed"}
+    assert "the database refused its rescue" in (db.jobs["b"].error or "")
