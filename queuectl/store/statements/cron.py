@@ -1,0 +1,5 @@
+"""Statements of `store.cron`."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
