@@ -66,6 +66,10 @@ def _on_driver(conn: sa.Connection, statement: Statement, params: execute.Params
     engine = _base_engines.get(conn.engine, conn.engine)
     driver = conn.connection.driver_connection
     assert driver is not None
+    if not (driver.autocommit or conn.in_transaction()):
+        # SQLAlchemy's autobegin, as if it had sent the statement: the driver opens a
+        # transaction, and `conn.commit()` / `conn.rollback()` must end it.
+        conn.begin()
     if not db.prepares_statements(engine):
         prepare = False
 
@@ -79,7 +83,9 @@ def _on_driver(conn: sa.Connection, statement: Statement, params: execute.Params
     except psycopg.Error as exc:
         # As SQLAlchemy would have raised it: a lost connection (or one whose record of
         # prepared statements is out of step with the server) leaves the pool.
-        lost = isinstance(exc, psycopg.OperationalError) or db.is_prepared_statement_error(exc)
+        # (A statement timeout is not one: the server is there, only slow.)
+        lost = (db.is_disconnect(exc) or driver.broken or driver.closed
+                or db.is_prepared_statement_error(exc))
         if db.is_prepared_statement_error(exc):
             db.stop_preparing(engine, exc, driver)
         if lost:

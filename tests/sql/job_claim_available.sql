@@ -1,8 +1,7 @@
 -- job_claim_available
-WITH RECURSIVE
-held_back AS (
-SELECT name FROM queues
-WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
+WITH RECURSIVE held_back AS (
+    SELECT name FROM queues
+    WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
 ), prios AS (
     (SELECT priority FROM jobs WHERE state IN ('pending', 'failed')
      ORDER BY priority DESC LIMIT 1)
@@ -34,17 +33,17 @@ WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
 ), ranked AS (
     SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
 ), limited AS (
-SELECT q.name FROM queues q
-WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
-      AND (CAST(%(queues)s AS text[]) IS NULL OR q.name = ANY(CAST(%(queues)s AS text[])))
-      AND (q.rate_count IS NULL OR q.rate_next_at IS NULL OR q.rate_next_at <= now())
-      AND (q.concurrency IS NULL
-           OR q.concurrency > (SELECT count(*) FROM jobs r
-                               WHERE r.state = 'processing' AND r.queue = q.name)
-                              - 0)
-      AND EXISTS (SELECT 1 FROM jobs j
-                  WHERE j.queue = q.name AND j.state IN ('pending', 'failed')
-                        AND j.run_at <= now())
+    SELECT q.name FROM queues q
+    WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
+          AND (CAST(%(queues)s AS text[]) IS NULL OR q.name = ANY(CAST(%(queues)s AS text[])))
+          AND (q.rate_count IS NULL OR q.rate_next_at IS NULL OR q.rate_next_at <= now())
+          AND (q.concurrency IS NULL
+               OR q.concurrency > (SELECT count(*) FROM jobs r
+                                   WHERE r.state = 'processing' AND r.queue = q.name)
+                                  - 0)
+          AND EXISTS (SELECT 1 FROM jobs j
+                      WHERE j.queue = q.name AND j.state IN ('pending', 'failed')
+                            AND j.run_at <= now())
 ), claimed AS (
     UPDATE jobs j
     SET state = 'processing', attempts = j.attempts + 1,

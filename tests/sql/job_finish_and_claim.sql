@@ -1,6 +1,5 @@
 -- job_finish_and_claim
-WITH RECURSIVE
-r AS (
+WITH RECURSIVE r AS (
     SELECT * FROM unnest(
         CAST(%(ids)s AS text[]), CAST(%(run_ids)s AS bigint[]), CAST(%(states)s AS text[]),
         CAST(%(exit_codes)s AS int[]), CAST(%(errors)s AS text[]),
@@ -25,10 +24,9 @@ r AS (
                          started_at)
     SELECT id, run_id, attempts, state, exit_code, duration, %(worker_id)s, started_at
     FROM upd
-),
-held_back AS (
-SELECT name FROM queues
-WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
+), held_back AS (
+    SELECT name FROM queues
+    WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
 ), prios AS (
     (SELECT priority FROM jobs WHERE state IN ('pending', 'failed')
      ORDER BY priority DESC LIMIT 1)
@@ -60,17 +58,17 @@ WHERE paused OR concurrency IS NOT NULL OR rate_count IS NOT NULL
 ), ranked AS (
     SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
 ), limited AS (
-SELECT q.name FROM queues q
-WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
-      AND (CAST(%(queues)s AS text[]) IS NULL OR q.name = ANY(CAST(%(queues)s AS text[])))
-      AND (q.rate_count IS NULL OR q.rate_next_at IS NULL OR q.rate_next_at <= now())
-      AND (q.concurrency IS NULL
-           OR q.concurrency > (SELECT count(*) FROM jobs r
-                               WHERE r.state = 'processing' AND r.queue = q.name)
-                              - (SELECT count(*) FROM upd u WHERE u.queue = q.name))
-      AND EXISTS (SELECT 1 FROM jobs j
-                  WHERE j.queue = q.name AND j.state IN ('pending', 'failed')
-                        AND j.run_at <= now())
+    SELECT q.name FROM queues q
+    WHERE NOT q.paused AND (q.concurrency IS NOT NULL OR q.rate_count IS NOT NULL)
+          AND (CAST(%(queues)s AS text[]) IS NULL OR q.name = ANY(CAST(%(queues)s AS text[])))
+          AND (q.rate_count IS NULL OR q.rate_next_at IS NULL OR q.rate_next_at <= now())
+          AND (q.concurrency IS NULL
+               OR q.concurrency > (SELECT count(*) FROM jobs r
+                                   WHERE r.state = 'processing' AND r.queue = q.name)
+                                  - (SELECT count(*) FROM upd u WHERE u.queue = q.name))
+          AND EXISTS (SELECT 1 FROM jobs j
+                      WHERE j.queue = q.name AND j.state IN ('pending', 'failed')
+                            AND j.run_at <= now())
 ), claimed AS (
     UPDATE jobs j
     SET state = 'processing', attempts = j.attempts + 1,
@@ -90,7 +88,8 @@ SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
        NULL::int AS priority, NULL::int[] AS retry_on, NULL::int[] AS no_retry_on,
        NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env,
        NULL AS queue, NULL::bigint AS n
-FROM upd UNION ALL
+FROM upd
+UNION ALL
 SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
        attempts, max_retries, timeout_ms, priority, retry_on, no_retry_on, backoff_base,
        cwd, env, queue, n

@@ -1,6 +1,5 @@
 -- job_rescue_if_expired_many
-WITH
-r AS (
+WITH r AS (
     SELECT * FROM unnest(
         CAST(%(ids)s AS text[]), CAST(%(run_ids)s AS bigint[]), CAST(%(states)s AS text[]),
         CAST(%(exit_codes)s AS int[]), CAST(%(errors)s AS text[]),

@@ -20,6 +20,8 @@ __all__ = [
     "job_insert_many",
     "job_insert_many_unique",
     "job_list",
+    "job_list_recent_ids",
+    "job_listen_wake",
     "job_lock_dependencies",
     "job_retry_dead",
     "job_retry_dead_all_key_free",
@@ -41,6 +43,8 @@ JOB_COLUMNS = """id, command, state, attempts, max_retries, priority, run_at, ti
 
 #: Wake idle workers: payload "" (something is due now) or an epoch time (due then).
 job_wake_notify = Statement("job_wake_notify", "SELECT pg_notify(%(ch)s, %(p)s)")
+#: What an idle worker's (or a host relay's) dedicated connection waits on.
+job_listen_wake = Statement("job_listen_wake", f"LISTEN {sql.NOTIFY_CHANNEL}")
 
 # --- enqueue --------------------------------------------------------------------------------
 

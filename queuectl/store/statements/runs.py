@@ -39,6 +39,8 @@ run.
 
 from __future__ import annotations
 
+import textwrap
+
 from queuectl.store import sql
 from queuectl.store.statements import Statement, queues
 
@@ -51,9 +53,14 @@ __all__ = [
 ]
 
 
+def _nest(fragment: str) -> str:
+    """`fragment` indented as the body of a CTE (so the whole text reads as one statement)."""
+    return textwrap.indent(textwrap.dedent(fragment).strip("\n"), " " * 8)
+
+
 def _claim_ctes(*, finishing: bool) -> str:
-    return f"""
-    held_back AS ({queues.HELD_BACK}
+    return f"""held_back AS (
+{_nest(queues.HELD_BACK)}
     ), prios AS (
         (SELECT priority FROM jobs WHERE state IN ({sql.CLAIMABLE})
          ORDER BY priority DESC LIMIT 1)
@@ -84,7 +91,8 @@ def _claim_ctes(*, finishing: bool) -> str:
         LIMIT %(limit)s
     ), ranked AS (
         SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
-    ), limited AS ({queues.limited_with_room(finishing=finishing)}
+    ), limited AS (
+{_nest(queues.limited_with_room(finishing=finishing))}
     ), claimed AS (
         UPDATE jobs j
         SET {queues.CLAIM_SET},
@@ -102,8 +110,7 @@ _IF_RUNNING = f"j.id = r.id AND j.run_id = r.run_id AND j.state = {sql.PROCESSIN
 
 
 def _finish_ctes(*, fence: str) -> str:
-    return f"""
-    r AS (
+    return f"""r AS (
         SELECT * FROM unnest(
             CAST(%(ids)s AS text[]), CAST(%(run_ids)s AS bigint[]), CAST(%(states)s AS text[]),
             CAST(%(exit_codes)s AS int[]), CAST(%(errors)s AS text[]),
@@ -156,10 +163,10 @@ def compose(*, finishing: bool, claiming: bool) -> str:
     statement and one round trip (the claim's CTEs then see the finish's `upd`)."""
     if finishing and claiming:
         return (f"WITH RECURSIVE {_finish_ctes(fence=_IF_RUNNING)}, "
-                f"{_claim_ctes(finishing=True)} {_FINISHED_ROWS} UNION ALL {_CLAIMED_ROWS}")
+                f"{_claim_ctes(finishing=True)}{_FINISHED_ROWS}\n    UNION ALL{_CLAIMED_ROWS}")
     if finishing:
-        return f"WITH {_finish_ctes(fence=_IF_RUNNING)} {_FINISHED_ROWS}"
-    return f"WITH RECURSIVE {_claim_ctes(finishing=False)} {_CLAIMED_ROWS}"
+        return f"WITH {_finish_ctes(fence=_IF_RUNNING)}{_FINISHED_ROWS}"
+    return f"WITH RECURSIVE {_claim_ctes(finishing=False)}{_CLAIMED_ROWS}"
 
 
 #: Claim up to `limit` due jobs in claim order, of `queues` (NULL: all); the first
