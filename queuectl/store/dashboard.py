@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from queuectl import db
 from queuectl.db.models import Job, JobState, WorkerInfo
+from queuectl.store import execute
 from queuectl.store._common import _counts, _job, _live_within, _workers, fetch
 from queuectl.store.statements import control as control_sql
 from queuectl.store.statements import dashboard as dashboard_sql
@@ -93,8 +94,7 @@ def limit_statement_time(engine: sa.Engine, *, seconds: float) -> None:
 
     @sa.event.listens_for(engine, "connect")
     def _set_timeout(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        with dbapi_conn.cursor() as cur:
-            cur.execute(f"SET statement_timeout = {ms}")
+        execute.fetch(dbapi_conn, dashboard_sql.session_set_statement_timeout, {"ms": str(ms)})
         dbapi_conn.commit()
 
 

@@ -17,6 +17,7 @@ __all__ = [
     "metric_throughput_by_minute",
     "queue_count_by_state",
     "queue_count_due",
+    "session_set_statement_timeout",
     "worker_count_live",
 ]
 
@@ -110,3 +111,8 @@ job_page = Statement("job_page", f"""
     ) AS j
     ORDER BY j.created_at DESC, j.id DESC
     LIMIT %(limit)s""")
+
+#: Every statement of this session is cancelled after `ms` milliseconds (the dashboard's
+#: connections: a slow database answers with an error instead of holding a request).
+session_set_statement_timeout = Statement("session_set_statement_timeout", """
+    SELECT set_config('statement_timeout', %(ms)s, false)""")
