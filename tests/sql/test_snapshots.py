@@ -31,7 +31,6 @@ def render(statement: statements.Statement) -> str:
     """The snapshot's text: a header naming the statement, then its SQL without the common
     indentation and trailing blanks."""
     lines = [ln.rstrip() for ln in statement.sql.strip("\n").splitlines()]
-    lines = [ln for ln in lines]
     indents = [len(ln) - len(ln.lstrip()) for ln in lines[1:] if ln.strip()]
     first = lines[0].lstrip()
     common = min(indents, default=0)
