@@ -44,7 +44,9 @@ def fetch(conn: psycopg.Connection[Any], statement: Statement, params: Params = 
     returns none)."""
     cursor = _run(conn, statement, params, prepare, stopped)
     try:
-        return cursor.fetchall() if cursor.description is not None else []
+        # `pgresult.nfields`, not `description`: that builds a Column per field on every call.
+        result = cursor.pgresult
+        return cursor.fetchall() if result is not None and result.nfields else []
     finally:
         cursor.close()
 
