@@ -82,12 +82,15 @@ def _prepare_floor(engine: sa.Engine) -> None:
 
 
 def _explain(engine: sa.Engine, limit: int) -> list[str]:
-    from queuectl.store import runs  # the store's own statement, read-only use
+    from queuectl.store.statements import runs  # the store's own statement, read-only use
 
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + runs._CLAIM.text),
-                            {"worker_id": 1, "limit": limit, "lease": 30, "start_now": limit,
-                             "queues": None}).scalars().all()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        rows = [r[0] for r in driver.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + runs.job_claim_available.sql,
+            {"worker_id": 1, "limit": limit, "lease": 30, "start_now": limit,
+             "queues": None}).fetchall()]
         conn.rollback()
     return list(rows)
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 
 from qbench import report, scratch
 from queuectl import db, store
-from queuectl.store import runs as store_runs
+from queuectl.store.statements import runs as runs_sql
 
 __all__ = ["LEVELS", "Level", "cpu_ms", "measure", "ratio"]
 
@@ -136,11 +136,14 @@ def _series(engine: sa.Engine, other: sa.Engine, level: Level,
 
 
 def _explain_ms(engine: sa.Engine) -> float | None:
-    claim_sql = store_runs._CLAIM.text  # the store's own statement, read-only use
+    claim_sql = runs_sql.job_claim_available.sql  # the store's own statement, read-only use
     with engine.connect() as conn:
-        rows = conn.execute(sa.text("EXPLAIN (ANALYZE, BUFFERS) " + claim_sql),
-                            {"worker_id": 1, "limit": _LIMIT, "lease": 30,
-                             "start_now": _LIMIT, "queues": None}).scalars().all()
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        rows = [r[0] for r in driver.execute(
+            "EXPLAIN (ANALYZE, BUFFERS) " + claim_sql,
+            {"worker_id": 1, "limit": _LIMIT, "lease": 30, "start_now": _LIMIT,
+             "queues": None}).fetchall()]
         conn.rollback()
     found = [ln for ln in rows if ln.startswith("Execution Time")]
     return float(found[0].split()[2]) if found else None

@@ -15,7 +15,14 @@ modules:
 - `cron`: cron schedules and the leader's pass that enqueues their due ticks, once each;
 - `dashboard`: read-only aggregates for the web dashboard and /metrics;
 - `quick`: `enqueue`, `status` and `doctor` over a bare psycopg connection (imported directly,
-  not through this package).
+  not through this package), through the same code as `jobs` (`enqueueing`, `reads`).
+
+Every statement these send is written out whole once in the catalogue, `store.statements`
+(one module per table or concern, named noun-first with the fence: `job_claim_available`,
+`job_finish_if_running_many`, `leader_attempt_elect`), and sent by the one execution helper,
+`store.execute` (psycopg's `%(name)s` placeholders, prepared where allowed): on the quick
+commands' bare connection, or on the driver connection under an engine's connection
+(`_common.fetch`). The SQLAlchemy tables (`db.models`) serve the migrations only.
 
 The boundary: every function exported here raises only `queuectl.errors` exceptions. Driver
 errors are translated on the way out (`db.translate`): a lost or refused connection is

@@ -1,33 +1,36 @@
-"""Pieces the store modules share: connections in autocommit mode, row conversion,
-NOTIFY, and the reads that several statements build on (config, counts, workers, one job)."""
+"""Pieces the store modules share: connections in autocommit mode, the execution helper on
+a SQLAlchemy connection (`fetch`, `run`), row conversion, NOTIFY, and the reads that several
+statements build on (config, counts, workers: `reads`; one job)."""
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import weakref
 from datetime import datetime
 from typing import Any
 
+import psycopg
 import sqlalchemy as sa
+from sqlalchemy import exc as sa_exc
 
-from queuectl import errors
-from queuectl.core import configkeys
-from queuectl.db import models
+from queuectl import db, errors
 from queuectl.db.models import Job, JobState, WorkerInfo
-from queuectl.store import sql
+from queuectl.store import execute, reads, sql
+from queuectl.store.statements import Statement
+from queuectl.store.statements import jobs as jobs_sql
 
 __all__ = ["NOTIFY_CHANNEL"]
 
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
-# Every job column but the heavy or internal ones: what lists show.
-_LIST_COLUMNS = [c for c in models.jobs.c
-                 if c.name not in ("output", "run_id", "lease_expires_at", "has_dependents")]
 
 
 _autocommit_engines: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = (
     weakref.WeakKeyDictionary()
 )
+# Each autocommit wrapper's engine (the one `db` knows: targets, prepared statements).
+_base_engines: weakref.WeakKeyDictionary[sa.Engine, sa.Engine] = weakref.WeakKeyDictionary()
 
 
 def _autocommit(engine: sa.Engine) -> sa.Engine:
@@ -38,10 +41,61 @@ def _autocommit(engine: sa.Engine) -> sa.Engine:
     except KeyError:
         auto = _autocommit_engines[engine] = engine.execution_options(
             isolation_level="AUTOCOMMIT")
+        _base_engines[auto] = engine
         return auto
 
 
-def _job(row: sa.Row[Any]) -> Job:
+def fetch(conn: sa.Connection, statement: Statement, params: execute.Params = None, *,
+          prepare: bool | None = None) -> list[Any]:
+    """`execute.fetch` on the driver connection under `conn` (in its transaction, if any):
+    rows as named tuples."""
+    return _on_driver(conn, statement, params, prepare, rows=True)  # type: ignore[no-any-return]
+
+
+def run(conn: sa.Connection, statement: Statement, params: execute.Params = None, *,
+        prepare: bool | None = None) -> int:
+    """`execute.execute` on the driver connection under `conn`: the rows touched."""
+    return _on_driver(conn, statement, params, prepare, rows=False)  # type: ignore[no-any-return]
+
+
+def _on_driver(conn: sa.Connection, statement: Statement, params: execute.Params,
+               prepare: bool | None, *, rows: bool) -> Any:
+    # Straight to the driver: one placeholder style and one path for every statement, and on
+    # the worker's hot path SQLAlchemy's per-call bookkeeping cost as much CPU as the
+    # statement, under the same GIL as the threads that spawn jobs.
+    engine = _base_engines.get(conn.engine, conn.engine)
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    if not (driver.autocommit or conn.in_transaction()):
+        # SQLAlchemy's autobegin, as if it had sent the statement: the driver opens a
+        # transaction, and `conn.commit()` / `conn.rollback()` must end it.
+        conn.begin()
+    if not db.prepares_statements(engine):
+        prepare = False
+
+    def stopped(exc: BaseException) -> None:
+        db.stop_preparing(engine, exc, driver)
+
+    try:
+        if rows:
+            return execute.fetch(driver, statement, params, prepare=prepare, stopped=stopped)
+        return execute.execute(driver, statement, params, prepare=prepare, stopped=stopped)
+    except psycopg.Error as exc:
+        # As SQLAlchemy would have raised it: a lost connection (or one whose record of
+        # prepared statements is out of step with the server) leaves the pool.
+        # (A statement timeout is not one: the server is there, only slow.)
+        lost = (db.is_disconnect(exc) or driver.broken or driver.closed
+                or db.is_prepared_statement_error(exc))
+        if db.is_prepared_statement_error(exc):
+            db.stop_preparing(engine, exc, driver)
+        if lost:
+            conn.invalidate(exc)
+        raise sa_exc.DBAPIError.instance(
+            statement.sql, params, exc, psycopg.Error, hide_parameters=True,
+            connection_invalidated=lost) from exc
+
+
+def _job(row: Any) -> Job:
     data = row._asdict()
     data["state"] = JobState(data["state"])
     data["tags"] = list(data.get("tags") or [])
@@ -50,45 +104,30 @@ def _job(row: sa.Row[Any]) -> Job:
 
 def _notify(conn: sa.Connection, due: datetime | None) -> None:
     payload = "" if due is None else f"{due.timestamp():.6f}"
-    conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": payload})
+    fetch(conn, jobs_sql.job_wake_notify, {"ch": NOTIFY_CHANNEL, "p": payload})
 
 
 def _config(conn: sa.Connection) -> dict[str, Any]:
-    """Every key's stored value, or its default; a stored value this version cannot use
-    (out of range, or in a form an older version wrote) falls back to the default with one
-    warning per process, so a bad row never stops a worker or a command."""
-    values = configkeys.defaults()
-    for row in conn.execute(sa.select(models.config.c.key, models.config.c.value)):
-        if row.key in values:
-            values[row.key] = sql.config_value(row.key, row.value)
-    return values
+    """Every key's stored value, or its default (see `reads.config`)."""
+    return reads.config(functools.partial(fetch, conn))
 
 
 CLAIMED = sql.CLAIMED
-_COUNTS = sa.text(sql.COUNTS)
-_WORKERS = sa.text(sql.for_sqlalchemy(sql.WORKERS))
 
 
 def _counts(conn: sa.Connection, *, split_claimed: bool = False) -> dict[str, int]:
     """Jobs per state (see `sql.counts_from_rows`)."""
-    return sql.counts_from_rows(((r.state, r.n) for r in conn.execute(_COUNTS)),
-                                split_claimed=split_claimed)
+    return reads.counts(functools.partial(fetch, conn), split_claimed=split_claimed)
 
 
 def _live_within(conn: sa.Connection) -> float:
     """A worker counts as live while it has missed fewer than three heartbeats (and never
     longer than its lease)."""
-    config = _config(conn)
-    return min(3 * float(config["heartbeat_interval"]), float(config["lease_timeout"]))
+    return reads.live_within(_config(conn))
 
 
 def _workers(conn: sa.Connection, live_within: float) -> list[WorkerInfo]:
-    rows = conn.execute(_WORKERS, {"live": live_within}).all()
-    return [WorkerInfo(**{**r._asdict(), "running": list(r.running)}) for r in rows]
-
-
-_AFTER = sa.text("SELECT job_id, array_agg(depends_on ORDER BY depends_on) AS after "
-                 "FROM job_deps WHERE job_id = ANY(:ids) GROUP BY job_id")
+    return reads.workers(functools.partial(fetch, conn), live_within)
 
 
 def _with_after(conn: sa.Connection, jobs: list[Job]) -> list[Job]:
@@ -96,7 +135,8 @@ def _with_after(conn: sa.Connection, jobs: list[Job]) -> list[Job]:
     if not jobs:
         return jobs
     after: dict[str, list[str]] = {
-        r.job_id: list(r.after) for r in conn.execute(_AFTER, {"ids": [j.id for j in jobs]})}
+        r.job_id: list(r.after)
+        for r in fetch(conn, jobs_sql.job_after_many, {"ids": [j.id for j in jobs]})}
     return [dataclasses.replace(j, after=after[j.id]) if j.id in after else j
             for j in jobs]
 
@@ -107,21 +147,17 @@ def _get_job(conn: sa.Connection, job_id: str) -> Job:
 
 
 def _find_job(conn: sa.Connection, job_id: str) -> Job:
-    jobs = models.jobs
     if not job_id.strip():
         raise errors.UsageError("give a job id (or a unique prefix of one), not an empty string")
-    row = conn.execute(sa.select(jobs).where(jobs.c.id == job_id)).first()
-    if row is not None:
-        return _job(row)
+    rows = fetch(conn, jobs_sql.job_get, {"id": job_id})
+    if rows:
+        return _job(rows[0])
     pattern = job_id.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    matches = conn.execute(
-        sa.select(jobs.c.id).where(jobs.c.id.like(pattern, escape="\\")).order_by(jobs.c.id)
-        .limit(6)
-    ).scalars().all()
+    matches = [r.id for r in fetch(conn, jobs_sql.job_find_by_prefix, {"pattern": pattern})]
     if not matches:
         raise errors.JobNotFound(f"no job with id or id prefix {job_id!r}")
     if len(matches) > 1:
         shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
         raise errors.AmbiguousId(f"id prefix {job_id!r} matches several jobs: {shown}")
-    row = conn.execute(sa.select(jobs).where(jobs.c.id == matches[0])).one()
+    [row] = fetch(conn, jobs_sql.job_get, {"id": matches[0]})
     return _job(row)

@@ -17,7 +17,6 @@ from sqlalchemy import exc as sa_exc
 from queuectl import errors
 from queuectl.core.records import MAX_OUTPUT
 from queuectl.db.models import Job, JobState, WorkerInfo
-from queuectl.store import sql
 from queuectl.store._common import (
     NOTIFY_CHANNEL,
     _autocommit,
@@ -25,8 +24,12 @@ from queuectl.store._common import (
     _job,
     _live_within,
     _workers,
+    fetch,
+    run,
 )
 from queuectl.store.jobs import _refuse_taken_keys
+from queuectl.store.statements import control as control_sql
+from queuectl.store.statements import jobs as jobs_sql
 
 __all__ = [
     "Control",
@@ -84,7 +87,7 @@ class OutputRead:
 
 
 def _notify(conn: sa.Connection, payload: str) -> None:
-    conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": payload})
+    fetch(conn, jobs_sql.job_wake_notify, {"ch": NOTIFY_CHANNEL, "p": payload})
 
 
 def _lock_jobs(conn: sa.Connection, ids: Sequence[str]) -> list[tuple[Job, int | None]]:
@@ -92,8 +95,7 @@ def _lock_jobs(conn: sa.Connection, ids: Sequence[str]) -> list[tuple[Job, int |
     if not ids:
         raise errors.UsageError("give at least one job id")
     resolved = list(dict.fromkeys(_get_job(conn, i).id for i in ids))
-    rows = conn.execute(sa.text("SELECT *, run_id AS current_run FROM jobs "
-                                "WHERE id = ANY(:ids) FOR UPDATE"), {"ids": resolved}).all()
+    rows = fetch(conn, control_sql.job_lock_many, {"ids": resolved})
     by_id = {r.id: (_job(r), r.current_run) for r in rows}
     missing = [i for i in resolved if i not in by_id]
     if missing:
@@ -112,15 +114,11 @@ def _refuse(jobs: list[tuple[Job, int | None]], allowed: set[JobState], verb: st
 
 def _request(conn: sa.Connection, job: Job, run_id: int | None, action: str,
              signal: int | None) -> None:
-    conn.execute(sa.text("INSERT INTO controls (job_id, run_id, action, signal) "
-                         "VALUES (:j, :r, :a, :s)"),
-                 {"j": job.id, "r": run_id, "a": action, "s": signal})
+    run(conn, control_sql.control_insert,
+        {"job_id": job.id, "run_id": run_id, "action": action, "signal": signal})
 
 
-_SET_STATE = sa.text(
-    "UPDATE jobs SET state = :state, updated_at = now(), "
-    "finished_at = CASE WHEN :final THEN now() ELSE finished_at END, "
-    "error = coalesce(:error, error) WHERE id = :id")
+_SET_STATE = control_sql.job_set_state
 
 
 def cancel_jobs(engine: sa.Engine, *, ids: Sequence[str], signal: int) -> list[Steered]:
@@ -137,7 +135,7 @@ def cancel_jobs(engine: sa.Engine, *, ids: Sequence[str], signal: int) -> list[S
                 _request(conn, job, run_id, "cancel", signal)
                 answers.append(Steered(job.id, job.state, "cancel requested", requested=True))
                 continue
-            conn.execute(_SET_STATE, {"state": JobState.CANCELLED.value, "final": True,
+            run(conn, _SET_STATE, {"state": JobState.CANCELLED.value, "final": True,
                                       "error": f"cancelled while {job.state.value}",
                                       "id": job.id})
             answers.append(Steered(job.id, JobState.CANCELLED, "cancelled"))
@@ -167,13 +165,12 @@ def pause_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
         for job, run_id in jobs:
             if job.state is JobState.PROCESSING:
                 _request(conn, job, run_id, "pause", None)
-                conn.execute(sa.text("UPDATE jobs SET paused_at = coalesce(paused_at, now()) "
-                                     "WHERE id = :id"), {"id": job.id})
+                run(conn, control_sql.job_mark_paused, {"id": job.id})
                 answers.append(Steered(job.id, job.state, "pause requested", requested=True))
             elif job.state is JobState.HELD:
                 answers.append(Steered(job.id, job.state, "already held"))
             else:
-                conn.execute(_SET_STATE, {"state": JobState.HELD.value, "final": False,
+                run(conn, _SET_STATE, {"state": JobState.HELD.value, "final": False,
                                           "error": None, "id": job.id})
                 answers.append(Steered(job.id, JobState.HELD, "held"))
         if any(a.requested for a in answers):
@@ -195,11 +192,10 @@ def resume_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
         for job, run_id in jobs:
             if job.state is JobState.PROCESSING:
                 _request(conn, job, run_id, "resume", None)
-                conn.execute(sa.text("UPDATE jobs SET paused_at = NULL WHERE id = :id"),
-                             {"id": job.id})
+                run(conn, control_sql.job_clear_paused, {"id": job.id})
                 answers.append(Steered(job.id, job.state, "resume requested", requested=True))
             else:
-                conn.execute(_SET_STATE, {"state": JobState.PENDING.value, "final": False,
+                run(conn, _SET_STATE, {"state": JobState.PENDING.value, "final": False,
                                           "error": None, "id": job.id})
                 answers.append(Steered(job.id, JobState.PENDING, "pending again"))
         _notify(conn, CONTROL_PAYLOAD if any(a.requested for a in answers) else "")
@@ -219,10 +215,8 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
                     "or cancelled; nothing was changed")
         _refuse_taken_keys(conn, [j.id for j, _ in jobs])
         try:
-            rows = conn.execute(sa.text(
-                f"UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), "
-                "updated_at = now() WHERE id = ANY(:ids) RETURNING id, state"),
-                {"ids": [j.id for j, _ in jobs]}).all()
+            rows = fetch(conn, control_sql.job_retry_finished_many,
+                         {"ids": [j.id for j, _ in jobs]})
         except sa_exc.IntegrityError:
             raise errors.InvalidState(
                 "cannot retry: two of these jobs have the same unique_key; retry one of them; "
@@ -237,20 +231,16 @@ def set_claiming(engine: sa.Engine, *, paused: bool) -> None:
     """Stop (paused=True) or restart claiming across the whole fleet."""
     with engine.begin() as conn:
         if paused:
-            conn.execute(sa.text(
-                "INSERT INTO switches (name, value) VALUES ('claiming', 'paused') "
-                "ON CONFLICT (name) DO UPDATE SET value = 'paused', updated_at = now()"))
+            run(conn, control_sql.switch_pause_claiming)
         else:
-            conn.execute(sa.text("DELETE FROM switches WHERE name = 'claiming'"))
+            run(conn, control_sql.switch_resume_claiming)
             _notify(conn, "")
 
 
 def claiming_paused(engine: sa.Engine) -> bool:
     """True while `pause --all` holds."""
     with engine.connect() as conn:
-        return conn.execute(sa.text(
-            "SELECT EXISTS (SELECT 1 FROM switches WHERE name = 'claiming' "
-            "AND value = 'paused')")).scalar_one() is True
+        return fetch(conn, control_sql.switch_claiming_paused)[0].paused is True
 
 
 def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]:
@@ -258,41 +248,8 @@ def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]
     if not run_ids:
         return []
     with _autocommit(engine).connect() as conn:
-        rows = conn.execute(sa.text(
-            "UPDATE controls SET taken_at = now() WHERE taken_at IS NULL "
-            "AND run_id = ANY(CAST(:runs AS bigint[])) "
-            "RETURNING id, job_id, run_id, action, signal"), {"runs": list(run_ids)}).all()
+        rows = fetch(conn, control_sql.control_take_for_runs, {"runs": list(run_ids)})
     return sorted((Control(**r._asdict()) for r in rows), key=lambda c: c.id)
-
-
-_APPEND = sa.text(
-    f"""
-    WITH c AS (
-        SELECT * FROM unnest(CAST(:ids AS text[]), CAST(:runs AS bigint[]),
-                             CAST(:chunks AS text[])) WITH ORDINALITY AS c(job_id, run_id, chunk, n)
-    ), new AS (
-        INSERT INTO job_output (job_id, run_id, chunk)
-        SELECT c.job_id, c.run_id, c.chunk FROM c
-        JOIN jobs j ON j.id = c.job_id AND j.run_id = c.run_id AND j.state = {sql.PROCESSING}
-        ORDER BY c.n
-        RETURNING job_id, run_id
-    ), old AS (
-        DELETE FROM job_output o USING (SELECT DISTINCT job_id, run_id FROM new) n
-        WHERE o.job_id = n.job_id AND o.run_id <> n.run_id
-    )
-    SELECT DISTINCT job_id FROM new
-    """
-)
-_TRIM = sa.text(
-    """
-    DELETE FROM job_output WHERE id IN (
-        SELECT id FROM (
-            SELECT id, sum(octet_length(chunk)) OVER (PARTITION BY job_id ORDER BY id DESC)
-                       - octet_length(chunk) AS after
-            FROM job_output WHERE job_id = ANY(:ids)) t
-        WHERE after >= :keep)
-    """
-)
 
 
 def append_output(engine: sa.Engine, *, chunks: Sequence[tuple[str, int, str]]) -> None:
@@ -301,35 +258,28 @@ def append_output(engine: sa.Engine, *, chunks: Sequence[tuple[str, int, str]]) 
     if not chunks:
         return
     with _autocommit(engine).begin() as conn:
-        ids = conn.execute(_APPEND, {"ids": [c[0] for c in chunks],
-                                     "runs": [c[1] for c in chunks],
-                                     "chunks": [c[2] for c in chunks]}).scalars().all()
+        ids = [r.job_id for r in fetch(conn, control_sql.job_output_append_if_running_many, {
+            "ids": [c[0] for c in chunks], "runs": [c[1] for c in chunks],
+            "chunks": [c[2] for c in chunks]})]
         if ids:
-            conn.execute(_TRIM, {"ids": list(ids), "keep": MAX_OUTPUT})
+            run(conn, control_sql.job_output_trim_many, {"ids": ids, "keep": MAX_OUTPUT})
 
 
 def delete_finished_output(engine: sa.Engine, *, older_than: float) -> int:
     """Drop live-output chunks of runs that ended more than `older_than` seconds ago (the
     final output is in `jobs.output`); returns how many."""
     with _autocommit(engine).connect() as conn:
-        return conn.execute(sa.text(
-            f"""
-            DELETE FROM job_output o
-            WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.id = o.job_id AND j.run_id = o.run_id
-                              AND (j.state = {sql.PROCESSING}
-                                   OR j.updated_at >= now() - :s * interval '1 second'))
-            """), {"s": older_than}).rowcount
+        return run(conn, control_sql.job_output_delete_finished, {"s": older_than})
 
 
 def read_output(engine: sa.Engine, *, job_id: str, after: int = 0) -> OutputRead:
     """The job, and the output chunks of its current run with ids above `after`."""
     with engine.connect() as conn:
         job = _get_job(conn, job_id)
-        run_id = conn.execute(sa.text("SELECT run_id FROM jobs WHERE id = :id"),
-                              {"id": job.id}).scalar()
-        rows = conn.execute(sa.text(
-            "SELECT id, chunk FROM job_output WHERE job_id = :id AND run_id = :run "
-            "AND id > :after ORDER BY id"), {"id": job.id, "run": run_id, "after": after}).all()
+        current = fetch(conn, control_sql.job_get_run, {"id": job.id})
+        run_id = current[0].run_id if current else None
+        rows = fetch(conn, control_sql.job_output_list_after,
+                     {"id": job.id, "run": run_id, "after": after})
     return OutputRead(job, run_id, [(r.id, r.chunk) for r in rows])
 
 
@@ -341,10 +291,8 @@ def request_worker_stop(engine: sa.Engine, *, host: str | None,
         workers = [w for w in _workers(conn, _live_within(conn))
                    if host is None or w.host == host]
         if workers:
-            conn.execute(sa.text(
-                "UPDATE workers SET stop_requested_at = now(), stop_grace = :g "
-                "WHERE id = ANY(:ids) AND stop_requested_at IS NULL"),
-                {"g": grace, "ids": [w.id for w in workers]})
+            run(conn, control_sql.worker_request_stop_many,
+                {"grace": grace, "ids": [w.id for w in workers]})
             _notify(conn, STOP_PAYLOAD)
     return workers
 

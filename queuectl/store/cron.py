@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 
 from queuectl import db, errors
 from queuectl.core import jobspec, schedule
 from queuectl.store import jobs as jobs_store
-from queuectl.store._common import NOTIFY_CHANNEL
+from queuectl.store._common import NOTIFY_CHANNEL, fetch, run
+from queuectl.store.statements import cron as cron_sql
+from queuectl.store.statements import jobs as jobs_sql
 
 __all__ = [
     "Cron",
@@ -64,15 +67,8 @@ class CronPass:
     next_in: float | None
 
 
-_SELECT = """
-    SELECT c.name, c.schedule, c.zone, c.template, c.paused, c.created_at, c.done_until,
-           c.last_run_at, c.last_job_id, j.state AS last_job_state, now() AS now
-    FROM cron c LEFT JOIN jobs j ON j.id = c.last_job_id
-"""
-
-
-def _cron(row: sa.Row[object]) -> Cron:
-    r = row._mapping
+def _cron(row: Any) -> Cron:
+    r = row._asdict()
     next_run = None
     if not r["paused"]:
         sched = schedule.parse(r["schedule"], r["zone"])
@@ -84,34 +80,26 @@ def _cron(row: sa.Row[object]) -> Cron:
 
 
 def _notify_payload(conn: sa.Connection, payload: str) -> None:
-    conn.execute(sa.text("SELECT pg_notify(:ch, :p)"), {"ch": NOTIFY_CHANNEL, "p": payload})
+    fetch(conn, jobs_sql.job_wake_notify, {"ch": NOTIFY_CHANNEL, "p": payload})
 
 
 def _get(conn: sa.Connection, name: str) -> Cron:
-    row = conn.execute(sa.text(_SELECT + " WHERE c.name = :name"), {"name": name}).first()
-    if row is None:
+    rows = fetch(conn, cron_sql.cron_get, {"name": name})
+    if not rows:
         raise errors.CronNotFound(f"no cron schedule named {name!r}")
-    return _cron(row)
+    return _cron(rows[0])
 
 
 def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, template: str,
              replace: bool = False) -> Cron:
     """Create schedule `name` (or, with `replace`, redefine it; its paused state stays).
     Its first tick is the first after now. The caller validated every value."""
-    sql = """
-        INSERT INTO cron (name, schedule, zone, template)
-        VALUES (:name, :schedule, :zone, :template)
-        ON CONFLICT (name) DO {action}
-        RETURNING name
-    """
-    action = ("UPDATE SET schedule = EXCLUDED.schedule, zone = EXCLUDED.zone, "
-              "template = EXCLUDED.template, updated_at = now(), done_until = now()"
-              if replace else "NOTHING")
+    statement = cron_sql.cron_replace if replace else cron_sql.cron_insert
     with db.translate_errors(engine), engine.begin() as conn:
-        row = conn.execute(sa.text(sql.format(action=action)), {
+        rows = fetch(conn, statement, {
             "name": name, "schedule": schedule_text, "zone": zone, "template": template,
-        }).first()
-        if row is None:
+        })
+        if not rows:
             raise errors.DuplicateCron(
                 f"a cron schedule named {name!r} already exists; nothing was changed "
                 "(--replace redefines it)")
@@ -122,27 +110,23 @@ def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, tem
 def list_crons(engine: sa.Engine) -> list[Cron]:
     """Every schedule, by name."""
     with db.translate_errors(engine), engine.connect() as conn:
-        return [_cron(r) for r in conn.execute(sa.text(_SELECT + " ORDER BY c.name"))]
+        return [_cron(r) for r in fetch(conn, cron_sql.cron_list)]
 
 
 def remove_cron(engine: sa.Engine, *, name: str) -> None:
     """Delete schedule `name`; the jobs it enqueued stay (with their cron name)."""
     with db.translate_errors(engine), engine.begin() as conn:
-        gone = conn.execute(sa.text("DELETE FROM cron WHERE name = :name RETURNING name"),
-                            {"name": name}).first()
-    if gone is None:
+        gone = fetch(conn, cron_sql.cron_delete, {"name": name})
+    if not gone:
         raise errors.CronNotFound(f"no cron schedule named {name!r}")
 
 
 def set_cron_paused(engine: sa.Engine, *, name: str, paused: bool) -> Cron:
     """Pause or resume schedule `name`. Resuming skips the ticks that passed while paused:
     the next one is the first after now."""
-    sql = ("UPDATE cron SET paused = true, updated_at = now() WHERE name = :name" if paused
-           else "UPDATE cron SET paused = false, updated_at = now(), done_until = CASE "
-                "WHEN paused THEN greatest(done_until, now()) ELSE done_until END "
-                "WHERE name = :name")
+    statement = cron_sql.cron_pause if paused else cron_sql.cron_resume
     with db.translate_errors(engine), engine.begin() as conn:
-        if conn.execute(sa.text(sql + " RETURNING name"), {"name": name}).first() is None:
+        if not fetch(conn, statement, {"name": name}):
             raise errors.CronNotFound(f"no cron schedule named {name!r}")
         if not paused:
             _notify_payload(conn, CRON_PAYLOAD)
@@ -153,11 +137,10 @@ def run_cron(engine: sa.Engine, *, name: str) -> str:
     """Enqueue one job from schedule `name` now (paused or not), outside its ticks; returns
     the job's id."""
     with db.translate_errors(engine), engine.begin() as conn:
-        row = conn.execute(sa.text("SELECT template FROM cron WHERE name = :name FOR UPDATE"),
-                           {"name": name}).first()
-        if row is None:
+        rows = fetch(conn, cron_sql.cron_get_template_locked, {"name": name})
+        if not rows:
             raise errors.CronNotFound(f"no cron schedule named {name!r}")
-        return _enqueue(conn, name, row.template)
+        return _enqueue(conn, name, rows[0].template)
 
 
 def _enqueue(conn: sa.Connection, name: str, template: str) -> str:
@@ -165,27 +148,16 @@ def _enqueue(conn: sa.Connection, name: str, template: str) -> str:
     spec = jobspec.parse_payload(template)[0]  # a fresh id each time
     [result] = jobs_store._insert_specs(conn, [spec])
     if not result.duplicate:  # a template's unique_key held by an unfinished job: that one
-        conn.execute(sa.text("UPDATE jobs SET cron_name = :name WHERE id = :id"),
-                     {"name": name, "id": result.id})
-    conn.execute(sa.text("UPDATE cron SET last_run_at = now(), last_job_id = :id "
-                         "WHERE name = :name"), {"name": name, "id": result.id})
+        run(conn, cron_sql.job_set_cron_name, {"name": name, "id": result.id})
+    run(conn, cron_sql.cron_record_run, {"name": name, "id": result.id})
     return result.id
-
-
-_CLAIM_TICK = sa.text("""
-    UPDATE cron SET done_until = :tick
-    WHERE name = :name AND NOT paused AND done_until < :tick
-    RETURNING template
-""")
 
 
 def enqueue_due_crons(engine: sa.Engine) -> CronPass:
     """The leader's pass: enqueue one job for each active schedule with a due tick (only the
     most recent one after an outage), and say when the next tick comes."""
     with db.translate_errors(engine), engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT name, schedule, zone, done_until, now() AS now FROM cron WHERE NOT paused"
-        )).all()
+        rows = fetch(conn, cron_sql.cron_list_active)
         conn.rollback()
         enqueued: list[tuple[str, str]] = []
         next_in: float | None = None
@@ -211,11 +183,11 @@ def _fire(conn: sa.Connection, name: str, tick: datetime) -> str | None:
     """Spend `tick` of schedule `name` and enqueue its job, in one transaction; None if
     another leader spent it first (or the schedule changed meanwhile)."""
     with conn.begin():
-        row = conn.execute(_CLAIM_TICK, {"name": name, "tick": tick}).first()
-        if row is None:
+        rows = fetch(conn, cron_sql.cron_spend_tick_if_due, {"name": name, "tick": tick})
+        if not rows:
             return None
         try:
-            return _enqueue(conn, name, row.template)
+            return _enqueue(conn, name, rows[0].template)
         except errors.InvalidJob as exc:  # validated when added; a later version may differ
             log.warning("cron %s: tick %s skipped: its template is not valid: %s", name,
                         tick.isoformat(), exc)

@@ -1,7 +1,8 @@
 """The enqueue itself, written once for both connections that run it: `quick.enqueue` (bare
 psycopg, the CLI's fast path) and `jobs.enqueue_jobs` (SQLAlchemy). Each hands in a `Run`
-that executes one statement of `store.sql` in its open transaction and translates a duplicate
-id into `errors.DuplicateJob`. Imports neither SQLAlchemy nor psycopg.
+that runs one statement of the catalogue (`statements.jobs`) through the one execution helper
+(`execute.fetch`) in its open transaction and translates a duplicate id into
+`errors.DuplicateJob`. Imports neither SQLAlchemy nor psycopg.
 
 In one transaction: lock the stored jobs named in `after` (and mark them as having
 dependents), compute each new job's start state (`deps.start_states`), insert the jobs
@@ -11,21 +12,23 @@ wake the workers if some job is due.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from queuectl import errors
 from queuectl.core import deps
 from queuectl.core.records import JobState
 from queuectl.store import sql
+from queuectl.store.statements import Statement
+from queuectl.store.statements import jobs as jobs_sql
 
 if TYPE_CHECKING:
     from queuectl.core.jobspec import JobSpec
 
 __all__ = ["Enqueued", "Run", "insert_jobs"]
 
-#: Execute one statement (psycopg `%(name)s` style) with its parameters; rows, or [].
-Run = Callable[[str, dict[str, Any]], Sequence[Sequence[Any]]]
+#: Run one statement of the catalogue with its parameters; rows, or [].
+Run = Callable[[Statement, Mapping[str, Any] | None], Sequence[Any]]
 _BATCH = 5000
 
 
@@ -63,21 +66,21 @@ def insert_jobs(run: Run, *, specs: Sequence[JobSpec], default_retries: int,
         batch = fresh[start : start + _BATCH]
         params = _params(batch, default_retries, starts, depended)
         if any(s.unique_key is not None for s in batch):
-            inserted.update(r[0] for r in run(sql.INSERT_JOBS_WITH_KEYS, params))
+            inserted.update(r[0] for r in run(jobs_sql.job_insert_many_unique, params))
         else:
-            run(sql.INSERT_JOBS, params)
+            run(jobs_sql.job_insert_many, params)
             inserted.update(params["ids"])
         if on_batch is not None:
             on_batch(len(batch))
     holders = _holders(run, [s for s in fresh if s.id not in inserted], depended)
     pairs = [(s.id, d) for s in fresh if s.id in inserted for d in s.after]
     if pairs:
-        run(sql.INSERT_DEPS, {"job_ids": [p[0] for p in pairs],
+        run(jobs_sql.job_dep_insert_many, {"job_ids": [p[0] for p in pairs],
                               "depends_on": [p[1] for p in pairs]})
     due = [s for s in fresh if s.id in inserted
            and (s.id not in starts or starts[s.id].state is JobState.PENDING)]
     for payload in sql.wake_payloads(due) if due else []:
-        run("SELECT pg_notify(%(ch)s, %(p)s)", {"ch": sql.NOTIFY_CHANNEL, "p": payload})
+        run(jobs_sql.job_wake_notify, {"ch": sql.NOTIFY_CHANNEL, "p": payload})
     if len(inserted) == len(specs) and not starts:  # the common case, in bulk: all new, due
         return [Enqueued(s.id, JobState.PENDING, False, s.unique_key) for s in specs]
     return [_result(s, inserted, twins, holders, starts) for s in specs]
@@ -87,7 +90,7 @@ def _lock_dependencies(run: Run, ids: list[str]) -> dict[str, JobState]:
     """The states of the stored jobs named in `after`, locked; an unknown id is an error."""
     if not ids:
         return {}
-    existing = {r[0]: JobState(r[1]) for r in run(sql.LOCK_DEPENDENCIES, {"ids": ids})}
+    existing = {r[0]: JobState(r[1]) for r in run(jobs_sql.job_lock_dependencies, {"ids": ids})}
     missing = [i for i in ids if i not in existing]
     if missing:
         raise errors.InvalidJob(
@@ -127,7 +130,7 @@ def _holders(run: Run, skipped: list[JobSpec], depended: set[str]) -> dict[str, 
     """unique_key -> the job holding it, for the jobs that were skipped as duplicates."""
     if not skipped:
         return {}
-    holders = {r[0]: r[1] for r in run(sql.HOLDERS_OF_KEYS,
+    holders = {r[0]: r[1] for r in run(jobs_sql.job_holders_of_keys,
                                        {"keys": sorted({str(s.unique_key) for s in skipped})})}
     named = next((s for s in skipped if s.id in depended), None)
     if named is not None:

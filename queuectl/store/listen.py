@@ -11,7 +11,8 @@ import psycopg
 import sqlalchemy as sa
 
 from queuectl import db
-from queuectl.store._common import NOTIFY_CHANNEL
+from queuectl.store import execute
+from queuectl.store.statements import jobs as jobs_sql
 
 __all__ = ["Listener", "open_listener"]
 
@@ -47,7 +48,7 @@ def open_listener(engine: sa.Engine) -> Listener:
         conn = psycopg.connect(url, autocommit=True, application_name="queuectl-listen",
                                connect_timeout=5)
         try:
-            conn.execute(f"LISTEN {NOTIFY_CHANNEL}")
+            execute.execute(conn, jobs_sql.job_listen_wake)
         except psycopg.Error:
             conn.close()
             raise

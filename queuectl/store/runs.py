@@ -11,15 +11,12 @@ from typing import Any
 
 import psycopg
 import sqlalchemy as sa
-from psycopg.rows import namedtuple_row
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.dialects import postgresql
 
-from queuectl import db
 from queuectl.db.models import JobState
 from queuectl.store import queues as queues_mod
-from queuectl.store import sql
-from queuectl.store._common import _autocommit, _notify
+from queuectl.store._common import _autocommit, _notify, fetch
+from queuectl.store.statements import runs as runs_sql
 
 __all__ = [
     "Claimed",
@@ -67,130 +64,13 @@ class RunResult:
     retry_delay: float = 0.0
 
 
-# --- claim, finish, requeue, rescue ----------------------------------------------------------
+# --- claim, finish, requeue (the statements: `statements.runs`) ---------------------------
 
-# The statements below are composed from these CTEs so that a worker can record finished
-# runs and claim new jobs in one round trip (`finish_and_claim`).
-#
-# The due scan is a skip scan over priorities: `prios` walks the distinct priorities of
-# claimable jobs from the highest down (one index probe each, evaluated lazily), and for each
-# one `due` reads `ix_jobs_claimable` (priority DESC, run_at, id) in the range
-# `priority = p AND run_at <= now()`. A single scan ordered by (priority, run_at) cannot stop at
-# the first future run_at, so with a million jobs scheduled ahead (or waiting out a backoff) an
-# idle poll used to read all of them; this one reads only due rows plus one probe per
-# priority. Order among due jobs is exact: priorities are visited highest first, and the outer
-# LIMIT stops the walk as soon as enough jobs are locked.
-#
-# Queues: `:queues` (NULL: all) is the worker's `--queue` list; `held_back` the paused and
-# limited queues, which only `queues.claim_limited` claims from (see `store.queues`). The
-# EXISTS in the outer WHERE is evaluated once (it names no column of `jobs`): a worker whose
-# queues are all held back skips the scan instead of reading every claimable job to find none
-# of its own. The `NOT EXISTS ... OR` keeps the row estimate sane: alone, `queue <> ALL(...)`
-# is estimated from the column's statistics, and with (nearly) every job in `default` the
-# planner expects no row to pass.
-def _claim_ctes(*, finishing: bool) -> str:
-    return f"""
-    held_back AS ({queues_mod.HELD_BACK}
-    ), prios AS (
-        (SELECT priority FROM jobs WHERE state IN ({sql.CLAIMABLE})
-         ORDER BY priority DESC LIMIT 1)
-        UNION ALL
-        SELECT (SELECT j.priority FROM jobs j
-                WHERE j.state IN ({sql.CLAIMABLE}) AND j.priority < p.priority
-                ORDER BY j.priority DESC LIMIT 1)
-        FROM prios p WHERE p.priority IS NOT NULL
-    ), due AS (
-        SELECT d.id, d.priority, d.run_at
-        FROM prios p CROSS JOIN LATERAL (
-            SELECT id, priority, run_at FROM jobs
-            WHERE state IN ({sql.CLAIMABLE}) AND priority = p.priority AND run_at <= now()
-                  AND (CAST(:queues AS text[]) IS NULL
-                       OR queue = ANY(CAST(:queues AS text[])))
-                  AND (NOT EXISTS (SELECT 1 FROM held_back)
-                       OR queue <> ALL(ARRAY(SELECT name FROM held_back)))
-            ORDER BY run_at, id
-            LIMIT :limit
-            FOR UPDATE SKIP LOCKED
-        ) d
-        WHERE p.priority IS NOT NULL
-              AND NOT EXISTS (SELECT 1 FROM switches
-                              WHERE name = 'claiming' AND value = 'paused')
-              AND (CAST(:queues AS text[]) IS NULL
-                   OR EXISTS (SELECT 1 FROM unnest(CAST(:queues AS text[])) AS w(name)
-                              WHERE w.name <> ALL(ARRAY(SELECT name FROM held_back))))
-        LIMIT :limit
-    ), ranked AS (
-        SELECT id, row_number() OVER (ORDER BY priority DESC, run_at, id) AS n FROM due
-    ), limited AS ({queues_mod.limited_sql(finishing=finishing)}
-    ), claimed AS (
-        UPDATE jobs j
-        SET {sql.CLAIM_SET},
-            started_at = CASE WHEN ranked.n <= :start_now - (SELECT least(count(*), 1)
-                                                             FROM limited)
-                              THEN now() END,
-            lease_expires_at = now() + :lease * interval '1 second'
-        FROM ranked WHERE j.id = ranked.id
-        RETURNING {sql.CLAIMED_COLUMNS}, ranked.n
-    )"""
-# `started_at` is set for the first `start_now` claimed jobs, which go straight to free slots;
-# the rest wait in the worker's prefetch buffer and are "claimed, not started" (NULL) until a
-# heartbeat or their result says when they started. While a limited queue has a due job and
-# room (`limited`), one of the `start_now` places is left to it: `finish_and_claim` then asks
-# `queues.claim_limited` for it. Without that, a backlog in unlimited queues would fill every
-# place on every claim, and limited queues would wait until it drained.
-
-# Fenced: a result is written only while the job is still processing under the same run_id.
-# In the same statement the claim cannot pick a job being finished: its snapshot still shows
-# that job as processing.
-_FINISH_CTES = f"""
-    r AS (
-        SELECT * FROM unnest(
-            CAST(:ids AS text[]), CAST(:run_ids AS bigint[]), CAST(:states AS text[]),
-            CAST(:exit_codes AS int[]), CAST(:errors AS text[]), CAST(:outputs AS text[]),
-            CAST(:truncated AS bool[]), CAST(:durations AS float8[]), CAST(:delays AS float8[])
-        ) AS r(id, run_id, state, exit_code, error, output, truncated, duration, delay)
-    ), upd AS (
-        UPDATE jobs j
-        SET state = r.state, exit_code = r.exit_code, error = r.error, output = r.output,
-            output_truncated = r.truncated, duration = r.duration, finished_at = now(),
-            started_at = coalesce(j.started_at,
-                                  now() - coalesce(r.duration, 0) * interval '1 second'),
-            updated_at = now(), lease_expires_at = NULL, worker_id = NULL,
-            run_at = CASE WHEN r.state = {sql.FAILED}
-                          THEN now() + r.delay * interval '1 second' ELSE j.run_at END
-        FROM r
-        WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = {sql.PROCESSING}
-        RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
-                  j.started_at, j.queue
-    ), ins AS (
-        INSERT INTO metrics (job_id, run_id, attempt, outcome, exit_code, duration, worker_id,
-                             started_at)
-        SELECT id, run_id, attempts, state, exit_code, duration, :worker_id, started_at FROM upd
-    )"""
-
-_FINISHED_ROWS = """
-    SELECT 'finished' AS kind, id, run_id, state, run_at, NULL AS command,
-           NULL::int AS attempts, NULL::int AS max_retries, NULL::bigint AS timeout_ms,
-           NULL::int AS priority, NULL::int[] AS retry_on, NULL::int[] AS no_retry_on,
-           NULL::float8 AS backoff_base, NULL::text AS cwd, NULL::jsonb AS env,
-           NULL AS queue, NULL::bigint AS n
-    FROM upd"""
-_CLAIMED_ROWS = """
-    SELECT 'claimed' AS kind, id, run_id, NULL AS state, NULL::timestamptz AS run_at, command,
-           attempts, max_retries, timeout_ms, priority, retry_on, no_retry_on, backoff_base,
-           cwd, env, queue, n
-    FROM claimed
-    UNION ALL
-    SELECT 'limited', name, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL,
-           NULL, NULL, NULL, NULL
-    FROM limited"""
-
-_CLAIM = sa.text(f"WITH RECURSIVE {_claim_ctes(finishing=False)} {_CLAIMED_ROWS}")
-_FINISH = sa.text(f"WITH {_FINISH_CTES} {_FINISHED_ROWS}")
-_FINISH_AND_CLAIM = sa.text(
-    f"WITH RECURSIVE {_FINISH_CTES}, {_claim_ctes(finishing=True)} {_FINISHED_ROWS} "
-    f"UNION ALL {_CLAIMED_ROWS}"
-)
+_STATEMENTS = {
+    (True, True): runs_sql.job_finish_and_claim,
+    (True, False): runs_sql.job_finish_if_running_many,
+    (False, True): runs_sql.job_claim_available,
+}
 
 
 def _result_params(results: Sequence[RunResult], worker_id: int | None) -> dict[str, Any]:
@@ -248,7 +128,8 @@ def finish_runs(
     if not results:
         return set()
     if isinstance(engine, sa.Connection):
-        return _split(engine, engine.execute(_FINISH, _result_params(results, worker_id)).all())[0]
+        return _split(engine, fetch(engine, runs_sql.job_finish_if_running_many,
+                                    _result_params(results, worker_id), prepare=True))[0]
     return finish_and_claim(engine, results=results, worker_id=worker_id, limit=0,
                             lease_seconds=0)[0]
 
@@ -277,7 +158,7 @@ def finish_and_claim(
         try:
             rows = queues_mod.claim_limited(engine, queue=name, worker_id=worker_id,
                                             limit=free, lease_seconds=lease_seconds)
-        except sa_exc.SQLAlchemyError as exc:
+        except (sa_exc.SQLAlchemyError, psycopg.Error) as exc:
             # The results and the ordinary claim above are committed: report them, or the
             # worker would write the results again and lose the jobs it claimed.
             _log.warning("claim from limited queue %s failed: %s", name, exc)
@@ -294,104 +175,28 @@ def _finish_and_claim(
     lease_seconds: float, start_now: int | None, queues: Sequence[str] | None,
 ) -> tuple[set[tuple[str, int]], list[Claimed], list[str]]:
     limit = max(0, limit)
-    if results and limit:
-        stmt = _FINISH_AND_CLAIM
-    elif results:
-        stmt = _FINISH
-    elif limit:
-        stmt = _CLAIM
-    else:
+    if not (results or limit):
         return set(), [], []
     params: dict[str, Any] = (_result_params(results, worker_id) if results
                               else {"worker_id": worker_id})
     params.update(limit=limit, lease=lease_seconds,
                   start_now=limit if start_now is None else start_now,
                   queues=None if queues is None else list(queues))
+    statement = _STATEMENTS[bool(results), bool(limit)]
     with _autocommit(engine).connect() as conn:
-        # The worker's hot path: straight to the driver (a prepared statement when the URL
-        # allows them). SQLAlchemy's per-call bookkeeping cost as much CPU as the statement,
-        # under the same GIL as the threads that spawn jobs.
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        cursor = driver.cursor(row_factory=namedtuple_row)
-        try:
-            rows = _execute(engine, cursor, _compiled(stmt), params)
-        except psycopg.Error as exc:
-            # A refusal (a trigger's error, say) leaves the connection fine to use again.
-            lost = driver.closed or driver.broken or db.is_disconnect(exc)
-            if lost:
-                conn.connection.invalidate(exc)  # the pool must not hand it out again
-            raise sa_exc.DBAPIError.instance(
-                _compiled(stmt), params, exc, psycopg.Error, hide_parameters=True,
-                connection_invalidated=lost) from exc
-        finally:
-            cursor.close()
-        return _split(conn, rows)
-
-
-def _execute(engine: sa.Engine, cursor: psycopg.Cursor[Any], sql: str,
-             params: dict[str, Any]) -> list[Any]:
-    """Run the hot statement, prepared while `engine` may prepare. A prepared-statement error
-    (a pooler that does not keep them) executed nothing: stop preparing and run it again."""
-    prepare = db.prepares_statements(engine)
-    try:
-        return cursor.execute(sql, params, prepare=prepare).fetchall()
-    except psycopg.Error as exc:
-        if not (prepare and db.is_prepared_statement_error(exc)):
-            raise
-        db.stop_preparing(engine, exc, cursor.connection)
-    return cursor.execute(sql, params, prepare=False).fetchall()
-
-
-_compiled_sql: dict[sa.TextClause, str] = {}
-
-
-def _compiled(stmt: sa.TextClause) -> str:
-    """The statement as psycopg's `%(name)s` SQL text (compiled once)."""
-    try:
-        return _compiled_sql[stmt]
-    except KeyError:
-        dialect = postgresql.psycopg.dialect()  # type: ignore[no-untyped-call]
-        text = _compiled_sql[stmt] = str(stmt.compile(dialect=dialect))
-        return text
-
-
-# The fallback when the server refuses a run's result (a trigger's error, say): the simplest
-# fenced write there is, without output or metrics, so that the job leaves `processing` and
-# its worker (or the leader, for an expired run) goes on. Dead, not failed: a command whose
-# outcome could not be recorded is not run again unseen; `dlq retry` runs it again.
-_ABANDON = sa.text(
-    f"""
-    UPDATE jobs SET state = {sql.DEAD}, error = :error, output = NULL, output_truncated = false,
-                    finished_at = now(), updated_at = now(), lease_expires_at = NULL,
-                    worker_id = NULL, started_at = coalesce(started_at, now())
-    WHERE id = :id AND run_id = :run_id AND state = {sql.PROCESSING}
-          AND (NOT :expired OR lease_expires_at < now())
-    RETURNING id
-    """
-)
+        return _split(conn, fetch(conn, statement, params, prepare=True))
 
 
 def abandon_run(engine: sa.Engine, *, job_id: str, run_id: int, error: str,
                 lease_expired: bool = False) -> bool:
     """Move a job whose run's result the database refused to `dead` with `error`, if the run
     is still current (and, with `lease_expired`, its lease still expired, as for a rescue);
-    True if it was."""
+    True if it was. The fallback when the server refuses a run's result (a trigger's error,
+    say): so that the job leaves `processing` and its worker (or the leader) goes on."""
     with _autocommit(engine).connect() as conn:
-        row = conn.execute(_ABANDON, {"id": job_id, "run_id": run_id, "error": error,
-                                      "expired": lease_expired}).first()
-    return row is not None
-
-
-_REQUEUE = sa.text(
-    f"""
-    UPDATE jobs SET state = {sql.PENDING}, attempts = greatest(attempts - 1, 0), run_at = now(),
-                    worker_id = NULL, lease_expires_at = NULL, updated_at = now()
-    FROM unnest(CAST(:ids AS text[]), CAST(:run_ids AS bigint[])) AS r(id, run_id)
-    WHERE jobs.id = r.id AND jobs.run_id = r.run_id AND jobs.state = {sql.PROCESSING}
-    RETURNING jobs.id
-    """
-)
+        rows = fetch(conn, runs_sql.job_abandon_if_running,
+                     {"id": job_id, "run_id": run_id, "error": error, "expired": lease_expired})
+    return bool(rows)
 
 
 def requeue_runs(engine: sa.Engine, *, runs: Iterable[tuple[str, int]]) -> list[str]:
@@ -401,8 +206,7 @@ def requeue_runs(engine: sa.Engine, *, runs: Iterable[tuple[str, int]]) -> list[
     if not runs:
         return []
     with _autocommit(engine).connect() as conn:
-        rows = conn.execute(
-            _REQUEUE, {"ids": [r[0] for r in runs], "run_ids": [r[1] for r in runs]}
-        ).all()
+        rows = fetch(conn, runs_sql.job_requeue_if_running_many,
+                     {"ids": [r[0] for r in runs], "run_ids": [r[1] for r in runs]})
         _notify(conn, None)
     return [r.id for r in rows]

@@ -14,6 +14,7 @@ from queuectl.core import backoff
 from queuectl.core.jobspec import JobSpec
 from queuectl.db.models import JobState
 from queuectl.store import sql
+from queuectl.store.statements import jobs as jobs_sql
 from queuectl.worker import outcomes
 
 
@@ -86,19 +87,19 @@ def test_a_dependency_finishing_during_an_enqueue_is_not_missed(clean, engine, d
     [a] = claim(clean)
     with psycopg.connect(db_url) as enq:
         with enq.transaction():
-            enq.execute(sql.LOCK_DEPENDENCIES, {"ids": ["a"]})
+            enq.execute(jobs_sql.job_lock_dependencies.sql, {"ids": ["a"]})
             finisher = threading.Thread(target=store.finish_runs, args=(engine,), kwargs={
                 "results": [done(a)], "worker_id": 1})
             finisher.start()
             finisher.join(0.5)
             assert finisher.is_alive()  # waits for the enqueue's lock
-            enq.execute(sql.INSERT_JOBS, {
+            enq.execute(jobs_sql.job_insert_many.sql, {
                 "ids": ["b"], "commands": ["x"], "max_retries": [0], "priorities": [0],
                 "run_ats": [None], "timeouts": [None], "tags": ["{}"], "unique_keys": [None],
                 "states": ["waiting"], "errors": [None], "has_dependents": [False],
                 "queues": None, "retry_on": None, "no_retry_on": None, "backoff_bases": None,
                 "cwds": None, "envs": None})
-            enq.execute(sql.INSERT_DEPS, {"job_ids": ["b"], "depends_on": ["a"]})
+            enq.execute(jobs_sql.job_dep_insert_many.sql, {"job_ids": ["b"], "depends_on": ["a"]})
         finisher.join(10)
     assert state(clean, "b") is JobState.PENDING
 

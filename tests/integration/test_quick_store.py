@@ -1,5 +1,6 @@
-"""The psycopg-only `store.quick` against the SQLAlchemy store it mirrors: the same rows in,
-the same answers out."""
+"""The psycopg-only `store.quick` against the engine's store: the same rows in, the same
+answers out, and the same statements sent through the one execution helper (`store.execute`),
+on a bare connection or on the driver connection under SQLAlchemy's."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import pytest
 
 from queuectl import errors, store
 from queuectl.core.jobspec import JobSpec
-from queuectl.store import _common, quick
+from queuectl.store import _common, execute, quick
 
 
 @pytest.fixture
@@ -70,3 +71,23 @@ def test_quick_status_matches_the_store(clean, conn):
     assert (fast.counts, fast.total, fast.avg_duration) == \
         (slow.counts, slow.total, slow.avg_duration)
     assert fast.workers == slow.workers and fast.workers[0].running
+
+
+def test_quick_and_the_engine_send_the_same_statements_through_one_helper(clean, conn,
+                                                                          monkeypatch):
+    sent: list[str] = []
+    real = execute.fetch
+
+    def spy(driver, statement, params=None, **kwargs):
+        sent.append(statement.name)
+        return real(driver, statement, params, **kwargs)
+
+    monkeypatch.setattr(execute, "fetch", spy)
+    quick.enqueue(conn, specs=_specs("q"))
+    quick.status(conn)
+    by_quick, sent[:] = list(sent), []
+    store.enqueue_jobs(clean, specs=_specs("s"))
+    store.status(clean)
+    assert sent == by_quick
+    assert "job_insert_many" in sent and "job_count_by_state" in sent
+    assert quick.QuickStatus is store.Status

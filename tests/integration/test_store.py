@@ -9,7 +9,7 @@ from queuectl import errors, store
 from queuectl.core import backoff
 from queuectl.core.jobspec import JobSpec
 from queuectl.db.models import JobState
-from queuectl.store import runs as store_runs
+from queuectl.store.statements import runs as runs_sql
 from queuectl.worker import outcomes
 
 
@@ -71,11 +71,12 @@ def test_the_claim_is_planned_cheap_enough_not_to_be_jit_compiled(clean):
     with clean.connect() as conn:
         conn.execute(sa.text("ANALYZE jobs"))
         threshold = float(conn.execute(sa.text("SHOW jit_above_cost")).scalar_one())
-        for stmt in (store_runs._CLAIM, store_runs._FINISH_AND_CLAIM):
-            plan = conn.execute(sa.text("EXPLAIN (FORMAT JSON) " + stmt.text), {
+        driver = conn.connection.driver_connection
+        for stmt in (runs_sql.job_claim_available, runs_sql.job_finish_and_claim):
+            [(plan,)] = driver.execute("EXPLAIN (FORMAT JSON) " + stmt.sql, {
                 "worker_id": 1, "limit": 8, "lease": 30, "start_now": 8, "queues": None,
                 "ids": [], "run_ids": [], "states": [], "exit_codes": [], "errors": [],
-                "outputs": [], "truncated": [], "durations": [], "delays": []}).scalar_one()
+                "outputs": [], "truncated": [], "durations": [], "delays": []}).fetchall()
             assert plan[0]["Plan"]["Total Cost"] < threshold
         conn.rollback()
 

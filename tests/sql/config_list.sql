@@ -1,0 +1,2 @@
+-- config_list
+SELECT key, value FROM config

@@ -1,0 +1,2 @@
+-- cron_delete
+DELETE FROM cron WHERE name = %(name)s RETURNING name

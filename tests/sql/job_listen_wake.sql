@@ -1,0 +1,2 @@
+-- job_listen_wake
+LISTEN queuectl_jobs

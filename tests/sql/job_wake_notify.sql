@@ -1,0 +1,2 @@
+-- job_wake_notify
+SELECT pg_notify(%(ch)s, %(p)s)

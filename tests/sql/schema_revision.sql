@@ -1,0 +1,2 @@
+-- schema_revision
+SELECT version_num FROM alembic_version

@@ -1,0 +1,2 @@
+-- switch_resume_claiming
+DELETE FROM switches WHERE name = 'claiming'

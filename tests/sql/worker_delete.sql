@@ -1,0 +1,2 @@
+-- worker_delete
+DELETE FROM workers WHERE id = %(id)s
