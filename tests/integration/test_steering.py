@@ -109,7 +109,8 @@ def test_pause_stops_output_growing_and_resume_restarts_it(clean, cli, workers, 
     workers.start(1)
     store.enqueue_jobs(clean, specs=[JobSpec(
         "ticker", f"echo $$ > {pid}.tmp; mv {pid}.tmp {pid}; "
-                  f"for i in $(seq 1 200); do echo $i >> {ticks}; sleep 0.05; done")])
+                  f"i=0; until [ -e {ticks}.end ]; do i=$((i+1)); echo $i >> {ticks}; "
+                  "sleep 0.05; done")])  # ticks until told to end: a slow CLI cannot outlast it
     wait_for(lambda: ticks.exists() and len(ticks.read_text().split()) > 3, message="ticking")
     shell = int(pid.read_text())
     assert cli("pause", "ticker").returncode == 0
@@ -121,6 +122,7 @@ def test_pause_stops_output_growing_and_resume_restarts_it(clean, cli, workers, 
     assert cli("resume", "ticker").returncode == 0
     wait_for(lambda: len(ticks.read_text().split()) > frozen + 3, timeout=5,
              message="output grows again")
+    Path(f"{ticks}.end").touch()
     wait_for(lambda: state(clean, "ticker") is JobState.COMPLETED, timeout=30,
              message="the job completes")
 
@@ -148,7 +150,7 @@ def test_wait_exit_codes_and_timeout(clean, cli, workers):
     fast(cli)
     store.enqueue_jobs(clean, specs=[JobSpec("ok", "true"), JobSpec("bad", "exit 3",
                                                                      max_retries=0),
-                                     JobSpec("slow", "sleep 30")])
+                                     JobSpec("slow", "sleep 300")])  # cancelled below
     timed = cli("wait", "ok", "--timeout", "0.5")
     assert timed.returncode == 2 and "timed out" in timed.stderr
     workers.start(1, "--concurrency", "3")
