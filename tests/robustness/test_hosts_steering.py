@@ -50,14 +50,21 @@ def test_cancel_and_follow_a_job_running_on_another_host(
         pool.start("--concurrency", "2", prefix=["ip", "netns", "exec", host_b])
         wait_until(lambda: "started (id" in pool.logs(), 30, "host B's worker")
 
-        # logs -f on host A sees host B's lines as they are printed, in order.
+        # logs -f on host A sees host B's lines as they are printed, in order. The job goes
+        # past its first line only once the follower has shown it: on a loaded machine the
+        # follower's start-up alone can outlast a job that does not wait.
+        go = scratch / "go"
         enqueue(engine, [{"id": "talk", "command":
-                          "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.5; done"}])
+                          f"echo line 1; until [ -e {go} ]; do sleep 0.1; done; "
+                          "for i in 2 3 4 5 6; do echo line $i; sleep 0.5; done"}])
         follower = subprocess.Popen(["ip", "netns", "exec", host_a, *QUEUECTL, "logs", "-f",
                                      "talk"], env=env, stdout=subprocess.PIPE, text=True,
                                     cwd=ROOT)
         assert follower.stdout is not None
-        seen = [(line.strip(), job_rows(engine)["talk"].state) for line in follower.stdout]
+        first = follower.stdout.readline().strip()
+        seen = [(first, job_rows(engine)["talk"].state)]
+        go.touch()
+        seen += [(line.strip(), job_rows(engine)["talk"].state) for line in follower.stdout]
         assert follower.wait(30) == 0
         assert [text for text, _ in seen] == [f"line {i}" for i in range(1, 7)]
         assert seen[0][1] == "processing"  # live, before the job ended

@@ -60,7 +60,9 @@ class Bouncer:
             f"listen_addr = 127.0.0.1\nlisten_port = {self.port}\nunix_socket_dir =\n"
             f"auth_type = trust\nauth_file = {self.dir / 'users.txt'}\n"
             "pool_mode = transaction\nserver_round_robin = 1\n"
-            "default_pool_size = 4\nmax_client_conn = 200\n"
+            # Two server connections from the start, so round robin has two to alternate
+            # between even when the machine is too loaded for clients ever to overlap.
+            "default_pool_size = 4\nmin_pool_size = 2\nmax_client_conn = 200\n"
             f"logfile = {self.dir / 'pgbouncer.log'}\n")
         self.dir.chmod(0o755)
         if os.geteuid() == 0:

@@ -133,12 +133,14 @@ def test_kill_9_job_is_rescued_elsewhere_and_the_orphan_does_not_go_on(
     enqueue(fast, [{"id": "victim", "max_retries": 2, "command": (
         f"echo $$ > {q(str(pidfile))}; " + ok_command("victim", ledger, sleep="4"))}])
     pool = make_workers(env)
-    doomed = pool.start()
+    # Both workers are up before the 4 s job can end (on a loaded machine a worker's start-up
+    # alone can take longer); the one that claimed it is the one to kill.
+    pair = [pool.start(), pool.start()]
     wait_until(lambda: "victim" in Ledger.read(ledger).runs, 20, "the job to start")
     first_pgid = int(pidfile.read_text())
-    pool.start()
     wait_until(lambda: "worker" in pool.logs() and pool.logs().count(" started (id ") >= 2,
                20, "the second worker to register")
+    [doomed] = [p for p in pair if p.pid == Ledger.read(ledger).runs["victim"][0].worker_pid]
 
     assert Ledger.read(ledger).runs["victim"][0].end is None, "killed too late: job ended"
     t_kill = time.monotonic()

@@ -2,16 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
-import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-
-idleclaim = pytest.importorskip("qbench.idleclaim")
-peers = pytest.importorskip("qbench.peers")
-rss = pytest.importorskip("qbench.rss")
+from qbench import idleclaim, peers, rss  # bench/ is on pytest's pythonpath (pyproject.toml)
 
 
 def test_cpu_ms_adds_user_and_system_time_after_a_command_name_with_spaces():
