@@ -128,7 +128,7 @@ def test_long_commands_odd_ids_and_odd_run_at(pool, clean, cli, scratch):
     marks = scratch / "marks"
     marks.mkdir()
     odd_ids = ["it's \"quoted\"", "with  spaces", "ünïcødé ☃ 日本", "100%", "under_score",
-               "a%_b\\c", "semi;colon $(rm -rf /)", "-dash"]
+               "a%_b\\c", "semi;colon $(echo injected)", "-dash"]
     jobs = [{"id": "long", "command": f": '{filler}'; echo long-ok"},
             {"id": "ancient", "command": "echo past", "run_at": "0001-01-01T00:00:00Z"},
             {"id": "future", "command": "echo never", "run_at": "9999-12-31T23:59:59Z"}]
