@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from queuectl.db.models import Job, WorkerInfo
+    from queuectl.core.records import Job, WorkerInfo
     from queuectl.store.cron import Cron
     from queuectl.store.queues import QueueInfo
 

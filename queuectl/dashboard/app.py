@@ -23,8 +23,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from queuectl import errors, serialize, store
 from queuectl.core import configkeys, queuespec, schedule
+from queuectl.core.records import JobState
 from queuectl.dashboard import answers, metrics, outage, security
-from queuectl.db.models import JobState
 
 if TYPE_CHECKING:
     import sqlalchemy as sa

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from queuectl import errors, store
-from queuectl.db.models import JobState
+from queuectl.core.records import JobState
 from queuectl.db.reconnect import Gate
 from queuectl.worker.outcomes import Decision
 from queuectl.worker.ports import Store

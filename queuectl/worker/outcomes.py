@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from queuectl import store
 from queuectl.core import backoff
-from queuectl.db.models import JobState
+from queuectl.core.records import JobState
 from queuectl.worker.runner import Outcome
 
 __all__ = ["Decision", "cancelled_unstarted", "decide", "job_policy", "lost_run"]
