@@ -51,15 +51,11 @@ def get(ctx: typer.Context,
                                   autocompletion=complete.config_keys)) -> None:
     """Print KEY's value.
 
-    An unknown key prints `KEY = not set` and exits 1.
+    An unknown key is the same error as for `config set`.
 
     Example: queuectl config get poll_interval
     """
-    try:
-        name = configkeys.canonical_key(key)
-    except errors.InvalidConfig:
-        typer.echo(f"{key} = not set")
-        raise typer.Exit(code=1) from None
+    name = configkeys.canonical_key(key)
     values = store.load_config(ctx.obj.engine())
     typer.echo(f"{name} = {_show(name, values[name])}")
 

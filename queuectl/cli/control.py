@@ -35,10 +35,10 @@ def cancel(
                                 help="Signal for a running job's process group (SIGKILL "
                                      "follows 2 s later)."),
 ) -> None:
-    """Cancel jobs: waiting ones at once, running ones wherever they run.
+    """Cancel jobs, waiting or running (on any host).
 
-    A running job's process group gets SIGTERM (or --signal), then SIGKILL 2 s later; the job
-    ends cancelled, not retried.
+    Waiting jobs are cancelled at once. A running job's process group gets SIGTERM (or
+    --signal), then SIGKILL 2 s later; the job ends cancelled, not retried.
 
     Example: queuectl cancel 6db8 7a1c
     """
@@ -69,7 +69,7 @@ def signal(
     job_id: str = typer.Argument(..., metavar="ID", help="Job id or unique prefix."),
     sig: str = typer.Argument(..., metavar="SIG", help="Signal name or number (HUP, USR1)."),
 ) -> None:
-    """Send a signal to a running job's process group, on whatever host runs it.
+    """Signal a running job's process group, on any host.
 
     The job's state does not change.
 

@@ -10,7 +10,7 @@ from queuectl.core import schedule
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Cron schedules: a job template enqueued at each tick, once per fleet.",
+app = typer.Typer(help="Cron schedules: a job template enqueued once per tick.",
                   no_args_is_help=True, rich_markup_mode=None)
 
 _NAME = typer.Argument(..., metavar="NAME", help="The schedule's name.")
@@ -58,7 +58,7 @@ def list_(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Every schedule with its next and last run and its last job's state.
+    """Every schedule, its next and last run and last job.
 
     Example: queuectl cron list --json
     """
@@ -99,7 +99,7 @@ def pause(ctx: typer.Context, name: str = _NAME) -> None:
 
 @app.command()
 def resume(ctx: typer.Context, name: str = _NAME) -> None:
-    """Let a paused schedule tick again; ticks missed while paused are skipped.
+    """Let a paused schedule tick again (missed ticks skipped).
 
     Example: queuectl cron resume backup
     """

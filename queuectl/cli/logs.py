@@ -43,7 +43,7 @@ def logs(
                                  help="Print new output as it arrives until the run ends "
                                       "(exit 0 if the job completed, 1 otherwise)."),
 ) -> None:
-    """Print a job's output, while it runs and after (-f follows it live).
+    """Print a job's output; -f follows it live.
 
     stdout and stderr together, from the job's latest run; the last 1 MiB is kept.
 

@@ -29,7 +29,7 @@ def list_(
     ctx: typer.Context,
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """List every queue that has jobs or settings, with counts and limits.
+    """Every queue with jobs or settings: counts, limits.
 
     Example: queuectl queue list --json
     """

@@ -124,10 +124,11 @@ def stop(
                              help="Stop the workers of this host instead of this one."),
     all_hosts: bool = typer.Option(False, "--all-hosts", help="Stop every worker of the fleet."),
 ) -> None:
-    """Stop workers gracefully: running jobs finish first, unless --grace runs out.
+    """Stop workers gracefully; running jobs finish first.
 
     Every worker of this host, daemon or foreground, or of --host NAME, or of the whole fleet
-    (--all-hosts); the request travels through the database.
+    (--all-hosts); the request travels through the database. Jobs still running when --grace
+    runs out are killed and go back to pending.
 
     Example: queuectl worker stop --all-hosts --grace 30
     """

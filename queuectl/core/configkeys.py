@@ -177,12 +177,21 @@ KEYS: dict[str, Key] = {
 
 ALIASES = {"default_max_retries": "max_retries"}
 
+# Keys that other tools of this kind keep in their config, with what queuectl does instead.
+ELSEWHERE = {
+    "data_dir": "queuectl keeps no data directory in the database: this host's pid files and "
+                "worker logs live in QUEUECTL_HOME (default ~/.queuectl), and fleet settings "
+                "are the keys of `queuectl config list`",
+}
+
 
 def canonical_key(name: str) -> str:
     """`backoff-base` → `backoff_base`, `default-max-retries` → `max_retries`; unknown keys
     raise InvalidConfig."""
     key = name.strip().lower().replace("-", "_")
     key = ALIASES.get(key, key)
+    if key in ELSEWHERE:
+        raise errors.InvalidConfig(f"{name!r} is not a config key here; {ELSEWHERE[key]}")
     if key not in KEYS:
         raise errors.InvalidConfig(
             f"unknown config key {name!r}; known keys: {', '.join(sorted(KEYS))}"

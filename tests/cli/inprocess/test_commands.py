@@ -102,12 +102,15 @@ def test_config_commands(clean, cli):
     assert values["backoff_base"] == 3 and values["max_retries"] == 3
     assert values["job_timeout"] == 2000 and "poll_interval" in values
     missing = cli("config", "get", "colour")
-    assert (missing.returncode, missing.stdout) == (1, "colour = not set\n")
+    assert missing.stdout == ""
+    assert one_error_line(missing, 2) == one_error_line(cli("config", "set", "colour", "x"), 2)
+    assert "unknown config key 'colour'" in one_error_line(missing, 2)
     before = snapshot(clean)
     for args, needle in [(("max_retries", "-1"), "between 0 and 1000000"),
                          (("max_retries", "lots"), "whole number"),
                          (("poll_interval", "0"), "between 10ms and 1h"),
-                         (("colour", "blue"), "unknown config key")]:
+                         (("colour", "blue"), "unknown config key"),
+                         (("data-dir", "/srv/q"), "QUEUECTL_HOME")]:
         assert needle in one_error_line(cli("config", "set", *args), 2)
     assert snapshot(clean) == before
 

@@ -70,3 +70,11 @@ def test_help_wins_over_a_bad_argument(cli):
     result = cli("list", "--limit", "0", "--help")
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout.startswith("Usage: queuectl list ")
+
+
+@pytest.mark.parametrize("group", GROUPS, ids=lambda p: " ".join(p) or "queuectl")
+def test_every_command_summary_fits_its_help_listing(cli, group):
+    """Click cuts a summary that does not fit at 80 columns and ends it with `...`."""
+    listing = cli(*group, "--help").stdout.split("Commands:", 1)[1]
+    cut = [line.strip() for line in listing.splitlines() if line.rstrip().endswith("...")]
+    assert cut == []
