@@ -17,10 +17,8 @@ app = typer.Typer(help="Settings stored in the database, shared by every worker.
 _EXCLUSIVE = {"retry_on": "no_retry_on", "no_retry_on": "retry_on"}
 
 
-def _show(key: str, value: object) -> str:
-    unit = configkeys.KEYS[key].unit
-    text = configkeys.format_value(value)  # type: ignore[arg-type]
-    return f"{text}{unit}" if value is not None and unit in ("s", "ms") else text
+def _show(key: str, value: configkeys.Value) -> str:
+    return configkeys.display(key, value)
 
 
 @app.command("set", context_settings={"ignore_unknown_options": True})
@@ -68,13 +66,14 @@ def list_(
 ) -> None:
     """Every key with its value, default and meaning.
 
-    `config show` is the same command.
+    `config show` is the same command. In --json, every duration is in seconds (job_timeout
+    too) and `null` means none.
 
     Example: queuectl config list --json
     """
     values = store.load_config(ctx.obj.engine())
     if as_json:
-        output.emit_json(values)
+        output.emit_json({k: configkeys.in_seconds(k, v) for k, v in values.items()})
         return
     output.table(
         [[k.name, _show(k.name, values[k.name]), _show(k.name, k.default), k.help]

@@ -25,7 +25,9 @@ __all__ = [
     "Value",
     "canonical_key",
     "defaults",
+    "display",
     "format_value",
+    "in_seconds",
     "parse",
     "parse_stored",
 ]
@@ -92,7 +94,8 @@ def _duration(unit: str, low_ms: int, high_ms: int, *, optional: bool = False,
             return None
         match = _DURATION.match(raw)
         if not match:
-            raise ValueError(f"expected a duration like 30, 500ms, 2s, 5m or 1h, got {raw!r}")
+            raise ValueError(f"expected a duration like 30, 500ms, 2s, 5m, 1h or 7d, got "
+                             f"{raw!r}")
         ms = Decimal(match.group(1)) * _MS_PER[match.group(2) or bare]
         if optional and ms == 0:
             return None
@@ -222,6 +225,27 @@ def format_value(value: Value) -> str:
     if isinstance(value, tuple):
         return ",".join(map(str, value))
     return _plain(value)
+
+
+def display(key: str, value: Value) -> str:
+    """How people read a value: durations in the largest unit that holds them whole
+    (`retention` 604800 → `7d`, `job_timeout` 1500 → `1500ms`), which `parse` reads back;
+    everything else as `format_value`."""
+    unit = KEYS[key].unit
+    if value is None or isinstance(value, tuple) or unit not in _MS_PER:
+        return format_value(value)
+    ms = Decimal(_plain(value)) * _MS_PER[unit]
+    return _human(int(ms)) if ms == ms.to_integral_value() else format_value(value)
+
+
+def in_seconds(key: str, value: Value) -> Value:
+    """A value as `config list --json` gives it: durations in seconds (job_timeout too),
+    the rest unchanged."""
+    unit = KEYS[key].unit
+    if value is None or isinstance(value, tuple) or unit not in _MS_PER or unit == "s":
+        return value
+    seconds = Decimal(_plain(value)) * _MS_PER[unit] / 1000
+    return int(seconds) if seconds == seconds.to_integral_value() else float(seconds)
 
 
 def _plain(value: float | int) -> str:

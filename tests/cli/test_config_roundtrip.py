@@ -48,7 +48,8 @@ def set_all(engine, cli, values: dict[str, str]) -> None:
     for key, raw in values.items():
         name, value = configkeys.parse(key, raw)
         store.set_config(engine, key=name, value=value)
-        expected[name] = list(value) if isinstance(value, tuple) else value  # JSON lists
+        shown = configkeys.in_seconds(name, value)  # durations in seconds, job_timeout too
+        expected[name] = list(shown) if isinstance(shown, tuple) else shown  # JSON lists
     listed = cli("config", "list", "--json")
     assert listed.returncode == 0 and listed.stderr == "", listed.stderr
     assert json.loads(listed.stdout) == expected

@@ -97,10 +97,16 @@ def test_status_table_and_json(clean, cli):
 def test_config_commands(clean, cli):
     assert cli("config", "set", "backoff-base", "3").stdout == "backoff_base = 3\n"
     assert cli("config", "get", "backoff_base").stdout == "backoff_base = 3\n"
-    assert cli("config", "set", "job_timeout", "2s").stdout == "job_timeout = 2000ms\n"
+    assert cli("config", "set", "job_timeout", "2s").stdout == "job_timeout = 2s\n"
+    assert cli("config", "set", "job_timeout", "1500ms").stdout == "job_timeout = 1500ms\n"
+    assert cli("config", "set", "retention", "604800").stdout == "retention = 7d\n"
+    listing = cli("config", "list").stdout.splitlines()
+    rows = {line.split()[0]: line.split()[1:3] for line in listing}
+    assert rows["retention"] == ["7d", "7d"] and rows["job_timeout"] == ["1500ms", "none"]
     values = json.loads(cli("config", "list", "--json").stdout)
     assert values["backoff_base"] == 3 and values["max_retries"] == 3
-    assert values["job_timeout"] == 2000 and "poll_interval" in values
+    assert values["job_timeout"] == 1.5 and values["retention"] == 604800  # seconds, all
+    assert values["poll_interval"] == 1
     missing = cli("config", "get", "colour")
     assert missing.stdout == ""
     assert one_error_line(missing, 2) == one_error_line(cli("config", "set", "colour", "x"), 2)

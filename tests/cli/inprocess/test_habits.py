@@ -91,7 +91,7 @@ def test_config_habits(clean, cli):
     for key in ("default-max-retries", "default_max_retries"):
         assert cli("config", "set", key, "6").stdout == "max_retries = 6\n"
         assert cli("config", "get", key).stdout == "max_retries = 6\n"
-    assert cli("config", "set", "job_timeout", "30").stdout == "job_timeout = 30000ms\n"
+    assert cli("config", "set", "job_timeout", "30").stdout == "job_timeout = 30s\n"
     assert cli("config", "set", "poll_interval", "2").stdout == "poll_interval = 2s\n"
     job = json.loads(cli("enqueue", "--json", '{"command": "true", "timeout": 30}').stdout)
     assert (job["timeout"], job["max_retries"]) == (30, 6)  # the job field stays in ms
