@@ -119,12 +119,21 @@ choose_database
 
 # Static checks first: ruff, mypy --strict on queuectl/, and the layer contract (import-linter:
 # cli > dashboard > worker > store > db > core, no driver import outside store/ and db/);
-# settings for all three in pyproject.toml.
+# settings for all three in pyproject.toml. Then the docs site: `mkdocs build --strict` (no
+# broken link, no page missing from the nav), into a throwaway directory; the generated
+# reference pages' freshness is a test (tests/unit/test_docs_reference.py).
 lint=0
-say "lint: ruff check, mypy --strict, lint-imports"
-"$VENV/bin/ruff" check queuectl tests bench || lint=1
+say "lint: ruff check, mypy --strict, lint-imports, mkdocs build --strict"
+"$VENV/bin/ruff" check queuectl tests bench scripts || lint=1
 "$VENV/bin/mypy" || lint=1
 "$VENV/bin/lint-imports" --no-cache >/dev/null || { "$VENV/bin/lint-imports" --no-cache || :; lint=1; }
+site=$(mktemp -d)
+# (Not --quiet: it hides the warnings that --strict counts.)
+if ! docs=$(NO_MKDOCS_2_WARNING=1 "$VENV/bin/mkdocs" build --strict --site-dir "$site" 2>&1); then
+    printf '%s\n' "$docs" | grep -v '^INFO' >&2
+    lint=1
+fi
+rm -rf "$site"
 if ((lint)); then
     say "lint FAILED (see above); running the tests anyway"
 fi

@@ -56,6 +56,22 @@ class Key:
     #: Parses a stored value; None when it is `parse` (only job_timeout's bare numbers differ).
     stored: Callable[[str], Value] | None = None
 
+    @property
+    def limits(self) -> str:
+        """The values `parse` accepts, as the reference shows them (`0 to 1000000`)."""
+        return getattr(self.parse, "limits", "")
+
+
+class _Parser:
+    """A value parser that knows how to describe what it accepts."""
+
+    def __init__(self, parse: Callable[[str], Value], limits: str) -> None:
+        self._parse = parse
+        self.limits = limits
+
+    def __call__(self, raw: str) -> Value:
+        return self._parse(raw)
+
 
 def _int(low: int, high: int) -> Callable[[str], int]:
     def parse(raw: str) -> int:
@@ -67,7 +83,7 @@ def _int(low: int, high: int) -> Callable[[str], int]:
             raise ValueError(f"must be between {low} and {high}, got {value}")
         return value
 
-    return parse
+    return _Parser(parse, f"whole number, {low} to {high}")  # type: ignore[return-value]
 
 
 def _number(low: float, high: float) -> Callable[[str], float]:
@@ -80,7 +96,7 @@ def _number(low: float, high: float) -> Callable[[str], float]:
             raise ValueError(f"must be between {low:g} and {high:g}, got {_plain(value)}")
         return value
 
-    return parse
+    return _Parser(parse, f"number, {low:g} to {high:g}")  # type: ignore[return-value]
 
 
 def _duration(unit: str, low_ms: int, high_ms: int, *, optional: bool = False,
@@ -107,7 +123,9 @@ def _duration(unit: str, low_ms: int, high_ms: int, *, optional: bool = False,
                              "finer than that")
         return int(ms) if unit == "ms" else float(ms / _MS_PER[unit])
 
-    return parse
+    off = ", or none (none, off or 0)" if optional else ""
+    return _Parser(parse,  # type: ignore[return-value]
+                   f"duration, {_human(low_ms)} to {_human(high_ms)}{off}")
 
 
 _CODE_RANGE = re.compile(r"^([0-9]{1,3})(?:-([0-9]{1,3}))?$")
@@ -140,6 +158,7 @@ def _human(ms: int) -> str:
     return f"{ms}ms"
 
 
+_CODES = _Parser(_exit_codes, "exit codes 1-255 (64,75 or 64-78), or none")
 _DAY = _MS_PER["d"]
 _INT32 = 2**31 - 1
 
@@ -157,10 +176,10 @@ KEYS: dict[str, Key] = {
             _number(0.0, 1.0)),
         Key("retry_on", None, "",
             "exit codes retried for jobs that set neither retry_on nor no_retry_on "
-            "(others go to dead at once; none = all)", _exit_codes),
+            "(others go to dead at once; none = all)", _CODES),
         Key("no_retry_on", None, "",
             "exit codes that go to dead at once for jobs that set neither retry_on nor "
-            "no_retry_on (none = none)", _exit_codes),
+            "no_retry_on (none = none)", _CODES),
         Key("job_timeout", None, "ms", "timeout for jobs that set none (none = no limit)",
             _duration("ms", 1, _INT32, optional=True),
             _duration("ms", 1, _INT32, optional=True, bare="ms")),

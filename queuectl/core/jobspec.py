@@ -378,3 +378,32 @@ def _after(value: Any, where: str) -> list[str]:
         raise errors.InvalidJob(f"{where}field 'after' must hold job ids: non-empty text "
                                 f"without NULs, at most {MAX_ID_LENGTH} characters")
     return list(dict.fromkeys(value))
+
+
+#: Each field of a job as the reference documents it: (type, default, meaning).
+FIELD_DOCS: dict[str, tuple[str, str, str]] = {
+    "command": ("non-empty string, required", "",
+                "run as `/bin/sh -c COMMAND` on the worker's host"),
+    "id": ("string: printable, at most 255 characters", "a UUID", "must be unique"),
+    "max_retries": ("whole number ≥ 0", "config `max_retries`",
+                    "retries after the first run (at most N+1 runs)"),
+    "priority": ("whole number (may be negative)", "0", "higher runs first"),
+    "run_at": ("ISO 8601 date and time", "now", "not before this; without an offset it is UTC"),
+    "timeout": ("whole number > 0, milliseconds", "config `job_timeout`",
+                "kill the run after this long"),
+    "tags": ("list of strings", "`[]`", "labels; filter with `list --tag T`"),
+    "queue": ("name: letters, digits, `-`, `_`, `.`; at most 64 characters", "`default`",
+              "the named queue; workers claim from the queues they serve"),
+    "unique_key": ("string, at most 255 characters", "none",
+                   "at most one unfinished job per key"),
+    "after": ("list of job ids", "`[]`", "run only after all of them completed"),
+    "retry_on": ("list of exit codes 1-255", "config `retry_on`",
+                 "only these exit codes are retried; other failures go to dead at once"),
+    "no_retry_on": ("list of exit codes 1-255", "config `no_retry_on`",
+                    "these exit codes go to dead at once; other failures are retried"),
+    "backoff_base": ("number, 0 < b ≤ 100", "config `backoff_base`",
+                     "this job's retry k waits `b ** k` seconds"),
+    "cwd": ("absolute path", "the worker's directory", "the directory the command runs in"),
+    "env": ('object `{"NAME": "value"}`, at most 64 KiB', "`{}`",
+            "variables added to the command's environment"),
+}
