@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import os
 import socket
 
 import typer
@@ -13,6 +14,7 @@ __all__ = ["register"]
 
 # A dashboard request waits at most this long for the database, then shows an error banner.
 _STATEMENT_TIMEOUT = 10.0
+_TOKEN_ENV = "QUEUECTL_DASHBOARD_TOKEN"
 
 
 def dashboard(
@@ -20,7 +22,7 @@ def dashboard(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on."),
     port: int = typer.Option(3000, "--port", min=1, max=65535, help="Port to listen on."),
     token: str | None = typer.Option(
-        None, "--token", envvar="QUEUECTL_DASHBOARD_TOKEN", show_envvar=True,
+        None, "--token", envvar=_TOKEN_ENV, show_envvar=True,
         help="Require this token on every request (needed to listen on a non-local address)."),
     no_auth: bool = typer.Option(
         False, "--no-auth", help="Allow a non-local address without a token (anyone who can "
@@ -32,7 +34,7 @@ def dashboard(
     """
     from queuectl.dashboard import security  # Starlette: loaded for this command only
 
-    token = token or None
+    _refuse_empty_token(token)
     local = security.is_loopback(host)
     if token and no_auth:
         raise errors.UsageError("--token and --no-auth contradict each other; give one")
@@ -54,12 +56,23 @@ def dashboard(
 
     engine = db.create_engine(ctx.obj.target(), pooled=True, pool_size=4)
     store.limit_statement_time(engine, seconds=_STATEMENT_TIMEOUT)
-    guard = security.Guard(token=token, local_only=local and not token)
+    # On loopback the Host check stays with a token too: DNS rebinding is refused either way.
+    guard = security.Guard(token=token, local_only=local)
     app = dashboard_app.create_app(engine, guard=guard)
     sock = _listen(host, port)  # before the banner: a port in use is one error line, exit 1
     typer.echo(_banner(host, port, token=token, local=local), err=True)
     config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def _refuse_empty_token(token: str | None) -> None:
+    """An empty token is a mistake (`--token "$UNSET"`), never a way to say "no token"."""
+    if token == "":
+        raise errors.UsageError("--token is empty: give a token, or leave --token out")
+    # Click reads an empty variable as unset; it is one, set to nothing.
+    if token is None and os.environ.get(_TOKEN_ENV) == "":
+        raise errors.UsageError(f"{_TOKEN_ENV} is set but empty: set a token in it, or unset "
+                                "it")
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -230,6 +230,11 @@ def _id(value: Any, where: str) -> str:
         )
     if len(value) > MAX_ID_LENGTH:
         raise errors.InvalidJob(f"{where}field 'id' is longer than {MAX_ID_LENGTH} characters")
+    if value in (".", ".."):
+        # Clients resolve `/api/jobs/..` (even sent as `%2E%2E`) before sending it, so the
+        # dashboard could never open such a job. Jobs stored before this rule keep their ids.
+        raise errors.InvalidJob(f"{where}field 'id' must not be {value!r}: a web address "
+                                "cannot carry it")
     return value
 
 

@@ -40,12 +40,15 @@ class Rate:
 
 
 def name_problem(value: object) -> str | None:
-    """Why `value` is not a queue name, or None when it is one."""
+    """Why `value` is not a queue name, or None when it is one (`.` and `..` are not)."""
     if not isinstance(value, str):
         return "must be a string"
     if not _NAME.fullmatch(value):
         return (f"must be 1 to {MAX_NAME_LENGTH} letters, digits, '-', '_' or '.' "
                 f"(got {value[:80]!r})")
+    if value in (".", ".."):
+        # A web address cannot carry them: clients resolve `/api/queues/../pause` to `/pause`.
+        return f"must not be {value!r}: a web address cannot carry it"
     return None
 
 

@@ -45,7 +45,7 @@ _MEANING = {
     401: "A token is required",
     403: "Action refused: missing action header or another origin",
     404: "No job with that id or id prefix, or no cron schedule with that name",
-    409: "The job is not dead",
+    409: "The job's state does not allow the action",
     421: "Unexpected Host header",
     500: "Internal error",
     503: "The database cannot answer",

@@ -24,7 +24,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from queuectl import errors, serialize, store
 from queuectl.core import configkeys, queuespec, schedule
 from queuectl.core.records import JobState
-from queuectl.dashboard import answers, metrics, outage, security
+from queuectl.dashboard import answers, metrics, outage, routing, security
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -42,6 +42,8 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         # Swagger UI and ReDoc load their assets from a CDN; the dashboard works offline.
         docs_url=None, redoc_url=None, responses=answers.responses(),
     )
+    # Every route below matches the path as sent: an id holding `%2F` stays one id.
+    app.router.route_class = routing.RawPathRoute
     app.state.outage = outage.OutageGate()
     app.middleware("http")(app.state.outage.middleware)
     app.middleware("http")(guard.middleware)  # added last: runs first
@@ -82,8 +84,7 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         next_cursor = _encode_cursor(page[-1]) if more else None
         return {"jobs": [serialize.job_json(j) for j in page], "next_cursor": next_cursor}
 
-    # Before the route below, whose `{job_id:path}` would take ".../output" for an id.
-    @app.get("/api/jobs/{job_id:path}/output",
+    @app.get("/api/jobs/{job_id}/output",
              summary="Live output chunks of a job's current run, after chunk id `after`",
              responses=answers.responses(400, 404))
     def live_output(job_id: str, after: int = Query(0, ge=0)) -> dict[str, Any]:
@@ -91,8 +92,7 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         return {"id": read.job.id, "state": read.job.state.value, "run_id": read.run_id,
                 "chunks": [[i, text] for i, text in read.chunks]}
 
-    # `:path` so that an id with `/` in it (sent as %2F, which the server decodes) matches.
-    @app.get("/api/jobs/{job_id:path}", summary="One job with its output, and the state of "
+    @app.get("/api/jobs/{job_id}", summary="One job with its output, and the state of "
              "each job in its `after` list (`dependencies`)",
              responses=answers.responses(400, 404))
     def job(job_id: str) -> dict[str, Any]:
@@ -101,26 +101,26 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         return {**serialize.job_json(found),
                 "dependencies": [{"id": i, "state": s.value} for i, s in deps]}
 
-    @app.post("/api/jobs/{job_id:path}/retry",
+    @app.post("/api/jobs/{job_id}/retry",
               summary="Put a finished job (dead, completed, cancelled) back to pending",
               responses=answers.responses(400, 403, 404, 409))
     def retry(job_id: str) -> dict[str, Any]:
         return _steered(store.retry_jobs(engine, ids=[_job_id(job_id)])[0])
 
-    @app.post("/api/jobs/{job_id:path}/cancel",
+    @app.post("/api/jobs/{job_id}/cancel",
               summary="Cancel a job: a waiting one at once, a running one wherever it runs",
               responses=answers.responses(400, 403, 404, 409))
     def cancel(job_id: str) -> dict[str, Any]:
         return _steered(store.cancel_jobs(engine, ids=[_job_id(job_id)],
                                           signal=signal.SIGTERM)[0])
 
-    @app.post("/api/jobs/{job_id:path}/pause",
+    @app.post("/api/jobs/{job_id}/pause",
               summary="Pause a job: SIGSTOP a running one, hold a waiting one",
               responses=answers.responses(400, 403, 404, 409))
     def pause(job_id: str) -> dict[str, Any]:
         return _steered(store.pause_jobs(engine, ids=[_job_id(job_id)])[0])
 
-    @app.post("/api/jobs/{job_id:path}/resume", summary="Resume a paused or held job",
+    @app.post("/api/jobs/{job_id}/resume", summary="Resume a paused or held job",
               responses=answers.responses(400, 403, 404, 409))
     def resume(job_id: str) -> dict[str, Any]:
         return _steered(store.resume_jobs(engine, ids=[_job_id(job_id)])[0])

@@ -4,9 +4,9 @@
   <token>` (scripts, Prometheus), as the `queuectl_token` cookie (the browser), or once as
   `?token=<token>` on a page address, which sets that cookie (HttpOnly, SameSite=Strict) and
   redirects to the same address without the token. Tokens are compared in constant time.
-- Host: without a token the dashboard only listens on a loopback address, and only answers
-  requests whose Host header names a loopback address, so a page on another site cannot
-  reach it through DNS rebinding.
+- Host: a dashboard listening on a loopback address (the only kind allowed without a token)
+  answers only requests whose Host header names a loopback address, token or not, so a page
+  on another site cannot reach it through DNS rebinding.
 - Actions: they are POST only and need the `X-Queuectl-Action: 1` header, which a cross-site
   form cannot send and a cross-site script cannot send without a CORS preflight (which the
   dashboard never allows); a present Origin header must also match the Host.

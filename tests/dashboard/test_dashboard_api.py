@@ -113,8 +113,10 @@ def test_retry_one_and_all(clean, client):
 
 def test_actions_refuse_cross_site_requests(clean, client):
     seed_standard(clean)
-    # Actions are POST only: a GET reads "/api/jobs/<id>", here a job "xss/retry" (none).
-    assert client.get("/api/jobs/xss/retry").status_code == 404
+    # Actions are POST only; a GET of one does nothing, and "xss%2Fretry" is a job id (none).
+    assert client.get("/api/jobs/xss/retry").status_code == 405
+    assert client.get("/api/jobs/xss%2Fretry").status_code == 404
+    assert scalar(clean, "SELECT state FROM jobs WHERE id = 'xss'") == "dead"
     no_header = client.post("/api/jobs/xss/retry")
     assert no_header.status_code == 403 and "X-Queuectl-Action" in no_header.json()["error"]
     foreign = client.post("/api/dlq/retry", headers={**ACTION, "Origin": "https://evil.example"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import urllib.parse
 
 import pytest
 
@@ -23,6 +24,48 @@ def test_a_job_whose_id_holds_a_slash_opens_and_retries(clean, client):
     retried = client.post("/api/jobs/a%2Fb/retry", headers=ACTION)
     assert retried.status_code == 200 and retried.json()["state"] == "pending"
     assert scalar(clean, "SELECT state FROM jobs WHERE id = 'a/b'") == "pending"
+
+
+def test_an_id_holding_a_slash_and_a_route_word_names_that_job_only(clean, client):
+    run_jobs(clean, [(JobSpec(i, "exit 2", max_retries=0), JobState.DEAD, f"out of {i}", 0.1)
+                     for i in ("foo", "foo/output", "foo/retry", "foo/cancel")])
+    shown = client.get("/api/jobs/foo%2Foutput")
+    assert shown.status_code == 200 and shown.json()["id"] == "foo/output"
+    assert shown.json()["output"] == "out of foo/output"
+    assert client.get("/api/jobs/foo%2Foutput/output").json()["id"] == "foo/output"
+    assert client.get("/api/jobs/foo/output").json()["id"] == "foo"  # foo's live output
+    # POST to a job's own address is no action, whatever its id ends with.
+    for job_id in ("foo%2Fretry", "foo%2Fcancel"):
+        assert client.post(f"/api/jobs/{job_id}", headers=ACTION).status_code == 405
+    assert scalar(clean, "SELECT count(*) FROM jobs WHERE state = 'dead'") == 4
+    retried = client.post("/api/jobs/foo%2Fcancel/retry", headers=ACTION)
+    assert retried.status_code == 200 and retried.json()["id"] == "foo/cancel"
+    assert scalar(clean, "SELECT string_agg(id, ',') FROM jobs WHERE state = 'pending'") == \
+        "foo/cancel"
+    assert client.get("/api/jobs/foo%2Fnope").status_code == 404
+    assert client.get("/api/jobs/foo/output/more").status_code == 404
+
+
+@pytest.mark.parametrize("job_id", [".", ".."])
+def test_ids_dot_and_dotdot_stored_before_the_rule_open_and_retry(clean, client, job_id):
+    # Enqueue refuses them now; through the store (as an older version did) they still go in.
+    run_jobs(clean, [(JobSpec(job_id, "exit 2", max_retries=0), JobState.DEAD, "x", 0.1)])
+    sent = job_id.replace(".", "%2E")  # "/api/jobs/.." would be resolved before sending
+    shown = client.get(f"/api/jobs/{sent}")
+    assert shown.status_code == 200 and shown.json()["id"] == job_id
+    assert client.get(f"/api/jobs/{sent}/output").json()["id"] == job_id
+    retried = client.post(f"/api/jobs/{sent}/retry", headers=ACTION)
+    assert retried.status_code == 200 and retried.json()["id"] == job_id
+    assert scalar(clean, "SELECT state FROM jobs WHERE id = :i", i=job_id) == "pending"
+
+
+def test_ids_holding_percent_and_non_ascii_text_round_trip(clean, client):
+    ids = ["50%", "a%2Fb", "é/ü", "a/../b", "x?y#z"]
+    run_jobs(clean, [(JobSpec(i, "exit 2", max_retries=0), JobState.DEAD, "x", 0.1)
+                     for i in ids])
+    for job_id in ids:
+        res = client.get("/api/jobs/" + urllib.parse.quote(job_id, safe=""))
+        assert res.status_code == 200 and res.json()["id"] == job_id, job_id
 
 
 @pytest.mark.parametrize(("path", "params", "status"), [
