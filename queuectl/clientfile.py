@@ -9,7 +9,9 @@
 
 The file of earlier versions held one `database_url` at the top level; it is read as the
 context `default` (current when nothing else is), and the first write turns it into a
-`[contexts."default"]` table, URL kept.
+`[contexts."default"]` table, URL kept; when its comment names the checkout that wrote it, that
+checkout's next start.sh records its queue under its own name instead (same checkout, same
+queue) and its stop.sh --purge removes it.
 
 Writes replace the whole file atomically (a temporary file in the same directory, then a
 rename) under an exclusive `flock` on `config.toml.lock`, so two `./start.sh` runs at once
@@ -57,6 +59,8 @@ LEGACY = "default"
 LIBPQ = "libpq"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
 _FIELDS = ("database_url", "home", "checkout")
+# The comment the old single-URL file carried above its database_url.
+_OLD_MARKER = re.compile(r"^# written by (.+)/start\.sh; \./stop\.sh --purge removes it$", re.M)
 
 
 @dataclass
@@ -114,7 +118,12 @@ def load(file: Path) -> ClientFile | None:
         data: dict[str, Any] = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise errors.DatabaseUnavailable(f"{file} is not valid TOML: {exc}") from None
-    return _parse(file, data)
+    parsed = _parse(file, data)
+    legacy = parsed.contexts.get(LEGACY)
+    writer = _OLD_MARKER.search(text)
+    if legacy is not None and legacy.checkout is None and writer:
+        legacy.checkout = writer.group(1)  # the old start.sh's comment named its checkout
+    return parsed
 
 
 def _parse(file: Path, data: dict[str, Any]) -> ClientFile:
@@ -215,8 +224,10 @@ def update(file: Path, change: Callable[[ClientFile], Any]) -> Any:
 def _own_name(parsed: ClientFile, base: str, checkout: str) -> str:
     """This checkout's context: the one it wrote before, else `base`, else `base-HASH` when
     another checkout already holds `base` (two clones both called queuectl)."""
-    for ctx in parsed.contexts.values():
-        if ctx.checkout == checkout:
+    for ctx in list(parsed.contexts.values()):
+        if ctx.checkout == checkout and ctx.name == LEGACY:
+            del parsed.contexts[LEGACY]  # this checkout's old entry: re-recorded under `base`
+        elif ctx.checkout == checkout:
             return ctx.name
     taken = parsed.contexts.get(base)
     if taken is None:

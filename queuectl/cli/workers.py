@@ -40,8 +40,8 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
     argv = [sys.executable, "-m", "queuectl"]
     if ctx.obj.database_url:
         argv += ["--database-url", ctx.obj.database_url]
-    if ctx.obj.context:
-        argv += ["--context", ctx.obj.context]
+    elif ctx.obj.target().context:  # a restarted worker stays on this queue after `context use`
+        argv += ["--context", ctx.obj.target().context]
     argv += ["worker", "run", "--concurrency", str(concurrency)]
     if grace is not None:
         argv += ["--grace", str(grace)]

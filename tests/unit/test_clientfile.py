@@ -58,6 +58,17 @@ def test_the_old_single_url_file_is_read_as_default_and_kept_on_the_first_write(
     assert settings.resolve_database(context="default").where == "h0:5432/q"
 
 
+def test_the_old_file_from_this_checkout_becomes_its_context():
+    path = clientfile.path()
+    path.parent.mkdir(parents=True)
+    path.write_text("# written by /src/here/start.sh; ./stop.sh --purge removes it\n"
+                    'database_url = "postgresql://old@h0/q"\n')
+    assert clientfile.forget(path, checkout="/src/elsewhere") == []
+    assert clientfile.load(path).contexts["default"].checkout == "/src/here"
+    assert _record("/src/here", "postgresql://new@h1/q", base="here") == "here"
+    assert sorted(clientfile.load(path).contexts) == ["here"]
+
+
 def test_concurrent_writers_lose_no_context(tmp_path):
     code = ("import sys\nsys.path.insert(0, sys.argv[1])\nfrom queuectl import clientfile\n"
             "for i in range(30):\n"
