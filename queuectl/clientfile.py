@@ -26,11 +26,9 @@ the checkout, before (or without) a virtualenv.
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -199,6 +197,8 @@ def _locked(file: Path) -> Iterator[None]:
 
 
 def _write(parsed: ClientFile) -> None:
+    import tempfile
+
     fd, tmp = tempfile.mkstemp(prefix=parsed.path.name + ".", dir=parsed.path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -229,9 +229,10 @@ def _own_name(parsed: ClientFile, base: str, checkout: str) -> str:
             del parsed.contexts[LEGACY]  # this checkout's old entry: re-recorded under `base`
         elif ctx.checkout == checkout:
             return ctx.name
-    taken = parsed.contexts.get(base)
-    if taken is None:
+    if base not in parsed.contexts:
         return base
+    import hashlib
+
     return f"{base}-{hashlib.sha1(checkout.encode()).hexdigest()[:6]}"
 
 

@@ -82,8 +82,10 @@ def use(
 
 @app.command()
 def show(ctx: typer.Context) -> None:
-    """The context this command line uses (after --database-url, --context and the
-    environment), its database and data directory.
+    """The context this command line uses, its database and data directory.
+
+    The same precedence as every command: --database-url, --context, QUEUECTL_DATABASE_URL,
+    DATABASE_URL, QUEUECTL_CONTEXT, then the client file's current context.
 
     Example: queuectl --context other context show
     """
