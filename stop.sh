@@ -4,7 +4,7 @@
 # Stops the compose stack (when a Docker engine answers) and this checkout's private PostgreSQL
 # cluster with any daemon workers (when there is one); --local or --docker stops only that one.
 # --purge also deletes the data: the compose volume and the private cluster's data directory,
-# after saying which.
+# after saying which, and removes this checkout's context from the client file (only that one).
 set -euo pipefail
 QUEUECTL_SCRIPT=stop.sh
 # shellcheck source=scripts/common.sh
@@ -44,8 +44,10 @@ stop_local() {
     venv=$(venv_dir)
     if pg_local_load && [[ -x $venv/bin/queuectl ]]; then
         # Daemon workers of this checkout finish their running jobs before the server stops.
+        # This checkout's server, not whichever context is current in the client file.
         { QUEUECTL_HOME=${QUEUECTL_HOME:-$PG_LOCAL_STATE/home} \
-            "$venv/bin/queuectl" worker stop --timeout 60 2>/dev/null || true; } >&2
+            "$venv/bin/queuectl" --database-url "$(pg_local_url queuectl)" \
+            worker stop --timeout 60 2>/dev/null || true; } >&2
     fi
     if ((purge)); then
         pg_local_purge

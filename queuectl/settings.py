@@ -1,10 +1,18 @@
 """Where the database URL and local paths come from. Reads the environment and the client
 file; imports nothing heavier than the standard library, so every command can call it.
 
-Database URL precedence: `--database-url`, then `QUEUECTL_DATABASE_URL`, then `DATABASE_URL`,
-then the client file (`database_url` in `$XDG_CONFIG_HOME/queuectl/config.toml`, by default
-`~/.config/queuectl/config.toml`, which `./start.sh` writes), then the libpq defaults (`PGHOST`,
-`PGPORT`, `PGUSER`, database `PGDATABASE` or `queuectl`).
+Database URL precedence: `--database-url`, then `--context NAME`, then `QUEUECTL_DATABASE_URL`,
+then `DATABASE_URL`, then `QUEUECTL_CONTEXT`, then the client file's current context
+(`$XDG_CONFIG_HOME/queuectl/config.toml`, by default `~/.config/queuectl/config.toml`, which
+`./start.sh` writes; see `queuectl.clientfile`), then the libpq defaults (`PGHOST`, `PGPORT`,
+`PGUSER`, database `PGDATABASE` or `queuectl`), but only when there is no client file: a client
+file that names no queue, or a context it does not hold, is an error, never a silent fall
+through to whatever server the libpq defaults reach. `--context libpq` (or `queuectl context
+use libpq`) chooses the libpq defaults explicitly.
+
+A missing database is created (CREATE DATABASE) only on a server somebody named: a URL from
+`--database-url`, the environment or a context. On the libpq defaults it takes
+`queuectl migrate --create-database` (`DatabaseTarget.may_create`).
 
 The URL may carry one parameter of queuectl's own, removed before libpq sees the URL:
 `prepared_statements=on|off` (default off). Server-side prepared statements break behind a
@@ -16,18 +24,19 @@ is safe depends on what the URL points at.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from queuectl import errors
+from queuectl import clientfile, errors
 
 __all__ = [
     "DatabaseTarget",
     "auto_migrate",
     "client_file",
+    "connection_hint",
     "data_dir",
     "read_client_url",
     "resolve_database",
@@ -45,13 +54,17 @@ LIBPQ_DEFAULTS = "libpq defaults (PGHOST/PGPORT)"
 class DatabaseTarget:
     """A resolved database URL (`postgresql+psycopg://...`, without queuectl's own parameters),
     where it came from (for error messages), and whether server-side prepared statements may be
-    used on it.
+    used on it; the client file's context it came from (`context`, `home`) if any; whether a
+    missing database may be created on it (`may_create`).
 
     `dsn` may also be given as a SQLAlchemy URL object; it is kept as text."""
 
     dsn: str
     source: str
     prepared_statements: bool = False
+    context: str | None = None
+    home: str | None = None
+    create_database: bool = False
 
     def __post_init__(self) -> None:
         if not isinstance(self.dsn, str):  # a SQLAlchemy URL from older callers
@@ -81,6 +94,12 @@ class DatabaseTarget:
         return f"{host}:{port}/{database}"
 
 
+    @property
+    def may_create(self) -> bool:
+        """Whether a missing database may be created: somebody named this server (a flag,
+        the environment, a context), or `migrate --create-database` asked for it."""
+        return self.create_database or self.source != LIBPQ_DEFAULTS
+
     def render(self) -> str:
         """The URL as `--database-url` takes it, queuectl's parameters included, for passing
         to another process."""
@@ -90,23 +109,68 @@ class DatabaseTarget:
         return url
 
 
-def resolve_database(cli_url: str | None = None) -> DatabaseTarget:
-    """Pick the database URL by precedence and normalise it to the psycopg 3 driver."""
-    for source, raw in (
-        ("--database-url", cli_url),
-        ("QUEUECTL_DATABASE_URL", os.environ.get("QUEUECTL_DATABASE_URL")),
-        ("DATABASE_URL", os.environ.get("DATABASE_URL")),
-    ):
+def resolve_database(cli_url: str | None = None,
+                     context: str | None = None) -> DatabaseTarget:
+    """Pick the database URL by precedence (the module docstring) and normalise it to the
+    psycopg 3 driver. A context the client file does not hold, or a client file that names no
+    current context, raises DatabaseUnavailable (exit 2)."""
+    if cli_url and context:
+        raise errors.DatabaseUnavailable("give --database-url or --context, not both")
+    if cli_url:
+        return _target(cli_url, "--database-url")
+    if context:
+        return _from_context(context, "--context")
+    for source in ("QUEUECTL_DATABASE_URL", "DATABASE_URL"):
+        raw = os.environ.get(source)
         if raw:
             return _target(raw, source)
-    path = client_file()
-    raw = read_client_url(path)
-    if raw:
-        return _target(raw, str(path))
+    named = os.environ.get("QUEUECTL_CONTEXT")
+    if named:
+        return _from_context(named, "QUEUECTL_CONTEXT")
+    parsed = clientfile.load(client_file())
+    if parsed is None:
+        return _libpq_defaults(None)
+    if parsed.current is None:
+        raise errors.DatabaseUnavailable(
+            f"{parsed.path} names no current queue (contexts: {parsed.known()}): choose one "
+            f"with `queuectl context use NAME` or --context NAME, `{clientfile.LIBPQ}` for "
+            "the libpq defaults, or pass --database-url")
+    return _from_context(parsed.current, "current", parsed)
+
+
+def _from_context(name: str, chosen_by: str,
+                  parsed: clientfile.ClientFile | None = None) -> DatabaseTarget:
+    if name == clientfile.LIBPQ:
+        return _libpq_defaults(clientfile.LIBPQ)
+    parsed = parsed or clientfile.load(client_file())
+    ctx = parsed.contexts.get(name) if parsed is not None else None
+    if parsed is None or ctx is None:
+        raise errors.DatabaseUnavailable(
+            f"{clientfile.unknown(parsed, name)}, named by {chosen_by}")
+    target = _target(ctx.database_url, f"context {name} in {parsed.path}")
+    return dataclasses.replace(target, context=name, home=ctx.home)
+
+
+def _libpq_defaults(context: str | None) -> DatabaseTarget:
     from urllib.parse import quote
 
     database = quote(os.environ.get("PGDATABASE") or "queuectl", safe="")
-    return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS)
+    return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS, context=context)
+
+
+def connection_hint(target: DatabaseTarget) -> str:
+    """What to do about a server that does not answer, fitted to where its URL came from."""
+    if target.source == LIBPQ_DEFAULTS:
+        if target.context == clientfile.LIBPQ:
+            return "start a local server, or choose a queue: `queuectl context list`"
+        return ("no queue is named, so this is the libpq defaults' server: pass "
+                "--database-url, set QUEUECTL_DATABASE_URL, or run ./start.sh")
+    if target.context is not None:
+        return (f"is context {target.context}'s server running (./start.sh in its checkout "
+                "starts it)? another queue: --context NAME (see `queuectl context list`)")
+    if target.source == "--database-url":
+        return "check the URL given with --database-url"
+    return f"check {target.source}, or unset it to use the client file's queue"
 
 
 def _target(raw: str, source: str) -> DatabaseTarget:
@@ -148,28 +212,16 @@ def _normalise(raw: str, source: str) -> str:
 def client_file() -> Path:
     """The per-user client file: `$XDG_CONFIG_HOME/queuectl/config.toml` (default
     `~/.config/queuectl/config.toml`)."""
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / "queuectl" / "config.toml"
+    return clientfile.path()
 
 
 def read_client_url(path: Path) -> str | None:
-    """`database_url` from the client file at `path`, or None when there is none."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    """The current context's `database_url` in the client file at `path` (the old file's
+    top-level `database_url` included), or None when there is none."""
+    parsed = clientfile.load(path)
+    if parsed is None or parsed.current not in parsed.contexts:
         return None
-    except OSError as exc:
-        raise errors.DatabaseUnavailable(f"cannot read {path}: {exc.strerror}") from None
-    import tomllib  # only when the file exists
-
-    try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise errors.DatabaseUnavailable(f"{path} is not valid TOML: {exc}") from None
-    value = data.get("database_url")
-    if value is not None and not isinstance(value, str):
-        raise errors.DatabaseUnavailable(f"{path}: database_url must be a string")
-    return value or None
+    return parsed.contexts[parsed.current].database_url
 
 
 def auto_migrate() -> bool:
@@ -178,6 +230,8 @@ def auto_migrate() -> bool:
     return value not in ("0", "false", "no", "off")
 
 
-def data_dir() -> Path:
-    """Directory for daemon pid files and logs: `QUEUECTL_HOME` or `~/.queuectl`."""
-    return Path(os.environ.get("QUEUECTL_HOME") or Path.home() / ".queuectl")
+def data_dir(target: DatabaseTarget | None = None) -> Path:
+    """Directory for daemon pid files and logs: `QUEUECTL_HOME`, else the `home` of the
+    context `target` came from (so every terminal on one queue agrees), else `~/.queuectl`."""
+    home = os.environ.get("QUEUECTL_HOME") or (target.home if target is not None else None)
+    return Path(home or Path.home() / ".queuectl")

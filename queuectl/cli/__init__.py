@@ -23,6 +23,7 @@ from queuectl.cli import (
     _typer,
     admin,
     config,
+    contexts,
     control,
     cron,
     dashboard,
@@ -133,8 +134,13 @@ def root(
     ctx: typer.Context,
     database_url: str = typer.Option(
         None, "--database-url", metavar="URL",
-        help="PostgreSQL URL (else QUEUECTL_DATABASE_URL, DATABASE_URL, the client file "
-             "~/.config/queuectl/config.toml, libpq defaults).",
+        help="PostgreSQL URL (else --context, QUEUECTL_DATABASE_URL, DATABASE_URL, "
+             "QUEUECTL_CONTEXT, the client file's current context, libpq defaults).",
+    ),
+    context: str = typer.Option(
+        None, "--context", metavar="NAME",
+        help="Use the queue of this context in the client file ~/.config/queuectl/config.toml "
+             "(see `queuectl context list`); `libpq` for the libpq defaults.",
     ),
     version: bool = typer.Option(
         False, "--version", "-V", is_eager=True, callback=_print_version,
@@ -144,7 +150,7 @@ def root(
 
     Example: queuectl enqueue '{"command": "echo hi"}' && queuectl worker start
     """
-    ctx.obj = State(database_url)
+    ctx.obj = State(database_url, context)
 
 
 jobs.register(app)
@@ -154,6 +160,7 @@ app.add_typer(dlq.app, name="dlq")
 app.add_typer(config.app, name="config")
 app.add_typer(queues.app, name="queue")
 app.add_typer(cron.app, name="cron")
+app.add_typer(contexts.app, name="context")
 admin.register(app)
 dashboard.register(app)
 logs.register(app)
@@ -162,7 +169,8 @@ doctor.register(app)
 
 
 # Variables whose values become text sent to PostgreSQL or over HTTP.
-_TEXT_VARIABLES = ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "QUEUECTL_DASHBOARD_TOKEN")
+_TEXT_VARIABLES = ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "QUEUECTL_CONTEXT",
+                   "QUEUECTL_DASHBOARD_TOKEN")
 
 
 def _undecodable(args: list[str]) -> str | None:

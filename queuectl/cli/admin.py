@@ -12,13 +12,21 @@ from queuectl.db import migrate
 __all__ = ["register"]
 
 
-def migrate_(ctx: typer.Context) -> None:
+def migrate_(
+    ctx: typer.Context,
+    create_database: bool = typer.Option(
+        False, "--create-database",
+        help="Create the database if it is missing, even on the libpq defaults' server (a "
+             "URL from --database-url, the environment or a context creates it anyway)."),
+) -> None:
     """Bring the database schema to the latest version.
 
     Safe to run concurrently: runs wait for each other under an advisory lock.
 
-    Example: queuectl migrate
+    Example: queuectl migrate --create-database
     """
+    if create_database:
+        ctx.obj.allow_create_database()
     engine = ctx.obj.engine(migrate_schema=False)
     revision = migrate.migrate(engine)
     typer.echo(f"Database schema is at revision {revision} (latest)")

@@ -31,9 +31,10 @@ def job_ids(ctx: typer.Context, incomplete: str) -> list[str]:
     from queuectl import db
     from queuectl.store import quick
 
-    url = ctx.find_root().params.get("database_url")
+    params = ctx.find_root().params
     try:
-        with db.connect(settings.resolve_database(url)) as conn:
+        target = settings.resolve_database(params.get("database_url"), params.get("context"))
+        with db.connect(target) as conn:
             return quick.recent_job_ids(conn, prefix=incomplete)
     except errors.QueuectlError:
         return []

@@ -4,6 +4,7 @@ a connection."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 from queuectl import db, settings
@@ -17,19 +18,26 @@ __all__ = ["State"]
 
 
 class State:
-    """Holds the `--database-url` value; `engine()` and `connection()` connect and migrate
-    on first use."""
+    """Holds the `--database-url` and `--context` values; `engine()` and `connection()`
+    connect and migrate on first use."""
 
-    def __init__(self, database_url: str | None) -> None:
+    def __init__(self, database_url: str | None, context: str | None = None) -> None:
         self.database_url = database_url
+        self.context = context
         self._target: settings.DatabaseTarget | None = None
         self._engine: sa.Engine | None = None
 
     def target(self) -> settings.DatabaseTarget:
-        """The resolved database target (raises DatabaseUnavailable for a bad URL)."""
+        """The resolved database target (raises DatabaseUnavailable for a bad URL or an
+        unknown context)."""
         if self._target is None:
-            self._target = settings.resolve_database(self.database_url)
+            self._target = settings.resolve_database(self.database_url, self.context)
         return self._target
+
+    def allow_create_database(self) -> None:
+        """Let a missing database be created even on a server nobody named (`migrate
+        --create-database`); call before the first connection."""
+        self._target = dataclasses.replace(self.target(), create_database=True)
 
     def _migrates(self, migrate_schema: bool | None) -> bool:
         return settings.auto_migrate() if migrate_schema is None else migrate_schema

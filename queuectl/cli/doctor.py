@@ -21,9 +21,15 @@ def _client_file_line(target: settings.DatabaseTarget) -> str:
     path = settings.client_file()
     if not path.exists():
         return f"{path} (none)"
-    if target.source == str(path):
+    if target.context is not None:
         return f"{path} (in use)"
     return f"{path} (present, but {target.source} takes precedence)"
+
+
+def _context_line(target: settings.DatabaseTarget) -> str:
+    if target.context is None:
+        return "none"
+    return f"{target.context} (home {settings.data_dir(target)})"
 
 
 def _schema_line(revision: str | None) -> tuple[str, bool]:
@@ -53,8 +59,8 @@ def doctor(ctx: typer.Context) -> None:
     Example: queuectl doctor
     """
     target = ctx.obj.target()
-    rows = [("database", target.where), ("URL from", target.source),
-            ("client file", _client_file_line(target))]
+    rows = [("context", _context_line(target)), ("database", target.where),
+            ("URL from", target.source), ("client file", _client_file_line(target))]
     _print(rows)
     with ctx.obj.connection(migrate_schema=False) as conn:
         before = datetime.now(UTC)

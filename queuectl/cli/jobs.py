@@ -114,6 +114,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "avg_duration": result.avg_duration,
             "workers": [serialize.worker_json(w) for w in result.workers],
             "database": target.where,
+            "context": target.context,
         })
         return
     total = result.total or 1
@@ -133,7 +134,8 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
              for w in result.workers],
             ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
-    typer.echo(f"\nDatabase: {target.where}")
+    named = f" (context {target.context})" if target.context else ""
+    typer.echo(f"\nDatabase: {target.where}{named}")
 
 
 def list_(

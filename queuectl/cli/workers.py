@@ -22,8 +22,17 @@ app = typer.Typer(help="Run and stop worker processes.", no_args_is_help=True,
                   rich_markup_mode=None)
 
 
-def _workers_dir() -> Path:
-    return settings.data_dir() / "workers"
+def _home(ctx: typer.Context) -> Path:
+    """The data directory of this queue: its context's `home` when it has one."""
+    try:
+        target = ctx.obj.target()
+    except errors.DatabaseUnavailable:  # `worker stop` still stops this home's daemons
+        target = None
+    return settings.data_dir(target)
+
+
+def _workers_dir(ctx: typer.Context) -> Path:
+    return _home(ctx) / "workers"
 
 
 def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
@@ -31,6 +40,8 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
     argv = [sys.executable, "-m", "queuectl"]
     if ctx.obj.database_url:
         argv += ["--database-url", ctx.obj.database_url]
+    elif ctx.obj.target().context:  # a restarted worker stays on this queue after `context use`
+        argv += ["--context", ctx.obj.target().context]
     argv += ["worker", "run", "--concurrency", str(concurrency)]
     if grace is not None:
         argv += ["--grace", str(grace)]
@@ -102,8 +113,8 @@ def start(
         relay = open_listener if listen else None
         raise typer.Exit(code=supervisor.supervise(argv, count, on_restart=_restarting,
                                                    open_listener=relay))
-    log_path = settings.data_dir() / "worker.log"
-    pids = supervisor.start_daemons(argv, count, directory=_workers_dir(), log_path=log_path)
+    log_path = _home(ctx) / "worker.log"
+    pids = supervisor.start_daemons(argv, count, directory=_workers_dir(ctx), log_path=log_path)
     typer.echo(f"Started {count} worker(s)")
     for i, pid in enumerate(pids, 1):
         typer.echo(f"  worker {i}: PID {pid}")
@@ -146,9 +157,9 @@ def stop(
         if target != socket.gethostname():
             raise
         typer.echo(f"warning: {exc}; stopping this host's daemon workers by signal", err=True)
-        _stop_daemons_by_signal(timeout, grace)
+        _stop_daemons_by_signal(ctx, timeout, grace)
         return
-    supervisor.running_daemons(_workers_dir())  # drops stale pid files; signals nothing
+    supervisor.running_daemons(_workers_dir(ctx))  # drops stale pid files; signals nothing
     where = "the fleet" if target is None else f"host {target}"
     if not workers:
         typer.echo(f"No workers are running on {where}", err=True)
@@ -156,7 +167,7 @@ def stop(
     typer.echo(f"Stopping {len(workers)} worker(s) on {where}: waiting for running jobs to "
                "finish")
     left = follow.wait_workers_gone(engine, ids=[w.id for w in workers], timeout=timeout)
-    directory = _workers_dir()
+    directory = _workers_dir(ctx)
     for w in workers:
         if w.id in left:
             continue
@@ -168,10 +179,11 @@ def stop(
         raise errors.QueuectlError(f"{len(left)} worker(s) still running after {timeout:g}s")
 
 
-def _stop_daemons_by_signal(timeout: float | None, grace: float | None) -> None:
+def _stop_daemons_by_signal(ctx: typer.Context, timeout: float | None,
+                            grace: float | None) -> None:
     from queuectl.worker import supervisor
 
-    directory = _workers_dir()
+    directory = _workers_dir(ctx)
     pids = supervisor.running_daemons(directory)
     if not pids:
         typer.echo("No daemon workers are running", err=True)

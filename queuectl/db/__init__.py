@@ -173,7 +173,7 @@ def unavailable(target: settings.DatabaseTarget, exc: BaseException) -> errors.D
     """The one-line error for a server that cannot be reached at `target`."""
     return errors.DatabaseUnavailable(
         f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
-        f"{describe_error(exc)}; set QUEUECTL_DATABASE_URL or pass --database-url")
+        f"{describe_error(exc)}; {settings.connection_hint(target)}")
 
 
 def target_of(engine: sa.Engine) -> settings.DatabaseTarget:

@@ -57,9 +57,17 @@ def _missing_database(exc: BaseException, name: str) -> bool:
 
 def _create_database(target: settings.DatabaseTarget, name: str) -> None:
     """CREATE DATABASE `name` through the server's `postgres` database (needs CREATEDB) and
-    announce it on stderr; a concurrent creator winning the race is fine."""
+    announce it on stderr; a concurrent creator winning the race is fine. Refused (SchemaError)
+    on a server nobody named (`target.may_create`)."""
     import psycopg
     from psycopg import sql
+
+    if not target.may_create:
+        raise errors.SchemaError(
+            f"database {name!r} does not exist on {target.where.rsplit('/', 1)[0]} "
+            f"({target.source}, a server nobody named); create it there with `queuectl "
+            "migrate --create-database`, or name your queue's server: --database-url, "
+            "QUEUECTL_DATABASE_URL or a context (./start.sh)")
 
     admin_url = db.sa_url(target).set(database="postgres").render_as_string(hide_password=False)
     admin = settings.DatabaseTarget(admin_url, target.source)

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from tests.cli.checks import host_port
+from tests.cli.checks import host_port, one_error_line
 from tests.conftest import QUEUECTL, ROOT, drop_database, wait_for
 
 
@@ -35,6 +35,46 @@ def test_missing_database_is_created_and_announced(cli, env, db_url, pg_server):
                                  f"{host_port(db_url)}\n")
     finally:
         drop_database(pg_server, url)
+
+
+def test_no_database_is_created_on_a_server_nobody_named(env, db_url, pg_server, tmp_path):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(db_url).set(database="queuectl_not_created_by_test")
+    plain = url.render_as_string(hide_password=False)
+    drop_database(pg_server, plain)
+    libpq = {k: v for k, v in env.items() if k != "QUEUECTL_DATABASE_URL"}
+    libpq |= {"XDG_CONFIG_HOME": str(tmp_path / "no-client-file"), "PGHOST": url.host,
+              "PGPORT": str(url.port or 5432), "PGUSER": url.username or "",
+              "PGPASSWORD": url.password or "", "PGDATABASE": url.database}
+
+    def run(*args):
+        return subprocess.run([*QUEUECTL, *args], env=libpq, capture_output=True, text=True,
+                              timeout=60, cwd=ROOT)
+
+    try:
+        for args in (("status",), ("enqueue", '{"command": "true"}'), ("migrate",)):
+            result = run(*args)
+            line = one_error_line(result, 1)
+            assert ("database 'queuectl_not_created_by_test' does not exist on "
+                    f"{host_port(db_url)} (libpq defaults") in line
+            assert "queuectl migrate --create-database" in line
+            assert not _exists(pg_server, url.database)
+        result = run("migrate", "--create-database")
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == (f"created database queuectl_not_created_by_test on "
+                                 f"{host_port(db_url)}\n")
+        assert run("status").returncode == 0
+    finally:
+        drop_database(pg_server, plain)
+
+
+def _exists(pg_server: str, name: str) -> bool:
+    import psycopg
+
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        return conn.execute("SELECT 1 FROM pg_database WHERE datname = %s",
+                            (name,)).fetchone() is not None
 
 
 def test_logs_prints_stored_output(clean, cli, workers, engine):

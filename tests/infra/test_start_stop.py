@@ -10,6 +10,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,15 +68,19 @@ def test_a_second_terminal_uses_the_queue_start_set_up(copy) -> None:
     proc = run(repo, "start.sh", "--local", "--", "true", env=env)
     assert proc.returncode == 0, proc.stderr
     client_file = Path(env["XDG_CONFIG_HOME"], "queuectl", "config.toml")
-    assert f"recorded this queue in {client_file}" in proc.stderr
+    assert f"recorded this queue as context 'queuectl' (current) in {client_file}" in proc.stderr
     assert client_file.stat().st_mode & 0o077 == 0  # it holds a password
     # Outside start.sh's shell: no QUEUECTL_DATABASE_URL, plain PATH.
     proc = run(repo, ".venv/bin/queuectl", "status", env=env)
     assert proc.returncode == 0, proc.stderr
     port = env["QUEUECTL_LOCAL_PGPORT"]
-    assert proc.stdout.rstrip().endswith(f"Database: 127.0.0.1:{port}/queuectl")
+    assert proc.stdout.rstrip().endswith(
+        f"Database: 127.0.0.1:{port}/queuectl (context queuectl)")
     proc = run(repo, ".venv/bin/queuectl", "doctor", env=env)
-    assert f"URL from:     {client_file}" in proc.stdout
+    assert f"URL from:     context queuectl in {client_file}" in proc.stdout
+    # Both terminals use one data directory: the context carries start.sh's QUEUECTL_HOME.
+    home = run(repo, "start.sh", "--local", "--", "sh", "-c", 'echo "$QUEUECTL_HOME"', env=env)
+    assert f"context:      queuectl (home {home.stdout.strip()})" in proc.stdout
 
 
 @pytest.mark.slow
@@ -94,10 +99,10 @@ def test_start_again_reuses_the_same_cluster_and_data(copy) -> None:
 def test_without_a_docker_engine_start_falls_back_to_local(copy, tmp_path: Path) -> None:
     repo, env = copy
     env = {**env, "PATH": _fake_docker(tmp_path, info=False) + os.pathsep + env["PATH"]}
-    proc = run(repo, "start.sh", "--", "sh", "-c", 'echo "url=$QUEUECTL_DATABASE_URL"', env=env)
+    proc = run(repo, "start.sh", "--", "queuectl", "context", "show", env=env)
     assert proc.returncode == 0, proc.stderr
     assert "no Docker engine answers" in proc.stderr
-    assert f"@127.0.0.1:{env['QUEUECTL_LOCAL_PGPORT']}/queuectl" in proc.stdout
+    assert f"database: 127.0.0.1:{env['QUEUECTL_LOCAL_PGPORT']}/queuectl" in proc.stdout
 
 
 @pytest.mark.slow
@@ -141,7 +146,10 @@ def test_stop_keeps_the_data_and_purge_deletes_it(copy) -> None:
     assert f"deleting the private cluster's data: {data}" in proc.stderr
     assert not Path(data).exists() and not (repo / ".queuectl").exists()
     assert not listening(port)
-    assert not Path(env["XDG_CONFIG_HOME"], "queuectl", "config.toml").exists()
+    # Only this checkout's context goes; the file stays, so nothing falls through unasked.
+    left = Path(env["XDG_CONFIG_HOME"], "queuectl", "config.toml").read_text()
+    assert tomllib.loads(left).get("contexts", {}) == {}
+    assert "removed context 'queuectl'" in proc.stderr
 
 
 def test_start_says_what_to_install_when_nothing_is_available(tmp_path: Path) -> None:

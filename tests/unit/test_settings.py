@@ -35,7 +35,9 @@ def test_client_file_comes_after_the_environment_and_before_libpq(monkeypatch, t
     path = write_client_file(tmp_path, '# from start.sh\ndatabase_url = "postgresql://f@h4:5433/x4"\n')
     assert settings.client_file() == path
     target = settings.resolve_database()
-    assert (target.where, target.source) == ("h4:5433/x4", str(path))
+    # The file of earlier versions (one top-level database_url) is the context `default`.
+    assert (target.where, target.source) == ("h4:5433/x4", f"context default in {path}")
+    assert target.context == "default"
     monkeypatch.setenv("DATABASE_URL", "postgresql://d@h3/x3")
     assert settings.resolve_database().source == "DATABASE_URL"
     monkeypatch.setenv("QUEUECTL_DATABASE_URL", "postgresql://q@h2/x2")
@@ -43,9 +45,12 @@ def test_client_file_comes_after_the_environment_and_before_libpq(monkeypatch, t
     assert settings.resolve_database("postgresql://c@h1/x1").source == "--database-url"
 
 
-def test_client_file_without_a_url_falls_through_to_libpq(tmp_path):
-    write_client_file(tmp_path, "# nothing recorded\n")
-    assert settings.resolve_database().source.startswith("libpq defaults")
+def test_a_client_file_that_names_no_queue_never_falls_through_to_libpq(tmp_path):
+    path = write_client_file(tmp_path, "# nothing recorded\n")
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        settings.resolve_database()
+    assert f"{path} names no current queue" in str(info.value)
+    assert settings.resolve_database(context="libpq").source.startswith("libpq defaults")
 
 
 @pytest.mark.parametrize(("text", "needle"), [

@@ -53,11 +53,13 @@ class Invocation(subprocess.CompletedProcess[str]):
 
 def _resolve_guarded(real: Callable[..., settings.DatabaseTarget]
                      ) -> Callable[..., settings.DatabaseTarget]:
-    def resolve(cli_url: str | None = None) -> settings.DatabaseTarget:
-        if not cli_url and os.environ.get("QUEUECTL_DATABASE_URL") == NO_DATABASE:
+    def resolve(cli_url: str | None = None,
+                context: str | None = None) -> settings.DatabaseTarget:
+        if (not cli_url and not context
+                and os.environ.get("QUEUECTL_DATABASE_URL") == NO_DATABASE):
             raise TouchedTheDatabase(
                 "this command needs a database: give the test `clean` (or `db_url`)")
-        return real(cli_url)
+        return real(cli_url, context)
 
     return resolve
 

@@ -14,7 +14,8 @@ from tests.cli.inprocess.tree import COMMANDS, GROUPS, INTERNAL, LEAVES, SUBCOMM
 
 def test_the_lists_here_name_every_command():
     assert sorted(LEAVES) == sorted(COMMANDS + INTERNAL)
-    assert sorted(GROUPS) == [[], ["config"], ["cron"], ["dlq"], ["queue"], ["worker"]]
+    assert sorted(GROUPS) == [[], ["config"], ["context"], ["cron"], ["dlq"], ["queue"],
+                              ["worker"]]
 
 
 @pytest.mark.parametrize("flag", ["--version", "-V"])
