@@ -12,7 +12,8 @@ from queuectl.cli import output
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Named queues in the client file ~/.config/queuectl/config.toml "
+app = typer.Typer(help="Named queues: which database this client talks to.\n\n"
+                       "They live in the client file ~/.config/queuectl/config.toml "
                        "(./start.sh adds its own).", no_args_is_help=True,
                   rich_markup_mode=None)
 
@@ -68,7 +69,10 @@ def use(
                                help=f"A context of `queuectl context list`, or "
                                     f"{clientfile.LIBPQ} for the libpq defaults."),
 ) -> None:
-    """Make NAME the current context: the queue queuectl uses in every terminal.
+    """Make NAME the current context, in every terminal.
+
+    The current context is the queue queuectl uses when nothing on the command line or in the
+    environment names another.
 
     Example: queuectl context use queuectl
     """
