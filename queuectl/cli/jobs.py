@@ -62,6 +62,9 @@ def enqueue(
 
         typer.echo(f"Job {ids[0]} enqueued; following its output", err=True)
         job = follow.follow_output(ctx.obj.engine(), job_id=ids[0], write=_write)
+        ended = follow.ending(job)
+        if ended is not None:
+            typer.echo(ended, err=True)
         raise typer.Exit(code=job.exit_code if job.exit_code is not None else 1)
     if wait:
         from queuectl.cli import follow
