@@ -361,7 +361,9 @@ def _unique_key(value: Any, where: str) -> str | None:
         return None
     if not isinstance(value, str):
         raise errors.InvalidJob(f"{where}field 'unique_key' must be a string")
-    if not value or not value.isprintable() or not _text_ok(value):
+    if not value or not _text_ok(value):
+        raise errors.InvalidJob(f"{where}field 'unique_key' must be non-empty text without NULs")
+    if not value.isprintable():  # it is shown to people, as an id is
         raise errors.InvalidJob(
             f"{where}field 'unique_key' must be non-empty printable text (no control "
             "characters)")
