@@ -2,7 +2,8 @@
 
 Each command parses its arguments, makes one call into the library and formats the result.
 Errors cross one boundary (`QueuectlGroup.invoke` and `QueuectlGroup.main`): one line on stderr, the
-error's exit code, never a traceback.
+error's exit code, never a traceback; the message's control characters escaped (it may quote a
+user's value).
 
 Importing this package loads typer and queuectl's light modules only: SQLAlchemy, psycopg,
 Alembic, FastAPI and the worker are imported by the commands that use them, so `--help`,
@@ -32,6 +33,7 @@ from queuectl.cli import (
     jobs,
     logs,
     metrics,
+    output,
     queues,
     workers,
 )
@@ -73,7 +75,7 @@ class QueuectlGroup(typer.core.TyperGroup):
         try:
             return super().invoke(ctx)
         except errors.QueuectlError as exc:
-            typer.echo(f"error: {exc}", err=True)
+            typer.echo(f"error: {output.escape(str(exc))}", err=True)
             raise typer.Exit(code=exc.exit_code) from None
 
     def main(  # type: ignore[override]
@@ -98,10 +100,10 @@ class QueuectlGroup(typer.core.TyperGroup):
                 typer.echo(exc.format_message())
                 sys.exit(0)
             hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-            typer.echo(f"error: {exc.format_message()}{hint}", err=True)
+            typer.echo(f"error: {output.escape(exc.format_message())}{hint}", err=True)
             sys.exit(exc.exit_code)
         except _CLICK_ERROR as exc:
-            typer.echo(f"error: {exc.format_message()}", err=True)
+            typer.echo(f"error: {output.escape(exc.format_message())}", err=True)
             sys.exit(exc.exit_code)
         except (typer.Abort, KeyboardInterrupt):
             typer.echo("interrupted", err=True)

@@ -9,7 +9,8 @@ import time
 import typer
 
 from queuectl import store
-from queuectl.cli import follow
+from queuectl.cli import follow, output
+from queuectl.core import signals
 from queuectl.core.records import JobState
 
 __all__ = ["register"]
@@ -25,7 +26,7 @@ def _write(text: str) -> None:
 
 def _report(answers: list[store.Steered]) -> None:
     for a in answers:
-        typer.echo(f"Job {a.job_id}: {a.note}")
+        typer.echo(output.escape(f"Job {a.job_id}: {a.note}"))
 
 
 def cancel(
@@ -55,13 +56,14 @@ def cancel(
         time.sleep(0.1)
         jobs = store.get_jobs(engine, ids=running)
     for job in jobs:
+        shown = output.escape(job.id)
         if job.state is JobState.CANCELLED:
-            typer.echo(f"Job {job.id}: cancelled")
+            typer.echo(f"Job {shown}: cancelled")
         elif job.state is JobState.PROCESSING:
-            typer.echo(f"Job {job.id}: cancel requested; its worker has not answered yet "
+            typer.echo(f"Job {shown}: cancel requested; its worker has not answered yet "
                        "(it will at its next heartbeat)")
         else:
-            typer.echo(f"Job {job.id}: ended {job.state.value} before the cancel reached it")
+            typer.echo(f"Job {shown}: ended {job.state.value} before the cancel reached it")
 
 
 def signal(
@@ -71,11 +73,13 @@ def signal(
 ) -> None:
     """Signal a running job's process group, on any host.
 
-    The job's state does not change.
+    The job's state does not change. STOP, CONT, TSTP, TTIN and TTOU are refused: pause and
+    resume send those and keep the job's state and timeout clock with them.
 
     Example: queuectl signal 6db8 HUP
     """
     signum = follow.parse_signal(sig)
+    signals.check_user_signal(signum)
     _report([store.signal_job(ctx.obj.engine(), job_id=job_id, signal=signum)])
 
 
@@ -162,7 +166,7 @@ def wait(
                    err=True)
         raise typer.Exit(code=2)
     for job in jobs:
-        typer.echo(f"{job.id} {job.state.value}")
+        typer.echo(f"{output.escape(job.id)} {job.state.value}")
     raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in jobs) else 1)
 
 

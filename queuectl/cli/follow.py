@@ -1,7 +1,8 @@
 """Watching jobs from any host, client side: follow a job's output as it runs (`logs -f`,
-`enqueue --follow`), wait for jobs to finish (`wait`, `enqueue --wait`), and parse signal
-names. Reads the database every `interval` seconds; workers flush output at least every
-second, so lines show up within about a second of being printed."""
+`enqueue --follow`) and say how a run that did not complete ended, wait for jobs to finish
+(`wait`, `enqueue --wait`), and parse signal names. Reads the database every `interval`
+seconds; workers flush output at least every second, so lines show up within about a second
+of being printed."""
 
 from __future__ import annotations
 
@@ -11,14 +12,20 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from queuectl import errors, store
+from queuectl.cli import output
 from queuectl.core.records import Job, JobState
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
 
-__all__ = ["follow_output", "parse_signal", "tail_lines", "wait_for_jobs", "wait_workers_gone"]
+__all__ = ["ending", "follow_output", "parse_signal", "tail_lines", "wait_for_jobs",
+           "wait_workers_gone"]
 
 POLL = 0.3
+#: The states a job leaves by being claimed for a run (or by being cancelled).
+_BEFORE_A_RUN = (JobState.PENDING, JobState.FAILED, JobState.HELD, JobState.WAITING)
+#: How much of a job's last error `ending` quotes.
+_ERROR_CHARS = 300
 
 
 def parse_signal(text: str) -> int:
@@ -46,10 +53,12 @@ def tail_lines(text: str, n: int | None) -> str:
 def follow_output(engine: sa.Engine, *, job_id: str, write: Callable[[str], None],
                   tail: int | None = None, interval: float = POLL) -> Job:
     """Print a job's output as it arrives until its current (or next) run ends; returns the
-    job as it ended that run. A job that already finished prints its output and returns."""
+    job as it ended that run. A job not running yet (waiting for its `after` jobs, held, due
+    later, failed and to be retried) is watched until its next run starts; a job that already
+    finished prints its output and returns."""
     read = store.read_output(engine, job_id=job_id)
     job = read.job
-    while job.state in (JobState.PENDING, JobState.FAILED, JobState.HELD):
+    while job.state in _BEFORE_A_RUN:
         time.sleep(interval)
         read = store.read_output(engine, job_id=job.id)
         job = read.job
@@ -79,6 +88,27 @@ def follow_output(engine: sa.Engine, *, job_id: str, write: Callable[[str], None
     if not printed:
         write(tail_lines(job.output or "", tail))
     return job
+
+
+def ending(job: Job) -> str | None:
+    """One line (control characters escaped) saying how the followed run of a job that did
+    not complete ended, e.g. `job 6db8 ended dead after 3 runs: exit code 1`; None for a
+    completed job."""
+    if job.state is JobState.COMPLETED:
+        return None
+    runs = f"{job.attempts} run{'' if job.attempts == 1 else 's'}"
+    if job.state is JobState.DEAD:
+        line = f"job {job.id} ended dead after {runs}"
+    elif job.state is JobState.CANCELLED:
+        line = f"job {job.id} ended cancelled"
+    elif job.state is JobState.FAILED:
+        line = (f"job {job.id} failed after {runs}; it will be retried at "
+                f"{output.fmt_time(job.run_at)}")
+    else:  # put back (its worker lost), or a new run already started
+        line = f"job {job.id} is {job.state.value} after {runs}"
+    if job.error:
+        line += ": " + output.short(job.error, _ERROR_CHARS)
+    return output.escape(line)
 
 
 def wait_for_jobs(engine: sa.Engine, *, ids: Sequence[str], timeout: float | None,

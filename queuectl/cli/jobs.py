@@ -62,6 +62,9 @@ def enqueue(
 
         typer.echo(f"Job {ids[0]} enqueued; following its output", err=True)
         job = follow.follow_output(ctx.obj.engine(), job_id=ids[0], write=_write)
+        ended = follow.ending(job)
+        if ended is not None:
+            typer.echo(ended, err=True)
         raise typer.Exit(code=job.exit_code if job.exit_code is not None else 1)
     if wait:
         from queuectl.cli import follow
@@ -84,6 +87,10 @@ def _here() -> str:
 
 
 def _enqueued_line(result: quick.Enqueued, spec: jobspec.JobSpec) -> str:
+    return output.escape(_enqueued_text(result, spec))
+
+
+def _enqueued_text(result: quick.Enqueued, spec: jobspec.JobSpec) -> str:
     if result.duplicate:
         return f"Job {result.id} already enqueued (unique_key {result.unique_key})"
     if result.state is JobState.WAITING:
@@ -135,7 +142,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
     named = f" (context {target.context})" if target.context else ""
-    typer.echo(f"\nDatabase: {target.where}{named}")
+    typer.echo(f"\nDatabase: {output.escape(target.where + named)}")
 
 
 def list_(
@@ -215,14 +222,15 @@ def show(
         ("last error", job.error or "-"),
     ]
     width = max(len(k) for k, _ in fields) + 1
-    typer.echo("\n".join(f"{k + ':':<{width}} {v}" for k, v in fields))
+    typer.echo("\n".join(f"{k + ':':<{width}} {output.escape(str(v))}" for k, v in fields))
     if env and job.env:
         typer.echo("environment:")
-        typer.echo("\n".join(f"  {name}={value}" for name, value in sorted(job.env.items())))
+        typer.echo("\n".join(f"  {name}={output.escape(value)}"
+                              for name, value in sorted(job.env.items())))
     note = " (truncated: last 1 MiB shown)" if job.output_truncated else ""
     typer.echo(f"output{note}:")
-    if job.output:
-        typer.echo(job.output.rstrip("\n"))
+    if job.output:  # its lines as lines; any other control character escaped (`logs`: raw)
+        typer.echo(output.escape(job.output.rstrip("\n"), keep="\n\t"))
     else:
         typer.echo("-")
 

@@ -1,8 +1,11 @@
 """`logs`: print a job's captured output (stdout and stderr together).
 
 While a job runs, its worker stores new output at least every second; `--follow` prints it as
-it arrives (`queuectl.cli.follow`). After the run, the output is what the store holds for the job's
-latest run: the last 1 MiB.
+it arrives (`queuectl.cli.follow`), then says on stderr how a run that did not complete ended.
+After the run, the output is what the store holds for the job's latest run: the last 1 MiB.
+
+The output is printed as it was captured, control characters included (as `cat` would: a
+job's colours reach the terminal); `show` prints it escaped.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import sys
 import typer
 
 from queuectl import store
-from queuectl.cli import complete
+from queuectl.cli import complete, output
 
 __all__ = ["register"]
 
@@ -55,6 +58,9 @@ def logs(
     engine = ctx.obj.engine()
     if follow_:
         job = follow.follow_output(engine, job_id=job_id, write=_write, tail=tail)
+        ended = follow.ending(job)
+        if ended is not None:
+            typer.echo(ended, err=True)
         raise typer.Exit(code=0 if job.state is JobState.COMPLETED else 1)
     read = store.read_output(engine, job_id=job_id)
     job = read.job
@@ -62,10 +68,11 @@ def logs(
         _emit(_tail("".join(text for _, text in read.chunks), tail))
         return
     if job.output_truncated and tail is None:
-        typer.echo(f"(job {job.id}: output truncated, only the last 1 MiB is kept)", err=True)
+        typer.echo(f"(job {output.escape(job.id)}: output truncated, only the last 1 MiB is "
+                   "kept)", err=True)
     if not job.output:
         why = "has not run yet" if job.started_at is None else "printed nothing"
-        typer.echo(f"(job {job.id} {why}: no output)", err=True)
+        typer.echo(f"(job {output.escape(job.id)} {why}: no output)", err=True)
         return
     _emit(_tail(job.output, tail))
 

@@ -7,5 +7,6 @@ a job before it touches the database, and unit tests need nothing but Python.
 - `deps`: `after` dependencies: the state a new job starts in, cycles;
 - `backoff`: retry delays and the retry / dead decision;
 - `records`: job states and the plain dataclasses the store returns;
+- `signals`: the signals a user may send a running job (not the job-control ones);
 - `configkeys`: every config key with its default, range and parser.
 """

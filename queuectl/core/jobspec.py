@@ -368,6 +368,10 @@ def _unique_key(value: Any, where: str) -> str | None:
         raise errors.InvalidJob(f"{where}field 'unique_key' must be a string")
     if not value or not _text_ok(value):
         raise errors.InvalidJob(f"{where}field 'unique_key' must be non-empty text without NULs")
+    if not value.isprintable():  # it is shown to people, as an id is
+        raise errors.InvalidJob(
+            f"{where}field 'unique_key' must be non-empty printable text (no control "
+            "characters)")
     if len(value) > MAX_ID_LENGTH:
         raise errors.InvalidJob(
             f"{where}field 'unique_key' is longer than {MAX_ID_LENGTH} characters")

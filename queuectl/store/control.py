@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from queuectl import errors
+from queuectl.core import signals
 from queuectl.core.records import MAX_OUTPUT
 from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store._common import (
@@ -145,7 +146,9 @@ def cancel_jobs(engine: sa.Engine, *, ids: Sequence[str], signal: int) -> list[S
 
 
 def signal_job(engine: sa.Engine, *, job_id: str, signal: int) -> Steered:
-    """Ask the worker running `job_id` to send `signal` to its process group."""
+    """Ask the worker running `job_id` to send `signal` to its process group; a job-control
+    signal is refused (`core.signals`: `pause_jobs` and `resume_jobs` send those)."""
+    signals.check_user_signal(signal)
     with engine.begin() as conn:
         [(job, run_id)] = _lock_jobs(conn, [job_id])
         _refuse([(job, run_id)], {JobState.PROCESSING}, "signal")

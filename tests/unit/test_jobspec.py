@@ -1,5 +1,6 @@
 """Validation of enqueue payloads: every bad field gives one clear error naming it."""
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -77,3 +78,11 @@ def test_bad_payloads_name_the_problem(payload, needle):
 def test_id_length_limit():
     with pytest.raises(errors.InvalidJob, match="longer than 255"):
         jobspec.parse_payload('{"command": "x", "id": "%s"}' % ("a" * 256))
+
+
+@pytest.mark.parametrize("key", ["a\x1b]0;x\x07", "tab\tkey", "line\n", "\x9b", "\x7f"])
+def test_unique_key_refuses_control_characters_as_id_does(key):
+    with pytest.raises(errors.InvalidJob, match="'unique_key' must be non-empty printable"):
+        jobspec.parse_payload(json.dumps({"command": "echo hi", "unique_key": key}))
+    assert jobspec.parse_payload(json.dumps({"command": "echo", "unique_key": "nightly 1"})
+                                 )[0].unique_key == "nightly 1"
