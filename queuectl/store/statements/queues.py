@@ -128,7 +128,11 @@ queue_list_counts = Statement("queue_list_counts", f"""
     ORDER BY 1""")
 
 #: Set the limits given (`set_concurrency`, `set_rate`) and keep the others; creates the
-#: queue's row when it has none.
+#: queue's row when it has none. A new rate applies from the next claim: the next allowed
+#: start (`rate_next_at`, the last start plus the old spacing, see `queue_claim_limited`)
+#: becomes the last start plus the new spacing, sooner or later than it was; no rate before
+#: or after (a cleared rate, or a stale `rate_next_at` an older version left behind one)
+#: clears it.
 queue_set_limits = Statement("queue_set_limits", """
     INSERT INTO queues AS q (name, concurrency, rate_count, rate_period)
     VALUES (%(name)s,
@@ -141,6 +145,12 @@ queue_set_limits = Statement("queue_set_limits", """
             rate_count = CASE WHEN %(set_rate)s THEN excluded.rate_count ELSE q.rate_count END,
             rate_period = CASE WHEN %(set_rate)s THEN excluded.rate_period
                                ELSE q.rate_period END,
+            rate_next_at = CASE
+                WHEN NOT %(set_rate)s THEN q.rate_next_at
+                WHEN q.rate_count IS NULL OR excluded.rate_count IS NULL THEN NULL
+                ELSE q.rate_next_at - (q.rate_period * interval '1 second') / q.rate_count
+                     + (excluded.rate_period * interval '1 second') / excluded.rate_count
+            END,
             updated_at = now()""")
 
 #: Pause or resume a queue (creates its row when it has none).

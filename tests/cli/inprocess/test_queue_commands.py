@@ -8,6 +8,10 @@ import json
 import pytest
 import sqlalchemy as sa
 
+from queuectl import store
+from queuectl.core.jobspec import JobSpec
+from tests.conftest import wait_for
+
 
 @pytest.fixture
 def fresh(clean: sa.Engine) -> sa.Engine:
@@ -84,3 +88,35 @@ def test_bad_queue_input_is_one_line_exit_2_and_writes_nothing(fresh, cli, args)
     with fresh.connect() as conn:
         assert conn.execute(sa.text("SELECT count(*) FROM queues")).scalar() == 0
         assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar() == 0
+
+
+def claim(engine: sa.Engine, queue: str) -> list[str]:
+    """A worker's next claim (the ordinary one, which fills limited queues), from `queue`."""
+    return [c.id for c in store.claim_jobs(engine, worker_id=None, limit=5, lease_seconds=30,
+                                           queues=[queue])]
+
+
+def test_a_changed_rate_applies_at_the_next_claim(fresh, cli):
+    store.enqueue_jobs(fresh, specs=[JobSpec(f"slow-{i}", "true", queue="slow")
+                                     for i in range(4)])
+    assert cli("queue", "set", "slow", "--rate", "1/h").returncode == 0
+    assert claim(fresh, "slow") == ["slow-0"]
+    assert claim(fresh, "slow") == []  # the next start is an hour away
+    assert cli("queue", "set", "slow", "--rate", "100/s").returncode == 0
+    # 100/s spaces starts 10 ms after the last one: the next claim (or one a moment later)
+    # takes the second job, not one in an hour.
+    assert wait_for(lambda: claim(fresh, "slow"), timeout=5,
+                    message="a claim under the new rate") == ["slow-1"]
+    assert cli("queue", "set", "slow", "--rate", "1/h").returncode == 0
+    assert claim(fresh, "slow") == []  # slower again: an hour after the last start
+    assert cli("queue", "set", "slow", "--rate", "none").returncode == 0
+    assert claim(fresh, "slow") == ["slow-2", "slow-3"]
+
+
+def test_a_rate_set_again_after_none_starts_at_once(fresh, cli):
+    store.enqueue_jobs(fresh, specs=[JobSpec(f"r-{i}", "true", queue="r") for i in range(2)])
+    assert cli("queue", "set", "r", "--rate", "1/h").returncode == 0
+    assert claim(fresh, "r") == ["r-0"]
+    assert cli("queue", "set", "r", "--rate", "none").returncode == 0
+    assert cli("queue", "set", "r", "--rate", "1/h").returncode == 0
+    assert claim(fresh, "r") == ["r-1"]  # no rate in between: nothing to space from
