@@ -66,6 +66,10 @@ def test_set_pause_resume_and_list(fresh, cli):
     ["queue", "set", "q", "--concurrency", "-1"],
     ["queue", "set", "q", "--concurrency", "0"],
     ["queue", "set", "q", "--concurrency", "1.5"],
+    ["queue", "set", "q", "--concurrency", "５"],
+    ["queue", "set", "q", "--concurrency", "2147483648"],
+    ["queue", "set", "q", "--rate", "٥/s"],
+    ["queue", "set", "q", "--rate", "2147483648/s"],
     ["queue", "set", "q"],
     ["queue", "set", "bad name", "--concurrency", "2"],
     ["queue", "set", "x" * 65, "--concurrency", "2"],
@@ -120,3 +124,18 @@ def test_a_rate_set_again_after_none_starts_at_once(fresh, cli):
     assert cli("queue", "set", "r", "--rate", "none").returncode == 0
     assert cli("queue", "set", "r", "--rate", "1/h").returncode == 0
     assert claim(fresh, "r") == ["r-1"]  # no rate in between: nothing to space from
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--rate", "2147483648/s"], "invalid rate '2147483648/s': N must be a whole number from 1 "
+                                 "to 2147483647"),
+    (["--rate", "٥/s"], "invalid rate '٥/s': use N/PERIOD"),
+    (["--concurrency", "５"], "invalid concurrency '５': use a whole number from 1 to "
+                             "2147483647, or none"),
+    (["--concurrency", "2147483648"], "invalid concurrency '2147483648': use a whole number "
+                                      "from 1 to 2147483647, or none"),
+])
+def test_numbers_out_of_range_or_not_ascii_say_so(fresh, cli, args, message):
+    result = cli("queue", "set", "q", *args)
+    assert result.returncode == 2
+    assert result.stderr.startswith(f"error: {message}"), result.stderr
