@@ -125,10 +125,12 @@ if TYPE_CHECKING:
     )
     from queuectl.store.workers import (
         Beat,
+        SilentWorker,
         deregister_worker,
         heartbeat,
         list_workers,
         register_worker,
+        request_silent_worker_stop,
         set_worker_state,
     )
 
@@ -155,7 +157,8 @@ _FUNCTIONS = {
     "delete_stale_workers": "upkeep", "expired_runs": "upkeep", "rescue_runs": "upkeep",
     "resign_leader": "upkeep", "try_lead": "upkeep",
     "deregister_worker": "workers", "heartbeat": "workers", "list_workers": "workers",
-    "register_worker": "workers", "set_worker_state": "workers",
+    "register_worker": "workers", "request_silent_worker_stop": "workers",
+    "set_worker_state": "workers",
 }
 _VALUES = {
     "NOTIFY_CHANNEL": "_common",
@@ -166,7 +169,7 @@ _VALUES = {
     "Enqueued": "enqueueing",
     "Status": "jobs", "Listener": "listen", "QueueInfo": "queues", "Claimed": "runs",
     "RunResult": "runs",
-    "ExpiredRun": "upkeep", "Beat": "workers",
+    "ExpiredRun": "upkeep", "Beat": "workers", "SilentWorker": "workers",
     "Control": "control", "OutputRead": "control", "Steered": "control",
     "Cron": "cron", "CronPass": "cron",
 }
@@ -189,6 +192,7 @@ __all__ = [
     "QueueInfo",
     "RunResult",
     "RunningJob",
+    "SilentWorker",
     "Status",
     "Steered",
     "abandon_run",
@@ -227,6 +231,7 @@ __all__ = [
     "read_output",
     "register_worker",
     "remove_cron",
+    "request_silent_worker_stop",
     "request_worker_stop",
     "requeue_runs",
     "rescue_runs",
