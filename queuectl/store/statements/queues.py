@@ -14,6 +14,7 @@ __all__ = [
     "HELD_BACK",
     "limited_with_room",
     "queue_claim_limited",
+    "queue_delete_if_idle",
     "queue_list_counts",
     "queue_lock_limited",
     "queue_set_limits",
@@ -153,7 +154,28 @@ queue_set_limits = Statement("queue_set_limits", """
             END,
             updated_at = now()""")
 
-#: Pause or resume a queue (creates its row when it has none).
+#: Pause or resume a queue that exists, that is has jobs or settings (creates its row when it
+#: has none); no row back for a queue that does not.
 queue_set_paused = Statement("queue_set_paused", """
-    INSERT INTO queues (name, paused) VALUES (%(name)s, %(paused)s)
-    ON CONFLICT (name) DO UPDATE SET paused = %(paused)s, updated_at = now()""")
+    INSERT INTO queues AS q (name, paused)
+    SELECT %(name)s, %(paused)s
+    WHERE EXISTS (SELECT 1 FROM queues WHERE name = %(name)s)
+          OR EXISTS (SELECT 1 FROM jobs WHERE queue = %(name)s)
+    ON CONFLICT (name) DO UPDATE SET paused = %(paused)s, updated_at = now()
+    RETURNING q.name""")
+
+#: Delete a queue's settings row unless it has unfinished jobs; answers how many unfinished
+#: jobs it has, whether it had a row and whether any job names it (none of them: no queue).
+queue_delete_if_idle = Statement("queue_delete_if_idle", f"""
+    WITH unfinished AS (
+        SELECT count(*) AS n FROM jobs
+        WHERE queue = %(name)s AND state NOT IN ({sql.FINISHED})
+    ), gone AS (
+        DELETE FROM queues
+        WHERE name = %(name)s AND (SELECT n FROM unfinished) = 0
+        RETURNING name
+    )
+    SELECT (SELECT n FROM unfinished) AS unfinished,
+           EXISTS (SELECT 1 FROM queues WHERE name = %(name)s) AS had_row,
+           EXISTS (SELECT 1 FROM jobs WHERE queue = %(name)s) AS has_jobs,
+           EXISTS (SELECT 1 FROM gone) AS removed""")

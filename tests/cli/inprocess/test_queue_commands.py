@@ -139,3 +139,56 @@ def test_numbers_out_of_range_or_not_ascii_say_so(fresh, cli, args, message):
     result = cli("queue", "set", "q", *args)
     assert result.returncode == 2
     assert result.stderr.startswith(f"error: {message}"), result.stderr
+
+
+@pytest.mark.parametrize("command", ["pause", "resume"])
+def test_pause_or_resume_of_a_queue_that_does_not_exist_exits_1_and_writes_nothing(
+        fresh, cli, command):
+    result = cli("queue", command, "nosuch")
+    assert result.returncode == 1
+    assert result.stderr.startswith("error: no queue named 'nosuch': no job names it and it "
+                                    "has no settings"), result.stderr
+    assert len(result.stderr.splitlines()) == 1
+    assert queues(cli) == {}
+    # A queue that jobs name, or that has settings, exists.
+    store.enqueue_jobs(fresh, specs=[JobSpec("m1", "true", queue="mail")])
+    assert cli("queue", command, "mail").returncode == 0
+    assert cli("queue", "set", "later", "--concurrency", "1").returncode == 0
+    assert cli("queue", command, "later").returncode == 0
+    assert set(queues(cli)) == {"mail", "later"}
+
+
+def test_queue_remove_refuses_unfinished_jobs_and_deletes_only_settings(fresh, cli):
+    assert cli("queue", "set", "q", "--concurrency", "2", "--rate", "5/m").returncode == 0
+    assert cli("queue", "pause", "q").returncode == 0
+    store.enqueue_jobs(fresh, specs=[JobSpec("q1", "true", queue="q"),
+                                     JobSpec("q2", "true", queue="q")])
+    refused = cli("queue", "remove", "q")
+    assert (refused.returncode, refused.stdout) == (1, "")
+    assert refused.stderr == ("error: queue 'q' has 2 unfinished job(s) (pending, waiting, "
+                              "held, failed or running); remove it once they have finished "
+                              "or been cancelled\n")
+    assert queues(cli)["q"]["paused"] is True  # nothing changed
+    assert cli("cancel", "q1").returncode == 0
+    with fresh.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET state = 'completed', finished_at = now() "
+                             "WHERE id = 'q2'"))
+    removed = cli("queue", "remove", "q")
+    assert (removed.returncode, removed.stdout) == (0, "queue q removed: its settings are "
+                                                       "gone\n")
+    # Its finished jobs still name it: listed, without settings.
+    assert queues(cli)["q"] == {"name": "q", "pending": 0, "running": 0, "failed": 0,
+                                "dead": 0, "concurrency": None, "rate": None, "paused": False}
+    again = cli("queue", "remove", "q")
+    assert again.returncode == 1
+    assert again.stderr.startswith("error: queue 'q' has no settings to remove")
+
+
+def test_queue_remove_of_a_queue_with_settings_only_or_none(fresh, cli):
+    assert cli("queue", "set", "ahead", "--rate", "1/s").returncode == 0
+    assert cli("queue", "remove", "ahead").returncode == 0
+    assert queues(cli) == {}
+    missing = cli("queue", "remove", "nosuch")
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("error: no queue named 'nosuch'")
+    assert cli("queue", "remove", "bad name").returncode == 2
