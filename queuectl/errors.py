@@ -11,6 +11,8 @@
     ├── JobNotFound                  no job has that id or prefix
     ├── DuplicateJob                 a job with that id already exists
     ├── CronNotFound                 no cron schedule has that name
+    ├── QueueNotFound                no queue has that name (no jobs, no settings)
+    ├── QueueNotEmpty                the queue still has unfinished jobs
     ├── DuplicateCron                a cron schedule with that name already exists
     ├── InvalidState                 the job is not in a state that allows the action
     └── SchemaError                  migrations failed or the schema is newer than this code
@@ -33,6 +35,8 @@ __all__ = [
     "InvalidJob",
     "InvalidState",
     "JobNotFound",
+    "QueueNotEmpty",
+    "QueueNotFound",
     "QueuectlError",
     "SchemaError",
     "UsageError",
@@ -98,6 +102,14 @@ class DuplicateJob(QueuectlError):
 
 class CronNotFound(QueuectlError):
     """No cron schedule has the given name."""
+
+
+class QueueNotFound(QueuectlError):
+    """No queue has the given name: no job names it and it has no settings."""
+
+
+class QueueNotEmpty(QueuectlError):
+    """The queue still has unfinished jobs (pending, waiting, held, failed or running)."""
 
 
 class DuplicateCron(QueuectlError):

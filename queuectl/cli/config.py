@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 
 from queuectl import errors, store
@@ -15,6 +17,9 @@ app = typer.Typer(help="Settings stored in the database, shared by every worker.
 
 
 _EXCLUSIVE = {"retry_on": "no_retry_on", "no_retry_on": "retry_on"}
+#: The keys `configkeys.combination_problem` ties together, and how to get past it.
+_TIED = {"lease_timeout": "lower heartbeat_interval first, or give a longer lease",
+         "heartbeat_interval": "raise lease_timeout first, or give a shorter interval"}
 
 
 def _show(key: str, value: configkeys.Value) -> str:
@@ -30,15 +35,21 @@ def set_(
     """Set KEY to VALUE.
 
     Values are validated; durations take ms, s, m, h or d, and a bare number is seconds.
+    lease_timeout must be at least 2 heartbeat intervals, checked against the other's value.
 
     Example: queuectl config set job_timeout 10m
     """
     name, parsed = configkeys.parse(key, value)
+    stored = store.load_config(ctx.obj.engine())
     other = _EXCLUSIVE.get(name)
-    if other and parsed is not None and store.load_config(ctx.obj.engine())[other] is not None:
+    if other and parsed is not None and stored[other] is not None:
         raise errors.InvalidConfig(
             f"{other} is set; a job policy uses one of retry_on and no_retry_on, so unset it "
             f"first: queuectl config set {other} none")
+    problem = configkeys.combination_problem({**stored, name: parsed})
+    if problem and name in _TIED:
+        raise errors.InvalidConfig(f"cannot set {name} to {_show(name, parsed)}: {problem}; "
+                                   f"{_TIED[name]}")
     store.set_config(ctx.obj.engine(), key=name, value=parsed)
     typer.echo(f"{name} = {_show(name, parsed)}")
 
@@ -55,6 +66,8 @@ def get(ctx: typer.Context,
     """
     name = configkeys.canonical_key(key)
     values = store.load_config(ctx.obj.engine())
+    if name in _TIED:
+        _warn_combination(values)
     typer.echo(f"{name} = {_show(name, values[name])}")
 
 
@@ -72,6 +85,7 @@ def list_(
     Example: queuectl config list --json
     """
     values = store.load_config(ctx.obj.engine())
+    _warn_combination(values)
     if as_json:
         output.emit_json({k: configkeys.in_seconds(k, v) for k, v in values.items()})
         return
@@ -80,3 +94,12 @@ def list_(
          for k in configkeys.KEYS.values()],
         ["KEY", "VALUE", "DEFAULT", "MEANING"],
     )
+
+
+def _warn_combination(values: dict[str, Any]) -> None:
+    """A pair stored before `config set` refused it: say what the fleet uses instead."""
+    problem = configkeys.combination_problem(values)
+    if problem:
+        lease = configkeys.format_value(configkeys.lease_seconds(values))
+        typer.echo(f"warning: {problem}; workers use a {lease}s lease until `queuectl config "
+                   "set lease_timeout` gives a longer one", err=True)

@@ -1,5 +1,5 @@
-"""`queue list`, `queue set`, `queue pause` and `queue resume`: named queues and their
-fleet-wide limits (enforced in the claim, see `queuectl.store.queues`)."""
+"""`queue list`, `queue set`, `queue pause`, `queue resume` and `queue remove`: named queues
+and their fleet-wide limits (enforced in the claim, see `queuectl.store.queues`)."""
 
 from __future__ import annotations
 
@@ -79,6 +79,8 @@ def set_(
 def pause(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME")) -> None:
     """Stop claiming from a queue across the fleet; running jobs go on.
 
+    The queue must exist: have jobs, or settings from `queue set` (else exit 1).
+
     Example: queuectl queue pause emails
     """
     queuespec.check_name(name)
@@ -90,8 +92,24 @@ def pause(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME")) -
 def resume(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME")) -> None:
     """Claim from a paused queue again.
 
+    The queue must exist: have jobs, or settings from `queue set` (else exit 1).
+
     Example: queuectl queue resume emails
     """
     queuespec.check_name(name)
     store.resume_queue(ctx.obj.engine(), name=name)
     typer.echo(f"queue {name} resumed")
+
+
+@app.command()
+def remove(ctx: typer.Context, name: str = typer.Argument(..., metavar="NAME")) -> None:
+    """Delete a queue's settings: its limits, rate and pause.
+
+    Refused (exit 1) while the queue has unfinished jobs. Its finished jobs keep their queue
+    name until they are pruned.
+
+    Example: queuectl queue remove emails
+    """
+    queuespec.check_name(name)
+    store.remove_queue(ctx.obj.engine(), name=name)
+    typer.echo(f"queue {name} removed: its settings are gone")

@@ -139,20 +139,25 @@ def stop(
 
     Every worker of this host, daemon or foreground, or of --host NAME, or of the whole fleet
     (--all-hosts); the request travels through the database. Jobs still running when --grace
-    runs out are killed and go back to pending.
+    runs out are killed and go back to pending. Exits 1 when --host names a host without
+    registered workers, or when registered workers have not heartbeated lately (they are asked
+    to stop too, and stop at their next heartbeat if they still run).
 
     Example: queuectl worker stop --all-hosts --grace 30
     """
     from queuectl import store
-    from queuectl.cli import follow
     from queuectl.worker import supervisor
 
     if host is not None and all_hosts:
         raise typer.BadParameter("give --host NAME or --all-hosts, not both")
+    if host is not None and not host.strip():
+        raise typer.BadParameter("must name a host (or use --all-hosts)", param_hint="'--host'")
     target = None if all_hosts else (host or socket.gethostname())
     try:
         engine = ctx.obj.engine()
         workers = store.request_worker_stop(engine, host=target, grace=grace)
+        silent = store.request_silent_worker_stop(engine, host=target, grace=grace,
+                                                  skip=[w.id for w in workers])
     except errors.DatabaseUnavailable as exc:
         if target != socket.gethostname():
             raise
@@ -161,9 +166,34 @@ def stop(
         return
     supervisor.running_daemons(_workers_dir(ctx))  # drops stale pid files; signals nothing
     where = "the fleet" if target is None else f"host {target}"
-    if not workers:
+    known = bool(workers or silent)
+    # A registration of this host whose process is gone died without deregistering.
+    silent = [w for w in silent if w.host != socket.gethostname() or supervisor.alive(w.pid)]
+    if not workers and not silent:
+        if host is not None and not known:
+            raise errors.QueuectlError(
+                f"no worker is registered on host {host!r} (`queuectl status` lists the live "
+                "workers and their hosts)")
         typer.echo(f"No workers are running on {where}", err=True)
         return
+    if workers:
+        _stop_live(ctx, engine, workers, where, timeout)
+    if silent:
+        # Never "stopped" while one of them may still run: the next heartbeat tells.
+        pids = ", ".join(str(w.pid) for w in silent)
+        longest = max(w.silent_for for w in silent)
+        raise errors.QueuectlError(
+            f"{len(silent)} {'more ' if workers else ''}registered worker(s) on {where} "
+            f"(PID {pids}) have not heartbeated for up to {longest:.0f}s: asked them to stop "
+            "at their next heartbeat; they may also have died without deregistering")
+
+
+def _stop_live(ctx: typer.Context, engine: Any, workers: list[Any], where: str,
+               timeout: float | None) -> None:
+    """Wait for the live workers asked to stop, and say how each ended."""
+    from queuectl.cli import follow
+    from queuectl.worker import supervisor
+
     typer.echo(f"Stopping {len(workers)} worker(s) on {where}: waiting for running jobs to "
                "finish")
     left = follow.wait_workers_gone(engine, ids=[w.id for w in workers], timeout=timeout)

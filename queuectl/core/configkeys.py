@@ -7,12 +7,18 @@ durations are kept in whole milliseconds. Stored values are the canonical plain 
 in the key's unit, as text, which `parse_stored` reads back to the same value. `ALIASES` maps
 names other queue tools use to our keys. `retry_on`/`no_retry_on` hold sets of exit codes
 (1-255), written `64,75` or with ranges `64-78`, stored as the sorted list `64,75`.
+
+One rule ties two keys: `lease_timeout` must be at least `LEASE_HEARTBEATS` heartbeat
+intervals (`combination_problem`), since a worker extends its leases, and shows it is alive,
+only when it heartbeats. `config set` refuses a value that breaks it against the other key's
+stored value; a pair stored before the rule existed is read as is, and `lease_seconds` is the
+lease the fleet then uses.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -21,13 +27,16 @@ from queuectl import errors
 __all__ = [
     "ALIASES",
     "KEYS",
+    "LEASE_HEARTBEATS",
     "Key",
     "Value",
     "canonical_key",
+    "combination_problem",
     "defaults",
     "display",
     "format_value",
     "in_seconds",
+    "lease_seconds",
     "parse",
     "parse_stored",
 ]
@@ -279,3 +288,30 @@ def _plain(value: float | int) -> str:
 def defaults() -> dict[str, Value]:
     """Every key with its default value."""
     return {k.name: k.default for k in KEYS.values()}
+
+
+#: A lease must outlast this many heartbeat intervals: a worker extends its leases only when
+#: it heartbeats, so with fewer one late heartbeat lets them expire under a live worker (its
+#: jobs are rescued and run again elsewhere) and `status` and `worker stop` stop seeing it. The
+#: defaults (5s and 30s) leave six.
+LEASE_HEARTBEATS = 2
+
+
+def combination_problem(values: Mapping[str, Value]) -> str | None:
+    """Why `values` (a whole config: every key) cannot work together, or None."""
+    lease, beat = values["lease_timeout"], values["heartbeat_interval"]
+    assert isinstance(lease, float | int) and isinstance(beat, float | int)
+    if lease >= LEASE_HEARTBEATS * beat:
+        return None
+    return (f"lease_timeout {_plain(lease)}s is shorter than {LEASE_HEARTBEATS} heartbeat "
+            f"intervals (heartbeat_interval {_plain(beat)}s, so at least "
+            f"{_plain(LEASE_HEARTBEATS * beat)}s): a worker extends its leases only when it "
+            "heartbeats, so they would expire under live workers")
+
+
+def lease_seconds(values: Mapping[str, Value]) -> float:
+    """The lease the fleet uses: `lease_timeout`, or `LEASE_HEARTBEATS` heartbeat intervals
+    when that is longer (a pair `config set` refuses, stored before it did)."""
+    lease, beat = values["lease_timeout"], values["heartbeat_interval"]
+    assert isinstance(lease, float | int) and isinstance(beat, float | int)
+    return max(float(lease), LEASE_HEARTBEATS * float(beat))

@@ -1,8 +1,10 @@
 """Queue names, concurrency limits and rates as users write them. Pure: no I/O.
 
-A queue name is 1 to 64 letters, digits, `-`, `_` or `.`; a rate is `N/PERIOD` with N >= 1 and
-PERIOD one of `s`, `m`, `h`; a concurrency limit is an integer >= 1. `none` clears a limit.
-Every problem raises `errors.UsageError` (exit 2) with one line.
+A queue name is 1 to 64 letters, digits, `-`, `_` or `.`; a rate is `N/PERIOD` with N from 1
+to 2147483647 (an int4 column) and PERIOD one of `s`, `m`, `h`; a concurrency limit is a whole
+number in the same range. Numbers are ASCII digits only (`re`'s `\\d` and `int()` would take
+other scripts' digits too, `５` or `٥`). `none` clears a limit. Every problem raises
+`errors.UsageError` (exit 2) with one line.
 """
 
 from __future__ import annotations
@@ -73,14 +75,15 @@ def parse_rate(value: str) -> Rate | None:
     text = value.strip().lower()
     if text == "none":
         return None
-    match = re.fullmatch(r"(\d{1,10})\s*/\s*([a-z]+)", text)
+    match = re.fullmatch(r"([0-9]{1,10})\s*/\s*([a-z]+)", text)
     if not match or match.group(2) not in _PERIODS:
         raise errors.UsageError(
             f"invalid rate {value[:80]!r}: use N/PERIOD with PERIOD s, m or h "
             "(e.g. 10/s, 100/m, 5/h), or none")
     count = int(match.group(1))
     if not 1 <= count <= _MAX_LIMIT:
-        raise errors.UsageError(f"invalid rate {value[:80]!r}: N must be at least 1")
+        raise errors.UsageError(
+            f"invalid rate {value[:80]!r}: N must be a whole number from 1 to {_MAX_LIMIT}")
     unit = match.group(2)
     return Rate(count, _PERIODS[unit], unit)
 
@@ -90,7 +93,8 @@ def parse_concurrency(value: str) -> int | None:
     text = value.strip().lower()
     if text == "none":
         return None
-    if not re.fullmatch(r"\d{1,10}", text) or not 1 <= int(text) <= _MAX_LIMIT:
+    if not re.fullmatch(r"[0-9]{1,10}", text) or not 1 <= int(text) <= _MAX_LIMIT:
         raise errors.UsageError(
-            f"invalid concurrency {value[:80]!r}: use a whole number of at least 1, or none")
+            f"invalid concurrency {value[:80]!r}: use a whole number from 1 to {_MAX_LIMIT}, "
+            "or none")
     return int(text)

@@ -36,7 +36,8 @@ ALIASES = {
 }
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 MAX_EVERY = 366 * 86400  # seconds; a longer period is better said with a cron expression
-_EVERY = re.compile(r"@every\s+(\d{1,9})\s*([smh])", re.IGNORECASE)
+# ASCII: `\d` would take other scripts' digits, and IGNORECASE alone `ſ` for `s`.
+_EVERY = re.compile(r"@every\s+([0-9]{1,9})\s*([smh])", re.IGNORECASE | re.ASCII)
 _MAX_TEXT = 200
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,99}")
 #: Enqueue fields a template may not hold: every tick's job needs its own id, and runs now.

@@ -142,12 +142,12 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         return {"queues": [serialize.queue_json(q) for q in store.list_queues(engine)]}
 
     @app.post("/api/queues/{name}/pause", summary="Stop claiming from a queue, fleet-wide",
-              responses=answers.responses(400, 403))
+              responses=answers.responses(400, 403, 404))
     def queue_pause(name: str) -> dict[str, Any]:
         return serialize.queue_json(store.pause_queue(engine, name=queuespec.check_name(name)))
 
     @app.post("/api/queues/{name}/resume", summary="Claim from a paused queue again",
-              responses=answers.responses(400, 403))
+              responses=answers.responses(400, 403, 404))
     def queue_resume(name: str) -> dict[str, Any]:
         return serialize.queue_json(store.resume_queue(engine, name=queuespec.check_name(name)))
 

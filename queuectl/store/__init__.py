@@ -103,6 +103,7 @@ if TYPE_CHECKING:
         QueueInfo,
         list_queues,
         pause_queue,
+        remove_queue,
         resume_queue,
         set_queue_limits,
     )
@@ -125,10 +126,12 @@ if TYPE_CHECKING:
     )
     from queuectl.store.workers import (
         Beat,
+        SilentWorker,
         deregister_worker,
         heartbeat,
         list_workers,
         register_worker,
+        request_silent_worker_stop,
         set_worker_state,
     )
 
@@ -147,15 +150,16 @@ _FUNCTIONS = {
     "get_dependencies": "jobs",
     "list_jobs": "jobs", "retry_all_dead": "jobs", "retry_dead": "jobs", "status": "jobs",
     "open_listener": "listen",
-    "list_queues": "queues", "pause_queue": "queues", "resume_queue": "queues",
-    "set_queue_limits": "queues",
+    "list_queues": "queues", "pause_queue": "queues", "remove_queue": "queues",
+    "resume_queue": "queues", "set_queue_limits": "queues",
     "abandon_run": "runs", "claim_jobs": "runs", "finish_and_claim": "runs",
     "finish_runs": "runs",
     "requeue_runs": "runs",
     "delete_stale_workers": "upkeep", "expired_runs": "upkeep", "rescue_runs": "upkeep",
     "resign_leader": "upkeep", "try_lead": "upkeep",
     "deregister_worker": "workers", "heartbeat": "workers", "list_workers": "workers",
-    "register_worker": "workers", "set_worker_state": "workers",
+    "register_worker": "workers", "request_silent_worker_stop": "workers",
+    "set_worker_state": "workers",
 }
 _VALUES = {
     "NOTIFY_CHANNEL": "_common",
@@ -166,7 +170,7 @@ _VALUES = {
     "Enqueued": "enqueueing",
     "Status": "jobs", "Listener": "listen", "QueueInfo": "queues", "Claimed": "runs",
     "RunResult": "runs",
-    "ExpiredRun": "upkeep", "Beat": "workers",
+    "ExpiredRun": "upkeep", "Beat": "workers", "SilentWorker": "workers",
     "Control": "control", "OutputRead": "control", "Steered": "control",
     "Cron": "cron", "CronPass": "cron",
 }
@@ -189,6 +193,7 @@ __all__ = [
     "QueueInfo",
     "RunResult",
     "RunningJob",
+    "SilentWorker",
     "Status",
     "Steered",
     "abandon_run",
@@ -227,6 +232,8 @@ __all__ = [
     "read_output",
     "register_worker",
     "remove_cron",
+    "remove_queue",
+    "request_silent_worker_stop",
     "request_worker_stop",
     "requeue_runs",
     "rescue_runs",

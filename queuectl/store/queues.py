@@ -55,6 +55,7 @@ __all__ = [
     "claim_limited",
     "list_queues",
     "pause_queue",
+    "remove_queue",
     "resume_queue",
     "set_queue_limits",
 ]
@@ -140,20 +141,48 @@ def set_queue_limits(engine: sa.Engine, *, name: str, concurrency: int | None = 
 def _set_paused(engine: sa.Engine, name: str, paused: bool) -> QueueInfo:
     queuespec.check_name(name)
     with engine.begin() as conn:
-        run(conn, queues_sql.queue_set_paused, {"name": name, "paused": paused})
+        if not fetch(conn, queues_sql.queue_set_paused, {"name": name, "paused": paused}):
+            raise _not_found(name)
         if not paused:
             _notify(conn, None)
     return _one(engine, name)
 
 
+def _not_found(name: str) -> errors.QueueNotFound:
+    return errors.QueueNotFound(
+        f"no queue named {name!r}: no job names it and it has no settings (`queuectl queue "
+        "list` lists the queues; `queuectl queue set` gives a new one its settings)")
+
+
 def pause_queue(engine: sa.Engine, *, name: str) -> QueueInfo:
-    """Stop claiming from queue `name` across the fleet (running jobs go on)."""
+    """Stop claiming from queue `name` across the fleet (running jobs go on); a queue that
+    has neither jobs nor settings raises QueueNotFound."""
     return _set_paused(engine, name, True)
 
 
 def resume_queue(engine: sa.Engine, *, name: str) -> QueueInfo:
-    """Claim from queue `name` again."""
+    """Claim from queue `name` again (QueueNotFound as `pause_queue`)."""
     return _set_paused(engine, name, False)
+
+
+def remove_queue(engine: sa.Engine, *, name: str) -> None:
+    """Delete the settings (limits, rate, pause) of queue `name`, which must have no
+    unfinished job (else QueueNotEmpty) and settings to delete (else QueueNotFound); its
+    finished jobs keep their queue name until they are pruned. A job enqueued into it later
+    starts a queue without settings."""
+    queuespec.check_name(name)
+    with engine.begin() as conn:
+        [row] = fetch(conn, queues_sql.queue_delete_if_idle, {"name": name})
+        if row.unfinished:
+            raise errors.QueueNotEmpty(
+                f"queue {name!r} has {row.unfinished} unfinished job(s) (pending, waiting, held, "
+                "failed or running); remove it once they have finished or been cancelled")
+        if not row.had_row:
+            if row.has_jobs:
+                raise errors.QueueNotFound(
+                    f"queue {name!r} has no settings to remove (only finished jobs name it, "
+                    "until `queuectl prune` removes them)")
+            raise _not_found(name)
 
 
 def _one(engine: sa.Engine, name: str) -> QueueInfo:

@@ -53,8 +53,10 @@ def counts(fetch: Fetch, *, split_claimed: bool = False) -> dict[str, int]:
 
 def live_within(values: Mapping[str, Any]) -> float:
     """A worker counts as live while it has missed fewer than three heartbeats (and never
-    longer than its lease); `values` is the config."""
-    return min(3 * float(values["heartbeat_interval"]), float(values["lease_timeout"]))
+    longer than its lease, `configkeys.lease_seconds`: never shorter than two heartbeats, so
+    a `lease_timeout` stored shorter than that cannot hide workers that heartbeat on time);
+    `values` is the config."""
+    return min(3 * float(values["heartbeat_interval"]), configkeys.lease_seconds(values))
 
 
 def workers(fetch: Fetch, live: float) -> list[WorkerInfo]:

@@ -8,12 +8,13 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from queuectl import db
+from queuectl.core import configkeys
 from queuectl.db.models import WorkerInfo
-from queuectl.store._common import _autocommit, _workers, fetch, run
+from queuectl.store._common import _autocommit, _config, _workers, fetch, run
 from queuectl.store.statements import workers as workers_sql
 
-__all__ = ["Beat", "deregister_worker", "heartbeat", "list_workers", "register_worker",
-           "set_worker_state"]
+__all__ = ["Beat", "SilentWorker", "deregister_worker", "heartbeat", "list_workers",
+           "register_worker", "request_silent_worker_stop", "set_worker_state"]
 
 
 def register_worker(
@@ -72,3 +73,27 @@ def list_workers(engine: sa.Engine, *, live_within: float) -> list[WorkerInfo]:
     """Workers that heartbeated within `live_within` seconds, with the jobs they run."""
     with db.translate_errors(engine), engine.connect() as conn:
         return _workers(conn, live_within)
+
+
+@dataclass(frozen=True)
+class SilentWorker:
+    """A registered worker that has not heartbeated lately (`silent_for` seconds), not for so
+    long that the leader would drop it as dead: it may have died, or may be running late."""
+
+    id: int
+    host: str
+    pid: int
+    silent_for: float
+
+
+def request_silent_worker_stop(engine: sa.Engine, *, host: str | None, grace: float | None,
+                               skip: Sequence[int]) -> list[SilentWorker]:
+    """Ask the registered workers of `host` (None: every host) that `request_worker_stop`
+    did not find live (`skip` are the ones it did) to stop as well, if they still run; returns
+    them. A registration is silent, not dead, until the leader would drop it: for twice the
+    lease, and at least a minute (as `worker.upkeep` does)."""
+    with db.translate_errors(engine), engine.begin() as conn:
+        dead = max(2 * configkeys.lease_seconds(_config(conn)), 60.0)
+        rows = fetch(conn, workers_sql.worker_request_stop_silent, {
+            "host": host, "grace": grace, "skip": list(skip), "dead": dead})
+    return [SilentWorker(r.id, r.host, r.pid, float(r.silent_for)) for r in rows]

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from queuectl import store
-from queuectl.core import backoff
+from queuectl.core import backoff, configkeys
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -34,7 +34,8 @@ class Settings:
     def from_config(cls, values: Mapping[str, Any]) -> Settings:
         """The snapshot of a `store.load_config` answer."""
         return cls(
-            lease_timeout=float(values["lease_timeout"]),
+            # Never shorter than two heartbeats, even as an older version stored it.
+            lease_timeout=configkeys.lease_seconds(values),
             heartbeat_interval=float(values["heartbeat_interval"]),
             poll_interval=float(values["poll_interval"]),
             job_timeout_ms=values["job_timeout"],

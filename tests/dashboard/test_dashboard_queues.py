@@ -24,6 +24,9 @@ def test_queue_list_pause_resume_and_job_filter(clean, client):
     res = client.post("/api/queues/mail/resume", headers=ACTION)
     assert res.json()["paused"] is False
     assert client.post("/api/queues/bad%20name/pause", headers=ACTION).status_code == 400
+    missing = client.post("/api/queues/nosuch/pause", headers=ACTION)  # no jobs, no settings
+    assert missing.status_code == 404 and "no queue named 'nosuch'" in missing.json()["error"]
+    assert "nosuch" not in {q["name"] for q in client.get("/api/queues").json()["queues"]}
     jobs = client.get("/api/jobs", params={"queue": "mail"}).json()["jobs"]
     assert [j["id"] for j in jobs] == ["m1"] and jobs[0]["queue"] == "mail"
     assert client.get("/api/jobs", params={"queue": "no way"}).status_code == 400

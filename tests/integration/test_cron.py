@@ -59,7 +59,7 @@ def tick_log(crons: sa.Engine) -> Iterator[Callable[[str], dict[str, datetime]]]
 
 def fast_fleet(cli) -> None:
     """Config for tests that kill a leader: a successor takes over within about 2 s."""
-    for key, value in {"lease_timeout": "2s", "heartbeat_interval": "0.3s",
+    for key, value in {"heartbeat_interval": "0.3s", "lease_timeout": "2s",
                        "poll_interval": "0.2s"}.items():
         assert cli("config", "set", key, value).returncode == 0
 

@@ -28,7 +28,7 @@ def leaders(cli) -> list[int]:
 
 def test_killing_the_leader_hands_upkeep_to_another_worker_that_rescues_its_job(
         clean, cli, workers, tmp_path):
-    for key, value in {"lease_timeout": "2s", "heartbeat_interval": "0.3s",
+    for key, value in {"heartbeat_interval": "0.3s", "lease_timeout": "2s",
                        "poll_interval": "0.2s", "backoff_base": "1",
                        "backoff_max": "0.1s"}.items():
         assert cli("config", "set", key, value).returncode == 0

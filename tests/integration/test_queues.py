@@ -194,7 +194,7 @@ def test_pausing_a_queue_stops_its_claims_and_resuming_restarts_them(fresh, cli,
 
 def test_a_worker_killed_mid_job_frees_its_slot_when_the_job_is_rescued(fresh, cli, workers,
                                                                          tmp_path):
-    for key, value in {"lease_timeout": "2s", "heartbeat_interval": "0.3s",
+    for key, value in {"heartbeat_interval": "0.3s", "lease_timeout": "2s",
                        "poll_interval": "0.2s"}.items():
         assert cli("config", "set", key, value).returncode == 0
     assert cli("queue", "set", "one", "--concurrency", "1").returncode == 0
@@ -257,3 +257,15 @@ def test_concurrent_claims_never_exceed_the_limit(fresh):
             t.join()
         assert sum(got) == 3, got
         assert states(fresh, "tight") == {"processing": 3, "pending": 27}
+
+
+def test_a_faster_rate_applies_to_a_running_worker_at_its_next_claim(fresh, cli, workers):
+    fast_config(cli)
+    assert cli("queue", "set", "slow", "--rate", "1/h").returncode == 0
+    enqueue(fresh, 2, "true", "slow", "slow")
+    workers.start(1)
+    wait_for(lambda: states(fresh, "slow") == {"completed": 1, "pending": 1}, timeout=30,
+             message="the first start of the hour")
+    assert cli("queue", "set", "slow", "--rate", "100/s").returncode == 0
+    wait_for(lambda: states(fresh, "slow") == {"completed": 2}, timeout=10,
+             message="the second job under the new rate, not an hour later")

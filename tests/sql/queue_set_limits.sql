@@ -10,4 +10,10 @@ ON CONFLICT (name) DO UPDATE
         rate_count = CASE WHEN %(set_rate)s THEN excluded.rate_count ELSE q.rate_count END,
         rate_period = CASE WHEN %(set_rate)s THEN excluded.rate_period
                            ELSE q.rate_period END,
+        rate_next_at = CASE
+            WHEN NOT %(set_rate)s THEN q.rate_next_at
+            WHEN q.rate_count IS NULL OR excluded.rate_count IS NULL THEN NULL
+            ELSE q.rate_next_at - (q.rate_period * interval '1 second') / q.rate_count
+                 + (excluded.rate_period * interval '1 second') / excluded.rate_count
+        END,
         updated_at = now()

@@ -97,3 +97,19 @@ def test_the_stored_form_is_plain_and_reads_back_equal(key, raw, stored):
         return
     assert configkeys.format_value(value) == stored
     assert configkeys.parse_stored(key, stored) == value
+
+
+@pytest.mark.parametrize("key", sorted(k for k in configkeys.KEYS
+                                       if k not in ("retry_on", "no_retry_on")))
+@pytest.mark.parametrize("five", ["５", "٥", "۵", "𝟓"])
+def test_numbers_are_ascii_digits_only(key, five):
+    for raw in (five, f"1{five}", f"{five}s", f"{five}.5"):
+        with pytest.raises(errors.InvalidConfig):
+            configkeys.parse(key, raw)
+
+
+@pytest.mark.parametrize("key", ["retry_on", "no_retry_on"])
+def test_exit_codes_are_ascii_digits_only(key):
+    for raw in ("٦٤", "64,７５", "64-٧٨"):
+        with pytest.raises(errors.InvalidConfig):
+            configkeys.parse(key, raw)

@@ -66,3 +66,28 @@ def test_worker_queue_lists():
     assert queuespec.parse_names("a, b,a") == ["a", "b"]
     with pytest.raises(errors.UsageError):
         queuespec.parse_names("a,,b")
+
+
+#: Digits of other scripts, which `\d`, `str.isdigit()` and `int()` all take for 5.
+UNICODE_FIVES = ["５", "٥", "۵", "५", "𝟓"]
+
+
+@pytest.mark.parametrize("five", UNICODE_FIVES)
+def test_numbers_are_ascii_digits_only(five):
+    with pytest.raises(errors.UsageError, match="invalid concurrency"):
+        queuespec.parse_concurrency(five)
+    with pytest.raises(errors.UsageError, match="invalid rate"):
+        queuespec.parse_rate(f"{five}/s")
+    with pytest.raises(errors.UsageError, match="invalid rate"):
+        queuespec.parse_rate(f"1{five}/m")
+
+
+@pytest.mark.parametrize(("text", "parse", "kind"), [
+    ("2147483648/s", queuespec.parse_rate, "rate"),
+    ("9999999999/h", queuespec.parse_rate, "rate"),
+    ("2147483648", queuespec.parse_concurrency, "concurrency"),
+])
+def test_a_number_over_the_limit_says_the_range(text, parse, kind):
+    with pytest.raises(errors.UsageError, match=f"invalid {kind} .*from 1 to 2147483647"):
+        parse(text)
+    assert parse(text.replace("2147483648", "2147483647").replace("9999999999", "2147483647"))

@@ -123,3 +123,10 @@ def test_latest_and_next_tick_bracket_every_instant(text, zone):
         assert latest is not None and upcoming is not None
         assert latest <= at < upcoming, (at, latest, upcoming)
         assert sched.next_tick(latest) == upcoming, at
+
+
+@pytest.mark.parametrize("text", ["@every ٥s", "@every ５m", "@every 1٠h", "@every 5ſ",
+                                  "@every 5\u212a"])
+def test_every_takes_ascii_digits_and_units_only(text):
+    with pytest.raises(errors.UsageError, match="@every takes a whole number"):
+        schedule.parse(text, "UTC")

@@ -14,6 +14,7 @@ __all__ = [
     "HELD_BACK",
     "limited_with_room",
     "queue_claim_limited",
+    "queue_delete_if_idle",
     "queue_list_counts",
     "queue_lock_limited",
     "queue_set_limits",
@@ -128,7 +129,11 @@ queue_list_counts = Statement("queue_list_counts", f"""
     ORDER BY 1""")
 
 #: Set the limits given (`set_concurrency`, `set_rate`) and keep the others; creates the
-#: queue's row when it has none.
+#: queue's row when it has none. A new rate applies from the next claim: the next allowed
+#: start (`rate_next_at`, the last start plus the old spacing, see `queue_claim_limited`)
+#: becomes the last start plus the new spacing, sooner or later than it was; no rate before
+#: or after (a cleared rate, or a stale `rate_next_at` an older version left behind one)
+#: clears it.
 queue_set_limits = Statement("queue_set_limits", """
     INSERT INTO queues AS q (name, concurrency, rate_count, rate_period)
     VALUES (%(name)s,
@@ -141,9 +146,36 @@ queue_set_limits = Statement("queue_set_limits", """
             rate_count = CASE WHEN %(set_rate)s THEN excluded.rate_count ELSE q.rate_count END,
             rate_period = CASE WHEN %(set_rate)s THEN excluded.rate_period
                                ELSE q.rate_period END,
+            rate_next_at = CASE
+                WHEN NOT %(set_rate)s THEN q.rate_next_at
+                WHEN q.rate_count IS NULL OR excluded.rate_count IS NULL THEN NULL
+                ELSE q.rate_next_at - (q.rate_period * interval '1 second') / q.rate_count
+                     + (excluded.rate_period * interval '1 second') / excluded.rate_count
+            END,
             updated_at = now()""")
 
-#: Pause or resume a queue (creates its row when it has none).
+#: Pause or resume a queue that exists, that is has jobs or settings (creates its row when it
+#: has none); no row back for a queue that does not.
 queue_set_paused = Statement("queue_set_paused", """
-    INSERT INTO queues (name, paused) VALUES (%(name)s, %(paused)s)
-    ON CONFLICT (name) DO UPDATE SET paused = %(paused)s, updated_at = now()""")
+    INSERT INTO queues AS q (name, paused)
+    SELECT %(name)s, %(paused)s
+    WHERE EXISTS (SELECT 1 FROM queues WHERE name = %(name)s)
+          OR EXISTS (SELECT 1 FROM jobs WHERE queue = %(name)s)
+    ON CONFLICT (name) DO UPDATE SET paused = %(paused)s, updated_at = now()
+    RETURNING q.name""")
+
+#: Delete a queue's settings row unless it has unfinished jobs; answers how many unfinished
+#: jobs it has, whether it had a row and whether any job names it (none of them: no queue).
+queue_delete_if_idle = Statement("queue_delete_if_idle", f"""
+    WITH unfinished AS (
+        SELECT count(*) AS n FROM jobs
+        WHERE queue = %(name)s AND state NOT IN ({sql.FINISHED})
+    ), gone AS (
+        DELETE FROM queues
+        WHERE name = %(name)s AND (SELECT n FROM unfinished) = 0
+        RETURNING name
+    )
+    SELECT (SELECT n FROM unfinished) AS unfinished,
+           EXISTS (SELECT 1 FROM queues WHERE name = %(name)s) AS had_row,
+           EXISTS (SELECT 1 FROM jobs WHERE queue = %(name)s) AS has_jobs,
+           EXISTS (SELECT 1 FROM gone) AS removed""")

@@ -12,6 +12,7 @@ __all__ = [
     "worker_insert",
     "worker_insert_with_id",
     "worker_list_live",
+    "worker_request_stop_silent",
     "worker_set_state",
 ]
 
@@ -77,3 +78,17 @@ worker_list_live = Statement("worker_list_live", f"""
     FROM workers w
     WHERE w.heartbeat_at >= now() - %(live)s * interval '1 second'
     ORDER BY w.host, w.pid""")
+
+#: Ask the other registered workers of `host` (NULL: every host) to stop: the ones `worker
+#: stop` did not find live (`skip`) whose heartbeat is late but younger than `dead` seconds
+#: (older ones the leader drops as dead). A worker that runs gets the request at its next
+#: heartbeat, however late (`worker_request_stop_many` asks the live ones). Answers each one,
+#: with the seconds since its heartbeat.
+worker_request_stop_silent = Statement("worker_request_stop_silent", """
+    UPDATE workers
+    SET stop_grace = CASE WHEN stop_requested_at IS NULL THEN %(grace)s ELSE stop_grace END,
+        stop_requested_at = coalesce(stop_requested_at, now())
+    WHERE (CAST(%(host)s AS text) IS NULL OR host = %(host)s)
+          AND id <> ALL(CAST(%(skip)s AS bigint[]))
+          AND heartbeat_at >= now() - %(dead)s * interval '1 second'
+    RETURNING id, host, pid, extract(epoch FROM now() - heartbeat_at) AS silent_for""")

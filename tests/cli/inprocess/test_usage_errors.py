@@ -52,8 +52,9 @@ def test_an_unknown_command_is_one_line_exit_2(cli, group):
 
 REQUIRED = [["enqueue"], ["show"], ["cancel"], ["signal"], ["signal", "x"], ["retry"], ["wait"],
             ["logs"], ["config", "set"], ["config", "set", "max_retries"], ["config", "get"],
-            ["queue", "set"], ["queue", "pause"], ["queue", "resume"], ["cron", "add"],
-            ["cron", "add", "x"], ["cron", "add", "x", "@daily"], ["cron", "remove"],
+            ["queue", "set"], ["queue", "pause"], ["queue", "resume"], ["queue", "remove"],
+            ["cron", "add"], ["cron", "add", "x"], ["cron", "add", "x", "@daily"],
+            ["cron", "remove"],
             ["cron", "pause"], ["cron", "resume"], ["cron", "run"]]
 
 
@@ -71,8 +72,8 @@ def test_every_command_with_a_required_argument_is_in_the_list():
     assert leaves_with_arguments == {
         ("enqueue",), ("show",), ("cancel",), ("signal",), ("retry",), ("wait",), ("logs",),
         ("config", "set"), ("config", "get"), ("queue", "set"), ("queue", "pause"),
-        ("queue", "resume"), ("cron", "add"), ("cron", "remove"), ("cron", "pause"),
-        ("cron", "resume"), ("cron", "run")}
+        ("queue", "resume"), ("queue", "remove"), ("cron", "add"), ("cron", "remove"),
+        ("cron", "pause"), ("cron", "resume"), ("cron", "run")}
 
 
 NO_ARGUMENTS = [["status"], ["migrate"], ["prune"], ["dashboard"], ["metrics"], ["doctor"],

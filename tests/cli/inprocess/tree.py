@@ -11,9 +11,9 @@ COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], 
             ["dlq", "list"], ["dlq", "retry"], ["config", "set"], ["config", "get"],
             ["config", "list"], ["config", "show"], ["cancel"], ["signal"], ["pause"],
             ["resume"], ["retry"], ["wait"], ["queue", "list"], ["queue", "set"],
-            ["queue", "pause"], ["queue", "resume"], ["cron", "add"], ["cron", "list"],
-            ["cron", "remove"], ["cron", "pause"], ["cron", "resume"], ["cron", "run"],
-            ["context", "list"], ["context", "use"], ["context", "show"]]
+            ["queue", "pause"], ["queue", "resume"], ["queue", "remove"], ["cron", "add"],
+            ["cron", "list"], ["cron", "remove"], ["cron", "pause"], ["cron", "resume"],
+            ["cron", "run"], ["context", "list"], ["context", "use"], ["context", "show"]]
 #: Commands people are not meant to type, hidden from help (`worker start` runs `worker run`
 #: in each child).
 INTERNAL = [["worker", "run"]]
