@@ -1,5 +1,5 @@
-"""The SQL literals and fragments the catalogue's statements are written with (job states,
-`RELEASE_STATE`), and the small helpers around them (parameters, row conversion, messages).
+"""The SQL literals and fragments the catalogue's statements are written with (job states),
+and the small helpers around them (parameters, row conversion, messages).
 The statements themselves are in `store.statements`. Imports nothing heavy."""
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "PENDING",
     "PROCESSING",
-    "RELEASE_STATE",
     "UNIQUE_KEY_HELD",
     "WAITING",
     "array_literal",
@@ -54,15 +53,6 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 CLAIMED = "claimed"
 
 UNIQUE_KEY_HELD = predicates.UNIQUE_KEY_HELD
-
-#: The state a job given another chance (retry, dlq retry) goes to: waiting while one of its
-#: `after` jobs has not completed, else pending.
-RELEASE_STATE = f"""
-    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
-                      WHERE d.job_id = jobs.id AND p.state <> {COMPLETED})
-         THEN {WAITING} ELSE {PENDING} END
-"""
-
 
 def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dict[str, Any]:
     """`job_insert_many`'s parameters for `batch` (jobs without max_retries get the default).
