@@ -35,6 +35,7 @@ __all__ = [
     "array_literal",
     "config_value",
     "counts_from_rows",
+    "duplicate_id_message",
     "duplicate_message",
     "insert_params",
     "wake_payloads",
@@ -103,7 +104,11 @@ def array_literal(values: list[str]) -> str:
 def duplicate_message(detail: str | None) -> str:
     """The one line for a unique violation on the job id."""
     match = re.search(r"\(id\)=\((.*)\) already exists", detail or "", re.S)
-    job_id = match.group(1) if match else "?"
+    return duplicate_id_message(match.group(1) if match else "?")
+
+
+def duplicate_id_message(job_id: str) -> str:
+    """The one line for an enqueue of a job whose id `job_id` is taken."""
     return f"a job with id {job_id!r} already exists; nothing was enqueued"
 
 

@@ -50,6 +50,20 @@ def test_cycle_in_a_payload_is_refused():
         parse_payload(json.dumps(payload))
 
 
+def test_a_long_cycle_is_named_by_its_first_ids_and_its_length():
+    payload = [{"id": f"job-{i}", "command": "x", "after": [f"job-{(i + 1) % 5000}"]}
+               for i in range(5000)]
+    with pytest.raises(errors.DependencyCycle) as caught:
+        parse_payload(json.dumps(payload))
+    assert str(caught.value) == (
+        "'after' makes a cycle of 5000 jobs: job-0 -> job-1 -> job-2 -> job-3 -> job-4 -> "
+        "... -> job-0; nothing was enqueued")
+    assert caught.value.ids[:2] == ["job-0", "job-1"] and len(caught.value.ids) == 5000
+    six = [{"id": i, "command": "x", "after": [j]} for i, j in zip("abcdef", "bcdefa", strict=True)]
+    with pytest.raises(errors.DependencyCycle, match=r"cycle: a -> b -> c -> d -> e -> f -> a;"):
+        parse_payload(json.dumps(six))
+
+
 def test_good_fields():
     [spec] = parse_payload('{"command": "x", "unique_key": "k", "after": ["a", "b", "a"]}')
     assert (spec.unique_key, spec.after) == ("k", ["a", "b"])

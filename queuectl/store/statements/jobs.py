@@ -18,6 +18,7 @@ __all__ = [
     "job_get",
     "job_get_many",
     "job_holders_of_keys",
+    "job_ids_taken",
     "job_insert_many",
     "job_insert_many_unique",
     "job_list",
@@ -138,6 +139,10 @@ job_get = Statement("job_get", f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %(id)
 #: The jobs with these ids, every column.
 job_get_many = Statement("job_get_many", f"""
     SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[]))""")
+
+#: Which of these ids are taken.
+job_ids_taken = Statement("job_ids_taken", """
+    SELECT id FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[]))""")
 
 #: Up to six ids that start with a LIKE pattern (escaped): one means a unique prefix.
 job_find_by_prefix = Statement("job_find_by_prefix", """
