@@ -123,3 +123,14 @@ def test_latest_and_next_tick_bracket_every_instant(text, zone):
         assert latest is not None and upcoming is not None
         assert latest <= at < upcoming, (at, latest, upcoming)
         assert sched.next_tick(latest) == upcoming, at
+
+
+def test_the_accepted_zones_are_the_bundled_ones_without_the_host_dependent_names():
+    from zoneinfo import ZoneInfo
+
+    zones = schedule.iana_zones()
+    assert {"UTC", "Europe/Paris", "America/New_York"} <= zones
+    assert not {"localtime", "posixrules", "Factory"} & zones
+    assert not [z for z in zones if z.startswith(("posix/", "right/"))]
+    for zone in zones:  # each loads here, from the bundled data if the host lacks it
+        ZoneInfo(zone)
