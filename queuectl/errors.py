@@ -3,6 +3,7 @@
     QueuectlError (exit 1)           base: an operational failure
     ├── UsageError (exit 2)          the user's input is wrong; nothing was changed
     │   ├── InvalidJob               an enqueue payload failed validation
+    │   │   └── DependencyCycle      ... because its `after` lists make a cycle
     │   ├── InvalidConfig            a config key or value is not acceptable
     │   └── AmbiguousId              an id prefix matches several jobs
     ├── DatabaseUnavailable (exit 2) the database cannot be reached or the URL is bad
@@ -28,6 +29,7 @@ __all__ = [
     "CronNotFound",
     "DatabaseError",
     "DatabaseUnavailable",
+    "DependencyCycle",
     "DuplicateCron",
     "DuplicateJob",
     "InvalidConfig",
@@ -57,6 +59,15 @@ class UsageError(QueuectlError):
 
 class InvalidJob(UsageError):
     """An enqueue payload failed validation (the message names the field)."""
+
+
+class DependencyCycle(InvalidJob):
+    """The `after` lists of a payload make a cycle; `ids` holds every id of the payload (a
+    caller that can see the database reports one already taken first: that is the mistake)."""
+
+    def __init__(self, message: str, *, ids: list[str]) -> None:
+        super().__init__(message)
+        self.ids = ids
 
 
 class InvalidConfig(UsageError):

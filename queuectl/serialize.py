@@ -92,7 +92,8 @@ def queue_json(queue: QueueInfo) -> dict[str, Any]:
 
 
 def cron_json(cron: Cron) -> dict[str, Any]:
-    """A cron schedule as JSON; `template` is the job object it enqueues."""
+    """A cron schedule as JSON; `template` is the job object it enqueues; `error` says why
+    this host cannot evaluate its schedule (null when it can)."""
     import json
 
     return {
@@ -106,4 +107,5 @@ def cron_json(cron: Cron) -> dict[str, Any]:
         "last_run": iso(cron.last_run_at),
         "last_job_id": cron.last_job_id,
         "last_job_state": cron.last_job_state,
+        "error": cron.error,
     }

@@ -70,11 +70,20 @@ def list_(
         typer.echo("no cron schedules", err=True)
         return
     output.table(
-        [[c.name, c.schedule, c.zone, "paused" if c.paused else output.fmt_time(c.next_run),
+        [[c.name, c.schedule, c.zone, _next_run(c),
           output.fmt_time(c.last_run_at), c.last_job_id or "-", c.last_job_state or "-",
           output.short(c.template, 40)] for c in crons],
         ["NAME", "SCHEDULE", "ZONE", "NEXT RUN", "LAST RUN", "LAST JOB", "STATE", "TEMPLATE"],
     )
+    for c in crons:
+        if c.error is not None:
+            typer.echo(f"warning: cron {c.name}: {c.error}", err=True)
+
+
+def _next_run(cron: store.Cron) -> str:
+    if cron.error is not None:
+        return "invalid"  # why: a warning line after the table
+    return "paused" if cron.paused else output.fmt_time(cron.next_run)
 
 
 @app.command()

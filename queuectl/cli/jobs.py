@@ -6,7 +6,7 @@ import sys
 
 import typer
 
-from queuectl import db, serialize, store
+from queuectl import db, errors, serialize, store
 from queuectl.cli import complete, output, params, progress
 from queuectl.core import jobspec, queuespec
 from queuectl.core.records import Job, JobState
@@ -42,7 +42,7 @@ def enqueue(
     if wait and follow_:
         raise typer.BadParameter("give --wait or --follow, not both")
     text = jobspec.decode(sys.stdin.buffer.read(), "standard input") if payload == "-" else payload
-    specs = jobspec.parse_payload(text, here=_here() if here else None)
+    specs = _parse(ctx, text, here)
     if follow_ and len(specs) != 1:
         raise typer.BadParameter("--follow takes one job, not an array")
     target = ctx.obj.target()
@@ -74,6 +74,17 @@ def enqueue(
         for job in waited:
             typer.echo(f"{job.id} {job.state.value}", err=as_json)
         raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in waited) else 1)
+
+
+def _parse(ctx: typer.Context, text: str, here: bool) -> list[jobspec.JobSpec]:
+    """The payload's jobs. One whose id is taken is the mistake to report first, before a
+    cycle its `after` lists make (`{"id": "x", "after": ["x"]}` with x stored)."""
+    try:
+        return jobspec.parse_payload(text, here=_here() if here else None)
+    except errors.DependencyCycle as exc:
+        with ctx.obj.connection() as conn, db.translate_psycopg_errors(ctx.obj.target()):
+            quick.refuse_taken_ids(conn, ids=exc.ids)
+        raise
 
 
 def _here() -> str:

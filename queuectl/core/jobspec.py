@@ -91,9 +91,20 @@ def parse_payload(text: str, *, here: str | None = None) -> list[JobSpec]:
         seen.add(spec.id)
     cycle = find_cycle({s.id: s.after for s in specs})
     if cycle:
-        raise errors.InvalidJob(f"'after' makes a cycle: {' -> '.join(cycle)}; nothing was "
-                                "enqueued")
+        raise errors.DependencyCycle(f"'after' makes a cycle{_path(cycle)}; nothing was "
+                                     "enqueued", ids=[s.id for s in specs])
     return specs
+
+
+_CYCLE_SHOWN = 5  # ids; a long cycle is named by its first ids and its length
+
+
+def _path(cycle: list[str]) -> str:
+    """`: a -> b -> a`, or for a long cycle `of N jobs: a -> b -> ... -> a` (first ids)."""
+    if len(cycle) - 1 <= _CYCLE_SHOWN + 1:
+        return ": " + " -> ".join(cycle)
+    return (f" of {len(cycle) - 1} jobs: " + " -> ".join(cycle[:_CYCLE_SHOWN])
+            + f" -> ... -> {cycle[0]}")
 
 
 def find_cycle(after: dict[str, list[str]]) -> list[str] | None:

@@ -18,8 +18,11 @@ Every problem raises `errors.UsageError` with one line.
 
 from __future__ import annotations
 
+import functools
+import importlib.resources
 import json
 import re
+import zoneinfo
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -27,7 +30,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from queuectl import errors
 from queuectl.core import jobspec
 
-__all__ = ["MAX_EVERY", "Schedule", "check_name", "check_zone", "parse", "parse_template"]
+__all__ = ["MAX_EVERY", "Schedule", "check_name", "check_zone", "iana_zones", "parse",
+           "parse_template"]
 
 ALIASES = {
     "@yearly": "0 0 1 1 *", "@annually": "0 0 1 1 *", "@monthly": "0 0 1 * *",
@@ -99,9 +103,34 @@ class Schedule:
         return tick if tick is not None and tick > done_until else None
 
 
+#: Names in a zoneinfo directory that are not zones every host agrees on: `localtime` and
+#: `posixrules` are whatever the host is set to, `Factory` is no place, and `posix/…` and
+#: `right/…` copy the zones (`right/` with leap seconds) where a host's data has them.
+_HOST_NAMES = frozenset({"localtime", "posixrules", "Factory"})
+_HOST_PREFIXES = ("posix/", "right/")
+
+
+@functools.cache
+def iana_zones() -> frozenset[str]:
+    """The IANA zone names every host can read: the list of the bundled `tzdata` package
+    (a dependency, so every host has it), or, without it, this host's minus the names that
+    differ by host."""
+    try:
+        listed = importlib.resources.files("tzdata").joinpath("zones").read_text("utf-8")
+        names = set(listed.split())
+    except (ModuleNotFoundError, OSError):
+        names = zoneinfo.available_timezones()
+    return frozenset(n for n in names
+                     if n not in _HOST_NAMES and not n.startswith(_HOST_PREFIXES))
+
+
 def check_zone(zone: str) -> str:
-    """`zone` if it names an IANA time zone this host knows (else UsageError)."""
-    if not zone or len(zone) > 64 or not zone.isprintable() or zone.startswith(("/", ".")):
+    """`zone` if it names an IANA time zone that every host reads the same (not `localtime`
+    or `posixrules`, which differ by host) and this host can load (else UsageError)."""
+    if zone in _HOST_NAMES or zone.startswith(_HOST_PREFIXES):
+        raise errors.UsageError(f"time zone {zone!r} depends on each host's zone data; use an "
+                                "IANA name such as UTC or Europe/Paris")
+    if zone not in iana_zones():
         raise errors.UsageError(f"unknown time zone {zone!r}; use an IANA name such as "
                                 "UTC or Europe/Paris")
     try:

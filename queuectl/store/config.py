@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from queuectl import db
 from queuectl.core import configkeys
+from queuectl.store import upkeep
 from queuectl.store._common import _config, fetch, run
 from queuectl.store.statements import config as config_sql
 
@@ -45,9 +46,16 @@ def prune(engine: sa.Engine, *, older_than: float, wait: bool = True) -> tuple[i
     transaction pooler), so at most one batch of deletes runs at a time across the fleet. With
     `wait` a pruner queues for the lock before each batch; without it, it gives up when the
     lock is taken: at its start (None), or between its batches (what it deleted so far), leaving
-    the rest to the pruner that holds it."""
+    the rest to the pruner that holds it.
+
+    First, under the lock, the waiting jobs that would wait for ever are settled
+    (`upkeep.settle_stranded`): nothing this deletes leaves a job waiting on no one."""
     params = {"s": older_than, "n": _PRUNE_BATCH}
     lock = config_sql.prune_lock_xact if wait else config_sql.prune_lock_try_xact
+    with db.translate_errors(engine), engine.begin() as conn:
+        if fetch(conn, lock, {"k": _PRUNE_LOCK})[0].locked is False:
+            return None
+        upkeep.settle_stranded(conn)
     totals, batches = [0] * len(_PRUNE_STATEMENTS), 0
     for i, statement in enumerate(_PRUNE_STATEMENTS):
         while True:

@@ -28,7 +28,7 @@ from queuectl.store._common import (
     fetch,
     run,
 )
-from queuectl.store.jobs import _refuse_taken_keys
+from queuectl.store.jobs import _refuse_taken_keys, _retry_states
 from queuectl.store.statements import control as control_sql
 from queuectl.store.statements import jobs as jobs_sql
 
@@ -207,8 +207,10 @@ def resume_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
 
 def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
     """Put finished jobs (completed, dead, cancelled) back to pending with attempts reset, or
-    to waiting while one of their `after` jobs has not completed (a retried chain runs again
-    in order). Refused while another job holds the unique_key of one of them."""
+    to waiting while one of their `after` jobs has not completed or is retried with them (a
+    chain retried together runs again in order). Refused while another job holds the
+    unique_key of one of them, or while one of their `after` jobs is dead or cancelled and
+    not retried with them (the job would wait for ever)."""
     with engine.begin() as conn:
         jobs = _lock_jobs(conn, ids)
         for job, _ in jobs:
@@ -217,9 +219,10 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
                     f"cannot retry job {job.id}: it is {job.state.value}, not dead, completed "
                     "or cancelled; nothing was changed")
         _refuse_taken_keys(conn, [j.id for j, _ in jobs])
+        states = _retry_states(conn, [j.id for j, _ in jobs])
         try:
-            rows = fetch(conn, control_sql.job_retry_finished_many,
-                         {"ids": [j.id for j, _ in jobs]})
+            rows = fetch(conn, control_sql.job_retry_finished_many, {
+                "ids": list(states), "states": [s.value for s in states.values()]})
         except sa_exc.IntegrityError:
             raise errors.InvalidState(
                 "cannot retry: two of these jobs have the same unique_key; retry one of them; "

@@ -56,6 +56,9 @@ class Cron:
     last_run_at: datetime | None
     last_job_id: str | None
     last_job_state: str | None
+    #: Why this host cannot evaluate the stored schedule (a zone it lacks, a syntax of
+    #: another version); `next_run` is then None. Other rows list normally.
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,14 +72,18 @@ class CronPass:
 
 def _cron(row: Any) -> Cron:
     r = row._asdict()
-    next_run = None
-    if not r["paused"]:
+    next_run, error = None, None
+    try:
         sched = schedule.parse(r["schedule"], r["zone"])
-        next_run = sched.due_tick(now=r["now"], done_until=r["done_until"]) or \
-            sched.next_tick(max(r["now"], r["done_until"]))
+    except errors.UsageError as exc:  # stored by another version, or a zone this host lacks
+        error = str(exc)
+    else:
+        if not r["paused"]:
+            next_run = sched.due_tick(now=r["now"], done_until=r["done_until"]) or \
+                sched.next_tick(max(r["now"], r["done_until"]))
     return Cron(r["name"], r["schedule"], r["zone"], r["template"], r["paused"],
                 r["created_at"], next_run, r["last_run_at"], r["last_job_id"],
-                r["last_job_state"])
+                r["last_job_state"], error)
 
 
 def _notify_payload(conn: sa.Connection, payload: str) -> None:
@@ -93,9 +100,11 @@ def _get(conn: sa.Connection, name: str) -> Cron:
 def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, template: str,
              replace: bool = False) -> Cron:
     """Create schedule `name` (or, with `replace`, redefine it; its paused state stays).
-    Its first tick is the first after now. The caller validated every value."""
+    Its first tick is the first after now. The caller validated every value; the template is
+    also tried as an enqueue (`_try_template`: an `after` id must name a job)."""
     statement = cron_sql.cron_replace if replace else cron_sql.cron_insert
     with db.translate_errors(engine), engine.begin() as conn:
+        _try_template(conn, template)
         rows = fetch(conn, statement, {
             "name": name, "schedule": schedule_text, "zone": zone, "template": template,
         })
@@ -105,6 +114,22 @@ def add_cron(engine: sa.Engine, *, name: str, schedule_text: str, zone: str, tem
                 "(--replace redefines it)")
         _notify_payload(conn, CRON_PAYLOAD)
         return _get(conn, name)
+
+
+def _try_template(conn: sa.Connection, template: str) -> None:
+    """Enqueue the template's job in a savepoint that is rolled back, so that it meets every
+    rule an enqueue applies, the database's too (an `after` id that names no job): a template
+    that no tick could enqueue is refused now (`errors.InvalidJob`), not skipped at each tick."""
+    spec = jobspec.parse_payload(template)[0]
+    savepoint = conn.begin_nested()
+    try:
+        jobs_store._insert_specs(conn, [spec])
+    except errors.InvalidJob as exc:
+        reason = str(exc).removesuffix("; nothing was enqueued")
+        raise errors.InvalidJob(f"the cron template cannot be enqueued: {reason}; nothing "
+                                "was changed") from None
+    finally:
+        savepoint.rollback()
 
 
 def list_crons(engine: sa.Engine) -> list[Cron]:

@@ -49,17 +49,19 @@ def insert_jobs(run: Run, *, specs: Sequence[JobSpec], default_retries: int,
     """Enqueue `specs` through `run` (already inside a transaction); one result per spec,
     in order. Raises `errors.InvalidJob` for an `after` id that names no job."""
     in_payload = {s.id for s in specs}
-    twins = deps.first_of_keys(specs)
-    fresh = [s for s in specs if s.id not in twins]
     existing = _lock_dependencies(run, sorted(
-        {d for s in fresh for d in s.after if d not in in_payload}))
+        {d for s in specs for d in s.after if d not in in_payload}))
+    starts = deps.start_states([s for s in specs if s.after], existing)
+    # A job created cancelled (its dependency ended) holds no key: a later one is no twin.
+    twins = deps.first_of_keys([s for s in specs if s.id not in starts
+                                or starts[s.id].state is not JobState.CANCELLED])
+    fresh = [s for s in specs if s.id not in twins]
     for spec in fresh:
         named = next((d for d in spec.after if d in twins), None)
         if named is not None:
             raise errors.InvalidJob(
                 f"job {spec.id}: 'after' names job {named}, a duplicate (unique_key) of job "
                 f"{twins[named]} that is not created; name {twins[named]} instead")
-    starts = deps.start_states([s for s in fresh if s.after], existing)
     depended = {d for s in fresh for d in s.after}
     inserted: set[str] = set()
     for start in range(0, len(fresh), _BATCH):

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
 from queuectl import db, errors
-from queuectl.core import jobspec
+from queuectl.core import deps, jobspec
 from queuectl.db.models import Job, JobState
 from queuectl.store import enqueueing, reads, sql
 from queuectl.store._common import (
@@ -125,10 +125,29 @@ def _refuse_taken_keys(conn: sa.Connection, ids: Sequence[str]) -> None:
             f"{row.unique_key!r} now; nothing was changed")
 
 
-def _run_retry(conn: sa.Connection, statement: Statement,
-               params: dict[str, Any] | None = None) -> int:
+def _after_locked(conn: sa.Connection, ids: Sequence[str]) -> deps.After:
+    """The `after` jobs of these jobs with their states, locked until the caller commits."""
+    after: dict[str, list[tuple[str, JobState]]] = {}
+    for row in fetch(conn, jobs_sql.job_dependencies_locked_many, {"ids": list(ids)}):
+        after.setdefault(row.job_id, []).append((row.depends_on, JobState(row.state)))
+    return after
+
+
+def _retry_states(conn: sa.Connection, ids: Sequence[str]) -> dict[str, JobState]:
+    """The state each of these finished jobs, retried together, goes back to (see
+    `deps.retry_states`); refused (`errors.InvalidState`) when one would wait for ever on a
+    dead or cancelled job that is not retried with it. Locks their `after` jobs."""
+    after = _after_locked(conn, ids)
+    blocked = deps.retry_blocker(ids, after)
+    if blocked is not None:
+        raise errors.InvalidState(blocked.message())
+    return deps.retry_states(ids, after)
+
+
+def _run_retry(conn: sa.Connection, states: Mapping[str, JobState]) -> int:
     try:
-        return len(fetch(conn, statement, params))
+        return len(fetch(conn, jobs_sql.job_retry_dead_many, {
+            "ids": list(states), "states": [s.value for s in states.values()]}))
     except sa_exc.IntegrityError:
         raise errors.InvalidState(
             "cannot retry: another job holds the unique_key of one of these jobs now (or two "
@@ -138,7 +157,8 @@ def _run_retry(conn: sa.Connection, statement: Statement,
 def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
     """Put a dead job back to pending (waiting while one of its `after` jobs has not
     completed) with attempts reset and run_at now; its last error stays visible until it runs
-    again. Refused while another job holds its unique_key."""
+    again. Refused while another job holds its unique_key, or while one of its `after` jobs
+    is dead or cancelled (it would wait for ever)."""
     with db.translate_errors(engine), engine.begin() as conn:
         job = _get_job(conn, job_id)
         if job.state is not JobState.DEAD:
@@ -147,7 +167,7 @@ def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
             )
         _refuse_taken_keys(conn, [job.id])
         # None moved: a concurrent retry (or the dashboard) moved it first.
-        if not _run_retry(conn, jobs_sql.job_retry_dead, {"id": job.id}):
+        if not _run_retry(conn, _retry_states(conn, [job.id])):
             raise errors.InvalidState(
                 f"job {job.id} is no longer dead: another retry moved it back to pending first")
         _notify(conn, None)
@@ -156,9 +176,13 @@ def retry_dead(engine: sa.Engine, *, job_id: str) -> Job:
 
 def retry_all_dead(engine: sa.Engine) -> int:
     """Put every dead job back to pending (waiting, for one whose `after` jobs have not all
-    completed), except those whose unique_key another job holds now; returns how many."""
+    completed), except those whose unique_key another job holds now and those that would
+    wait for ever on a dead or cancelled job left as it is; returns how many."""
     with db.translate_errors(engine), engine.begin() as conn:
-        n = _run_retry(conn, jobs_sql.job_retry_dead_all_key_free)
+        dead = [r.id for r in fetch(conn, jobs_sql.job_list_dead_key_free)]
+        after = _after_locked(conn, dead)
+        chosen = deps.retryable(dead, after)
+        n = _run_retry(conn, deps.retry_states(chosen, after)) if chosen else 0
         if n:
             _notify(conn, None)
         return n

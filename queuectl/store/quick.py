@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from queuectl.core import jobspec
 
-__all__ = ["Enqueued", "QuickStatus", "ServerInfo", "enqueue", "recent_job_ids", "server_info",
-           "status"]
+__all__ = ["Enqueued", "QuickStatus", "ServerInfo", "enqueue", "recent_job_ids",
+           "refuse_taken_ids", "server_info", "status"]
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
 
@@ -55,6 +55,15 @@ def enqueue(conn: psycopg.Connection[Any], *, specs: Sequence[jobspec.JobSpec],
         default_retries = reads.config(run)["max_retries"]
         return enqueueing.insert_jobs(run, specs=specs, default_retries=default_retries,
                                       on_batch=on_batch)
+
+
+def refuse_taken_ids(conn: psycopg.Connection[Any], *, ids: Sequence[str]) -> None:
+    """Raise `errors.DuplicateJob` for the first of `ids` (a payload's, in order) that a
+    stored job has: what an enqueue of them would say first."""
+    taken = {r[0] for r in execute.fetch(conn, jobs_sql.job_ids_taken, {"ids": list(ids)})}
+    first = next((i for i in ids if i in taken), None)
+    if first is not None:
+        raise errors.DuplicateJob(sql.duplicate_id_message(first))
 
 
 def status(conn: psycopg.Connection[Any]) -> QuickStatus:

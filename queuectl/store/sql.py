@@ -1,5 +1,5 @@
-"""The SQL literals and fragments the catalogue's statements are written with (job states,
-`RELEASE_STATE`), and the small helpers around them (parameters, row conversion, messages).
+"""The SQL literals and fragments the catalogue's statements are written with (job states),
+and the small helpers around them (parameters, row conversion, messages).
 The statements themselves are in `store.statements`. Imports nothing heavy."""
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ __all__ = [
     "NOTIFY_CHANNEL",
     "PENDING",
     "PROCESSING",
-    "RELEASE_STATE",
     "UNIQUE_KEY_HELD",
     "WAITING",
     "array_literal",
     "config_value",
     "counts_from_rows",
+    "duplicate_id_message",
     "duplicate_message",
     "insert_params",
     "wake_payloads",
@@ -54,15 +54,6 @@ CLAIMABLE = f"{PENDING}, {FAILED}"
 CLAIMED = "claimed"
 
 UNIQUE_KEY_HELD = predicates.UNIQUE_KEY_HELD
-
-#: The state a job given another chance (retry, dlq retry) goes to: waiting while one of its
-#: `after` jobs has not completed, else pending.
-RELEASE_STATE = f"""
-    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
-                      WHERE d.job_id = jobs.id AND p.state <> {COMPLETED})
-         THEN {WAITING} ELSE {PENDING} END
-"""
-
 
 def insert_params(batch: Sequence[jobspec.JobSpec], default_retries: int) -> dict[str, Any]:
     """`job_insert_many`'s parameters for `batch` (jobs without max_retries get the default).
@@ -113,7 +104,11 @@ def array_literal(values: list[str]) -> str:
 def duplicate_message(detail: str | None) -> str:
     """The one line for a unique violation on the job id."""
     match = re.search(r"\(id\)=\((.*)\) already exists", detail or "", re.S)
-    job_id = match.group(1) if match else "?"
+    return duplicate_id_message(match.group(1) if match else "?")
+
+
+def duplicate_id_message(job_id: str) -> str:
+    """The one line for an enqueue of a job whose id `job_id` is taken."""
     return f"a job with id {job_id!r} already exists; nothing was enqueued"
 
 

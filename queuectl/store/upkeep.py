@@ -1,14 +1,17 @@
 """The fleet's upkeep as the store sees it: the leader lease, expired runs and their rescue,
-and stale worker registrations. What to do with an expired run (retry or DLQ) is decided by the
-caller (`queuectl.worker.outcomes`); the store writes what it is told, fenced on run_id."""
+stale worker registrations, and waiting jobs left with nothing to wait for. What to do with
+an expired run (retry or DLQ) is decided by the caller (`queuectl.worker.outcomes`); the
+store writes what it is told, fenced on run_id."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
+from queuectl.core.records import JobState
 from queuectl.store._common import _autocommit, _notify, fetch, run
 from queuectl.store.runs import RunResult, _result_params
 from queuectl.store.statements import runs as runs_sql
@@ -20,6 +23,7 @@ __all__ = [
     "expired_runs",
     "resign_leader",
     "rescue_runs",
+    "settle_stranded",
     "try_lead",
 ]
 
@@ -83,3 +87,17 @@ def delete_stale_workers(engine: sa.Engine, *, older_than: float) -> int:
     many."""
     with _autocommit(engine).connect() as conn:
         return run(conn, upkeep_sql.worker_delete_stale, {"older_than": older_than})
+
+
+def settle_stranded(conn: sa.Connection) -> list[tuple[str, JobState]]:
+    """In the caller's transaction, settle the waiting jobs that would wait for ever (see
+    `job_settle_stranded`): their ids and new states, by id. Wakes workers for the ones now
+    pending. `prune` calls it before it deletes: a job waiting on a dead or cancelled job
+    (an earlier version's `retry` left such jobs) is cancelled for it while it is still
+    there to name, and one whose dependencies were pruned runs."""
+    rows = fetch(conn, upkeep_sql.job_settle_stranded)
+    due = [r.run_at for r in rows if r.state == JobState.PENDING.value]
+    if due:
+        first = min(due)
+        _notify(conn, None if first <= datetime.now(UTC) else first)
+    return sorted((r.id, JobState(r.state)) for r in rows)

@@ -112,11 +112,14 @@ def test_a_dead_job_cancels_its_chain_without_running_it(clean, cli, workers, tm
     assert (late.returncode, late.stdout) == (
         0, "Job late enqueued and cancelled: dependency b ended cancelled\n")
     assert _jobs(clean)["late"]["error"] == "dependency b ended cancelled"
-    # Retrying the chain runs it again in order once its head completes.
-    assert cli("retry", "b", "c").returncode == 0
-    assert {_state(clean, "b"), _state(clean, "c")} == {"waiting"}
-    cli("cancel", "c")
-    assert _state(clean, "c") == "cancelled"
+    # Retrying the chain without its dead head is refused: it would wait for ever.
+    refused = cli("retry", "b", "c")
+    assert refused.returncode == 1 and "its dependency a is dead" in refused.stderr
+    assert {_state(clean, "b"), _state(clean, "c")} == {"cancelled"}
+    # With its head, it runs again in order: the head fails again, the chain is cancelled.
+    assert cli("retry", "a", "b", "c").returncode == 0
+    wait_for(lambda: _state(clean, "c") == "cancelled")
+    assert _state(clean, "a") == "dead" and not ran.exists()
 
 
 def test_a_job_waits_for_all_of_its_jobs(clean, cli, workers):

@@ -41,3 +41,14 @@ def test_actions_need_the_header_and_a_known_name(crons, client):
         answer = client.post(f"/api/cron/{name}/pause", headers=ACTION)
         assert answer.status_code == 404, (name, answer.text)
         assert "error" in answer.json()
+
+
+def test_a_stored_row_this_host_cannot_evaluate_does_not_break_the_list(crons, client):
+    with crons.begin() as conn:
+        conn.exec_driver_sql("INSERT INTO cron (name, schedule, zone, template) VALUES "
+                             "('bad', '0 9 * * *', 'posix/Europe/Paris', '{\"command\": \"x\"}')")
+    answer = client.get("/api/cron")
+    assert answer.status_code == 200, answer.text
+    listed = {c["name"]: c for c in answer.json()["crons"]}
+    assert listed["hourly"]["error"] is None and listed["hourly"]["next_run"] is not None
+    assert "posix/Europe/Paris" in listed["bad"]["error"] and listed["bad"]["next_run"] is None

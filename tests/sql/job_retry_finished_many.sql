@@ -1,8 +1,5 @@
 -- job_retry_finished_many
-UPDATE jobs SET state =
-    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
-                      WHERE d.job_id = jobs.id AND p.state <> 'completed')
-         THEN 'waiting' ELSE 'pending' END
-, attempts = 0, run_at = now(), updated_at = now()
-    WHERE id = ANY(CAST(%(ids)s AS text[]))
-    RETURNING id, state
+UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
+FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
+WHERE jobs.id = t.id
+RETURNING jobs.id, jobs.state

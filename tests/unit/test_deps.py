@@ -50,6 +50,20 @@ def test_cycle_in_a_payload_is_refused():
         parse_payload(json.dumps(payload))
 
 
+def test_a_long_cycle_is_named_by_its_first_ids_and_its_length():
+    payload = [{"id": f"job-{i}", "command": "x", "after": [f"job-{(i + 1) % 5000}"]}
+               for i in range(5000)]
+    with pytest.raises(errors.DependencyCycle) as caught:
+        parse_payload(json.dumps(payload))
+    assert str(caught.value) == (
+        "'after' makes a cycle of 5000 jobs: job-0 -> job-1 -> job-2 -> job-3 -> job-4 -> "
+        "... -> job-0; nothing was enqueued")
+    assert caught.value.ids[:2] == ["job-0", "job-1"] and len(caught.value.ids) == 5000
+    six = [{"id": i, "command": "x", "after": [j]} for i, j in zip("abcdef", "bcdefa", strict=True)]
+    with pytest.raises(errors.DependencyCycle, match=r"cycle: a -> b -> c -> d -> e -> f -> a;"):
+        parse_payload(json.dumps(six))
+
+
 def test_good_fields():
     [spec] = parse_payload('{"command": "x", "unique_key": "k", "after": ["a", "b", "a"]}')
     assert (spec.unique_key, spec.after) == ("k", ["a", "b"])
@@ -87,3 +101,31 @@ def test_start_states():
         "after-cancelled": ("cancelled", "dependency on-dead ended cancelled"),
         "on-running": ("waiting", None),
     }
+
+
+D, C, DONE, RUN = JobState.DEAD, JobState.CANCELLED, JobState.COMPLETED, JobState.PROCESSING
+
+
+def test_a_retry_is_blocked_by_a_dependency_that_ended_and_is_not_retried_with_it():
+    after = {"b": [("a", D)], "c": [("b", C)]}
+    blocked = deps.retry_blocker(["b"], after)
+    assert blocked == deps.Blocked("b", "a", D)
+    assert blocked.message() == ("cannot retry job b: its dependency a is dead and would never "
+                                 "complete; retry both (queuectl retry a b); nothing was changed")
+    assert deps.retry_blocker(["a", "b", "c"], after) is None
+    assert deps.retry_blocker(["c", "b"], after) == deps.Blocked("b", "a", D)
+    assert "retry 'a b' x" in deps.Blocked("x", "a b", C).message()  # quoted for the shell
+
+
+def test_retried_jobs_wait_for_what_has_not_completed_or_is_retried_with_them():
+    after = {"b": [("a", DONE)], "c": [("b", D), ("z", DONE)], "d": [("x", RUN)]}
+    assert deps.retry_states(["b", "d", "e"], after) == {
+        "b": JobState.PENDING, "d": JobState.WAITING, "e": JobState.PENDING}
+    assert deps.retry_states(["a", "b", "c"], after) == {
+        "a": JobState.PENDING, "b": JobState.WAITING, "c": JobState.WAITING}
+
+
+def test_a_bulk_retry_leaves_out_what_would_wait_on_a_job_left_as_it_is():
+    after = {"b": [("a", C)], "c": [("b", D)], "d": [("c", D)], "f": [("e", D)]}
+    assert deps.retryable(["b", "c", "d", "e", "f"], after) == ["e", "f"]
+    assert deps.retryable(["a", "b", "c", "d"], after) == ["a", "b", "c", "d"]

@@ -130,3 +130,14 @@ def test_latest_and_next_tick_bracket_every_instant(text, zone):
 def test_every_takes_ascii_digits_and_units_only(text):
     with pytest.raises(errors.UsageError, match="@every takes a whole number"):
         schedule.parse(text, "UTC")
+
+
+def test_the_accepted_zones_are_the_bundled_ones_without_the_host_dependent_names():
+    from zoneinfo import ZoneInfo
+
+    zones = schedule.iana_zones()
+    assert {"UTC", "Europe/Paris", "America/New_York"} <= zones
+    assert not {"localtime", "posixrules", "Factory"} & zones
+    assert not [z for z in zones if z.startswith(("posix/", "right/"))]
+    for zone in zones:  # each loads here, from the bundled data if the host lacks it
+        ZoneInfo(zone)

@@ -594,7 +594,8 @@
         h("td", { class: "mono" }, c.name),
         h("td", { class: "mono" }, c.schedule + zone),
         h("td", {}, h("code", { title: c.template.command }, oneLine(c.template.command, 60))),
-        h("td", {}, c.paused ? h("span", { class: "badge s-held" }, "paused") : stampAgo(c.next_run)),
+        h("td", {}, c.error ? h("span", { class: "badge s-dead", title: c.error }, "invalid")
+          : c.paused ? h("span", { class: "badge s-held" }, "paused") : stampAgo(c.next_run)),
         h("td", { class: "opt" }, stampAgo(c.last_run)),
         h("td", {}, c.last_job_id ? [jobLink(c.last_job_id), " ", c.last_job_state ? badge(c.last_job_state) : h("span", { class: "muted" }, "pruned")] : "–"),
         h("td", {}, h("span", { class: "buttons" },

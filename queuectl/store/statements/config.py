@@ -29,14 +29,16 @@ prune_lock_xact = Statement("prune_lock_xact", "SELECT pg_advisory_xact_lock(%(k
 prune_lock_try_xact = Statement("prune_lock_try_xact",
                                 "SELECT pg_try_advisory_xact_lock(%(k)s) AS locked")
 
-#: One batch (`n`) of jobs finished more than `s` seconds ago. A job's `after` rows go with
-#: it, either side (job_deps has no foreign keys: their per-row cascade doubled the time of a
-#: prune).
+#: One batch (`n`) of jobs finished more than `s` seconds ago. A job another transaction
+#: holds is skipped (a `retry` locks it, then moves it back: deleting it after would leave its
+#: dependents waiting on no one). A job's `after` rows go with it, either side (job_deps has
+#: no foreign keys: their per-row cascade doubled the time of a prune).
 job_delete_finished_batch = Statement("job_delete_finished_batch", f"""
     WITH doomed AS (
         SELECT id, has_dependents FROM jobs
         WHERE state IN ({sql.FINISHED}) AND finished_at < now() - %(s)s * interval '1 second'
         LIMIT %(n)s
+        FOR UPDATE SKIP LOCKED
     ), waits AS (
         DELETE FROM job_deps WHERE job_id IN (SELECT id FROM doomed)
     ), waited AS (

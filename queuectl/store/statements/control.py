@@ -56,12 +56,12 @@ job_mark_paused = Statement("job_mark_paused", """
 job_clear_paused = Statement("job_clear_paused", """
     UPDATE jobs SET paused_at = NULL WHERE id = %(id)s""")
 
-#: Finished jobs back to pending (waiting while one of their `after` jobs has not completed),
-#: attempts reset.
-job_retry_finished_many = Statement("job_retry_finished_many", f"""
-    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), updated_at = now()
-    WHERE id = ANY(CAST(%(ids)s AS text[]))
-    RETURNING id, state""")
+#: Finished jobs back, each to its state (pending or waiting), attempts reset.
+job_retry_finished_many = Statement("job_retry_finished_many", """
+    UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
+    FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
+    WHERE jobs.id = t.id
+    RETURNING jobs.id, jobs.state""")
 
 #: `pause --all`: the fleet stops claiming.
 switch_pause_claiming = Statement("switch_pause_claiming", """

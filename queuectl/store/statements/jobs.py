@@ -13,18 +13,20 @@ __all__ = [
     "job_count_by_state",
     "job_dep_insert_many",
     "job_dependencies",
+    "job_dependencies_locked_many",
     "job_find_by_prefix",
     "job_get",
     "job_get_many",
     "job_holders_of_keys",
+    "job_ids_taken",
     "job_insert_many",
     "job_insert_many_unique",
     "job_list",
+    "job_list_dead_key_free",
     "job_list_recent_ids",
     "job_listen_wake",
     "job_lock_dependencies",
-    "job_retry_dead",
-    "job_retry_dead_all_key_free",
+    "job_retry_dead_many",
     "job_unique_key_taken_many",
     "job_wake_notify",
     "metric_avg_completed_duration",
@@ -138,6 +140,10 @@ job_get = Statement("job_get", f"SELECT {JOB_COLUMNS} FROM jobs WHERE id = %(id)
 job_get_many = Statement("job_get_many", f"""
     SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[]))""")
 
+#: Which of these ids are taken.
+job_ids_taken = Statement("job_ids_taken", """
+    SELECT id FROM jobs WHERE id = ANY(CAST(%(ids)s AS text[]))""")
+
 #: Up to six ids that start with a LIKE pattern (escaped): one means a unique prefix.
 job_find_by_prefix = Statement("job_find_by_prefix", """
     SELECT id FROM jobs WHERE id LIKE %(pattern)s ESCAPE '\\' ORDER BY id LIMIT 6""")
@@ -165,16 +171,30 @@ job_list = Statement("job_list", f"""
 
 # --- DLQ ------------------------------------------------------------------------------------
 
-_RETRY = f"""
-    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), updated_at = now()
-    WHERE state = {sql.DEAD} {{where}}
-    RETURNING id"""
-#: One dead job back to pending (waiting while one of its `after` jobs has not completed).
-job_retry_dead = Statement("job_retry_dead", _RETRY.format(where="AND id = %(id)s"))
-#: Every dead job back, but those whose unique_key an unfinished job holds now.
-job_retry_dead_all_key_free = Statement("job_retry_dead_all_key_free", _RETRY.format(
-    where=f"""AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.unique_key = jobs.unique_key
-                                AND h.state NOT IN ({sql.FINISHED}))"""))
+#: The `after` jobs of these jobs and the state of each, locked (shared, in id order) so that
+#: none finishes or moves until the retry that reads them commits: the states a retry puts
+#: its jobs back to stay true (a dependency completing meanwhile would find its dependent
+#: not yet waiting, and leave it waiting for ever).
+job_dependencies_locked_many = Statement("job_dependencies_locked_many", """
+    SELECT d.job_id, d.depends_on, p.state FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+    WHERE d.job_id = ANY(CAST(%(ids)s AS text[]))
+    ORDER BY p.id FOR SHARE OF p""")
+
+#: Ids of the dead jobs, but those whose unique_key an unfinished job holds now.
+job_list_dead_key_free = Statement("job_list_dead_key_free", f"""
+    SELECT id FROM jobs
+    WHERE state = {sql.DEAD}
+      AND NOT EXISTS (SELECT 1 FROM jobs h WHERE h.unique_key = jobs.unique_key
+                      AND h.state NOT IN ({sql.FINISHED}))
+    ORDER BY id""")
+
+#: Dead jobs back, each to its state (pending or waiting), attempts reset; one that is no
+#: longer dead (another retry moved it first) is left alone.
+job_retry_dead_many = Statement("job_retry_dead_many", f"""
+    UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
+    FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
+    WHERE jobs.id = t.id AND jobs.state = {sql.DEAD}
+    RETURNING jobs.id""")
 
 #: The first of these jobs whose unique_key another, unfinished job holds, and that holder.
 job_unique_key_taken_many = Statement("job_unique_key_taken_many", f"""

@@ -1,12 +1,19 @@
-"""The fleet's upkeep: the leader lease, expired runs, stale registrations. (The rescue of
-expired runs is composed with the finish, in `runs`.)"""
+"""The fleet's upkeep: the leader lease, expired runs, stale registrations, and waiting jobs
+left with nothing to wait for. (The rescue of expired runs is composed with the finish, in
+`runs`.)"""
 
 from __future__ import annotations
 
 from queuectl.store import sql
 from queuectl.store.statements import Statement
 
-__all__ = ["job_list_expired", "leader_attempt_elect", "leader_resign", "worker_delete_stale"]
+__all__ = [
+    "job_list_expired",
+    "job_settle_stranded",
+    "leader_attempt_elect",
+    "leader_resign",
+    "worker_delete_stale",
+]
 
 #: Take or renew the leader lease `name` for `lease` seconds; a row comes back when
 #: `worker_id` leads. Another worker takes over once the lease expired, or its holder's
@@ -39,3 +46,32 @@ job_list_expired = Statement("job_list_expired", f"""
 #: Registrations that have not heartbeated for `older_than` seconds.
 worker_delete_stale = Statement("worker_delete_stale", """
     DELETE FROM workers WHERE heartbeat_at < now() - %(older_than)s * interval '1 second'""")
+
+#: Waiting jobs that would wait for ever, settled: one whose `after` jobs have all completed
+#: or are gone (pruned) becomes pending; one with an `after` job that ended dead or cancelled
+#: is cancelled for it (the smallest such id), as the finish trigger would have done, and the
+#: trigger then cancels the jobs waiting for it in turn. Jobs another transaction holds are
+#: skipped (it is moving them); `error` of a released job stays until it runs again.
+job_settle_stranded = Statement("job_settle_stranded", f"""
+    WITH stranded AS (
+        SELECT j.id, bad.id AS cause, bad.state AS ended
+        FROM jobs j
+        LEFT JOIN LATERAL (
+            SELECT p.id, p.state FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+            WHERE d.job_id = j.id AND p.state IN ({sql.DEAD}, {sql.CANCELLED})
+            ORDER BY p.id LIMIT 1) bad ON true
+        WHERE j.state = {sql.WAITING}
+          AND (bad.id IS NOT NULL
+               OR NOT EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
+                              WHERE d.job_id = j.id AND p.state <> {sql.COMPLETED}))
+        ORDER BY j.id
+        FOR UPDATE OF j SKIP LOCKED
+    )
+    UPDATE jobs
+    SET state = CASE WHEN s.cause IS NULL THEN {sql.PENDING} ELSE {sql.CANCELLED} END,
+        error = CASE WHEN s.cause IS NULL THEN jobs.error
+                     ELSE 'dependency ' || s.cause || ' ended ' || s.ended END,
+        finished_at = CASE WHEN s.cause IS NULL THEN jobs.finished_at ELSE now() END,
+        updated_at = now()
+    FROM stranded s WHERE jobs.id = s.id
+    RETURNING jobs.id, jobs.state, jobs.run_at""")

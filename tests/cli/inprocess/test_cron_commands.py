@@ -80,6 +80,10 @@ def test_an_existing_name_is_refused_unless_replace(crons, cli):
     (["x", "@sometimes", '{"command": "true"}'], "unknown schedule"),
     (["x", "@daily", '{"command": "true"}', "--tz", "Mars/Olympus"], "unknown time zone"),
     (["x", "@daily", '{"command": "true"}', "--tz", "../../etc/passwd"], "unknown time zone"),
+    *[(["x", "@daily", '{"command": "true"}', "--tz", zone], "depends on each host's zone data")
+      for zone in ("localtime", "posixrules", "posix/UTC", "right/Europe/Paris", "Factory")],
+    (["x", "@daily", '{"command": "true", "after": ["nosuch"]}'],
+     "the cron template cannot be enqueued: 'after' names job 'nosuch', which does not exist"),
     (["x", "@daily", '{"command": ""}'], "must not be empty"),
     (["x", "@daily", '{"command": "true", "id": "fixed"}'], "'id' is not allowed"),
     (["x", "@daily", '{"command": "true", "run_at": "2030-01-01"}'], "'run_at' is not"),
@@ -103,3 +107,33 @@ def test_unknown_names_exit_1_like_unknown_job_ids(crons, cli, command):
     result = cli("cron", command, "nosuch")
     assert result.returncode == 1
     assert result.stderr == "error: no cron schedule named 'nosuch'\n"
+
+
+def test_a_template_after_a_stored_job_is_accepted(crons, cli):
+    cli("enqueue", '{"id": "setup", "command": "true"}')
+    added = cli("cron", "add", "x", "@daily", '{"command": "true", "after": ["setup"]}')
+    assert added.returncode == 0, added.stderr
+    ran = cli("cron", "run", "x").stdout.strip()
+    assert json.loads(cli("show", ran, "--json").stdout)["after"] == ["setup"]
+    assert cli("show", "setup").returncode == 0
+    with crons.connect() as conn:  # the trial enqueue at `add` left nothing behind
+        assert conn.execute(sa.text("SELECT count(*) FROM jobs")).scalar() == 2
+
+
+def test_a_stored_row_this_host_cannot_evaluate_is_marked_not_fatal(crons, cli):
+    """A zone a host's data lacks (or an older version accepted): that row says why, the
+    others list normally; the table warns once per bad row on stderr, exit 0."""
+    assert cli("cron", "add", "good", "@hourly", '{"command": "true"}').returncode == 0
+    with crons.begin() as conn:
+        conn.execute(sa.text("INSERT INTO cron (name, schedule, zone, template) VALUES "
+                             "('bad', '0 9 * * *', 'localtime', '{\"command\": \"true\"}')"))
+    listed = {c["name"]: c for c in json.loads(cli("cron", "list", "--json").stdout)}
+    assert listed["good"]["error"] is None and listed["good"]["next_run"] is not None
+    assert listed["bad"]["next_run"] is None
+    assert "'localtime' depends on each host's zone data" in listed["bad"]["error"]
+    table = cli("cron", "list")
+    assert table.returncode == 0
+    [bad] = [line for line in table.stdout.splitlines() if line.startswith("bad ")]
+    assert "invalid" in bad
+    assert table.stderr.startswith("warning: cron bad: time zone 'localtime' depends")
+    assert table.stderr.count("\n") == 1

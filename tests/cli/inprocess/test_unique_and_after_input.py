@@ -30,6 +30,36 @@ def test_duplicate_keys_in_one_array_and_json(clean, cli):
         ("n", False, None, [])
 
 
+def test_a_job_created_cancelled_holds_no_key_in_its_array(clean, cli):
+    """Its dependency is dead: it is created cancelled, and a later job with its key is
+    created, not dropped as "already enqueued"."""
+    cli("enqueue", '{"id": "gone", "command": "exit 1", "max_retries": 0}')
+    with clean.begin() as conn:
+        conn.execute(sa.text("UPDATE jobs SET state = 'dead', finished_at = now()"))
+    payload = json.dumps([
+        {"id": "first", "command": "true", "unique_key": "k", "after": ["gone"]},
+        {"id": "second", "command": "true", "unique_key": "k"},
+    ])
+    result = cli("enqueue", "-", input=payload)
+    assert result.stdout.splitlines() == [
+        "Job first enqueued and cancelled: dependency gone ended dead", "Job second enqueued"]
+    assert sorted(_jobs(clean)) == ["first", "gone", "second"]
+
+
+def test_a_taken_id_is_reported_before_the_cycle_it_makes(clean, cli):
+    cli("enqueue", '{"id": "x", "command": "true"}')
+    before = snapshot(clean)
+    taken = cli("enqueue", '{"id": "x", "command": "true", "after": ["x"]}')
+    assert one_error_line(taken, 1) == \
+        "error: a job with id 'x' already exists; nothing was enqueued"
+    payload = '[{"id": "new", "command": "x", "after": ["x"]}, ' \
+              '{"id": "x", "command": "x", "after": ["new"]}]'
+    assert "id 'x' already exists" in one_error_line(cli("enqueue", payload), 1)
+    cycle = cli("enqueue", '{"id": "y", "command": "true", "after": ["y"]}')
+    assert "cycle: y -> y" in one_error_line(cycle, 2)
+    assert snapshot(clean) == before
+
+
 def test_bad_after_and_unique_key_change_nothing(clean, cli):
     cli("enqueue", '{"id": "there", "command": "true"}')
     before = snapshot(clean)

@@ -1,8 +1,0 @@
--- job_retry_dead
-UPDATE jobs SET state =
-    CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
-                      WHERE d.job_id = jobs.id AND p.state <> 'completed')
-         THEN 'waiting' ELSE 'pending' END
-, attempts = 0, run_at = now(), updated_at = now()
-    WHERE state = 'dead' AND id = %(id)s
-    RETURNING id
