@@ -3,6 +3,7 @@ UPDATE jobs SET state =
     CASE WHEN EXISTS (SELECT 1 FROM job_deps d JOIN jobs p ON p.id = d.depends_on
                       WHERE d.job_id = jobs.id AND p.state <> 'completed')
          THEN 'waiting' ELSE 'pending' END
-, attempts = 0, run_at = now(), updated_at = now()
+, attempts = 0, lost_starts = 0, run_at = now(),
+                    updated_at = now()
     WHERE id = ANY(CAST(%(ids)s AS text[]))
     RETURNING id, state

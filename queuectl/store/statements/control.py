@@ -59,7 +59,8 @@ job_clear_paused = Statement("job_clear_paused", """
 #: Finished jobs back to pending (waiting while one of their `after` jobs has not completed),
 #: attempts reset.
 job_retry_finished_many = Statement("job_retry_finished_many", f"""
-    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), updated_at = now()
+    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, lost_starts = 0, run_at = now(),
+                    updated_at = now()
     WHERE id = ANY(CAST(%(ids)s AS text[]))
     RETURNING id, state""")
 

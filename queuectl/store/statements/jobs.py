@@ -166,7 +166,8 @@ job_list = Statement("job_list", f"""
 # --- DLQ ------------------------------------------------------------------------------------
 
 _RETRY = f"""
-    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, run_at = now(), updated_at = now()
+    UPDATE jobs SET state = {sql.RELEASE_STATE}, attempts = 0, lost_starts = 0, run_at = now(),
+                    updated_at = now()
     WHERE state = {sql.DEAD} {{where}}
     RETURNING id"""
 #: One dead job back to pending (waiting while one of its `after` jobs has not completed).
