@@ -17,7 +17,7 @@ __all__ = [
     "metric_throughput_by_minute",
     "queue_count_by_state",
     "queue_count_due",
-    "session_set_statement_timeout",
+    "transaction_set_statement_timeout",
     "worker_count_live",
 ]
 
@@ -112,7 +112,9 @@ job_page = Statement("job_page", f"""
     ORDER BY j.created_at DESC, j.id DESC
     LIMIT %(limit)s""")
 
-#: Every statement of this session is cancelled after `ms` milliseconds (the dashboard's
-#: connections: a slow database answers with an error instead of holding a request).
-session_set_statement_timeout = Statement("session_set_statement_timeout", """
-    SELECT set_config('statement_timeout', %(ms)s, false)""")
+#: Every statement of this transaction (and only of this one: a transaction pooler hands the
+#: server connection to other clients after it, so nothing is set for the session) is
+#: cancelled after `ms` milliseconds. The dashboard's reads: a slow database answers with an
+#: error instead of holding a request.
+transaction_set_statement_timeout = Statement("transaction_set_statement_timeout", """
+    SELECT set_config('statement_timeout', %(ms)s, true)""")
