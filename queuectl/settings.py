@@ -19,7 +19,8 @@ The URL may carry one parameter of queuectl's own, removed before libpq sees the
 transaction pooler without prepared-statement support (PgBouncer < 1.22), so they are used only
 when the URL says the server behind it keeps them: a direct connection, or PgBouncer >= 1.22
 with `max_prepared_statements` set (psycopg's minimum). It lives in the URL because whether it
-is safe depends on what the URL points at.
+is safe depends on what the URL points at. Where only variables can be set (`./start.sh`,
+docker-compose), `QUEUECTL_PREPARED_STATEMENTS=on|off` gives the default; the URL's switch wins.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ __all__ = [
 _DRIVER = "postgresql+psycopg"
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$", re.S)
 _PREPARED = "prepared_statements"
+_ENV_PREPARED = "QUEUECTL_PREPARED_STATEMENTS"
 _SWITCH = {"on": True, "true": True, "yes": True, "1": True,
            "off": False, "false": False, "no": False, "0": False}
 LIBPQ_DEFAULTS = "libpq defaults (PGHOST/PGPORT)"
@@ -104,8 +106,11 @@ class DatabaseTarget:
         """The URL as `--database-url` takes it, queuectl's parameters included, for passing
         to another process."""
         url = self.conninfo
-        if self.prepared_statements:
-            url += ("&" if "?" in url else "?") + f"{_PREPARED}=on"
+        # Off needs saying only where the other process would read QUEUECTL_PREPARED_STATEMENTS
+        # as on.
+        if self.prepared_statements or _prepared_from_env():
+            url += ("&" if "?" in url else "?") + \
+                f"{_PREPARED}={'on' if self.prepared_statements else 'off'}"
         return url
 
 
@@ -155,7 +160,8 @@ def _libpq_defaults(context: str | None) -> DatabaseTarget:
     from urllib.parse import quote
 
     database = quote(os.environ.get("PGDATABASE") or "queuectl", safe="")
-    return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS, context=context)
+    return DatabaseTarget(f"{_DRIVER}:///{database}", LIBPQ_DEFAULTS, _prepared_from_env(),
+                          context=context)
 
 
 def connection_hint(target: DatabaseTarget) -> str:
@@ -179,9 +185,11 @@ def _target(raw: str, source: str) -> DatabaseTarget:
 
 
 def _split_switch(dsn: str, source: str) -> tuple[str, bool]:
-    """`dsn` without `prepared_statements=...`, and that switch's value (default off)."""
+    """`dsn` without `prepared_statements=...`, and that switch's value (default:
+    `QUEUECTL_PREPARED_STATEMENTS`, else off)."""
+    default = _prepared_from_env()
     if "?" not in dsn or _PREPARED not in dsn:
-        return dsn, False
+        return dsn, default
     from urllib.parse import parse_qsl, urlencode
 
     base, query = dsn.split("?", 1)
@@ -194,6 +202,18 @@ def _split_switch(dsn: str, source: str) -> tuple[str, bool]:
             "use on or off, once")
     rest = urlencode([(k, v) for k, v in pairs if k != _PREPARED])
     return (f"{base}?{rest}" if rest else base), value
+
+
+def _prepared_from_env() -> bool:
+    """`QUEUECTL_PREPARED_STATEMENTS=on|off` (unset or empty: off), for environments that set
+    variables but not the URL's parameters (start.sh, compose); the URL's switch wins."""
+    raw = os.environ.get(_ENV_PREPARED, "").strip()
+    if not raw:
+        return False
+    value = _SWITCH.get(raw.lower())
+    if value is None:
+        raise errors.DatabaseUnavailable(f"invalid {_ENV_PREPARED}={raw!r}: use on or off")
+    return value
 
 
 def _normalise(raw: str, source: str) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import weakref
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -18,6 +19,7 @@ from queuectl import db, errors
 from queuectl.db.models import Job, JobState, WorkerInfo
 from queuectl.store import execute, reads, sql
 from queuectl.store.statements import Statement
+from queuectl.store.statements import dashboard as dashboard_sql
 from queuectl.store.statements import jobs as jobs_sql
 
 __all__ = ["NOTIFY_CHANNEL"]
@@ -43,6 +45,18 @@ def _autocommit(engine: sa.Engine) -> sa.Engine:
             isolation_level="AUTOCOMMIT")
         _base_engines[auto] = engine
         return auto
+
+
+# Engines whose statements are cancelled after so many milliseconds (`limit_statement_time`).
+_time_limits: weakref.WeakKeyDictionary[sa.Engine, str] = weakref.WeakKeyDictionary()
+
+
+def limit_statement_time(engine: sa.Engine, *, ms: int) -> None:
+    """Cancel every statement the store sends on `engine` after `ms` milliseconds: each
+    transaction starts with a transaction-local `statement_timeout` (a statement in autocommit
+    mode runs in a transaction of its own, one round trip more for each), so that nothing
+    outlives the transaction on a server connection a pooler shares."""
+    _time_limits[engine] = str(ms)
 
 
 def fetch(conn: sa.Connection, statement: Statement, params: execute.Params = None, *,
@@ -72,14 +86,21 @@ def _on_driver(conn: sa.Connection, statement: Statement, params: execute.Params
         conn.begin()
     if not db.prepares_statements(engine):
         prepare = False
+    limit = _time_limits.get(engine)
 
     def stopped(exc: BaseException) -> None:
         db.stop_preparing(engine, exc, driver)
 
-    try:
+    def send() -> Any:
         if rows:
             return execute.fetch(driver, statement, params, prepare=prepare, stopped=stopped)
         return execute.execute(driver, statement, params, prepare=prepare, stopped=stopped)
+
+    try:
+        if limit is None:
+            return send()
+        prepare = False  # a prepared-statement error could not be retried in the transaction
+        return _within_time(driver, limit, send)
     except psycopg.Error as exc:
         # As SQLAlchemy would have raised it: a lost connection (or one whose record of
         # prepared statements is out of step with the server) leaves the pool.
@@ -93,6 +114,21 @@ def _on_driver(conn: sa.Connection, statement: Statement, params: execute.Params
         raise sa_exc.DBAPIError.instance(
             statement.sql, params, exc, psycopg.Error, hide_parameters=True,
             connection_invalidated=lost) from exc
+
+
+def _within_time(driver: psycopg.Connection[Any], ms: str, send: Callable[[], Any]) -> Any:
+    """`send()` in a transaction whose statements are cancelled after `ms` milliseconds: the
+    caller's, limited when it starts here, or (autocommit) one of its own."""
+    def limit() -> None:
+        execute.execute(driver, dashboard_sql.transaction_set_statement_timeout, {"ms": ms})
+
+    if driver.autocommit:
+        with driver.transaction():
+            limit()
+            return send()
+    if driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+        limit()  # the first statement of the caller's transaction
+    return send()
 
 
 def _job(row: Any) -> Job:

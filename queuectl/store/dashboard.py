@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from queuectl import db
 from queuectl.db.models import Job, JobState, WorkerInfo
-from queuectl.store import execute
+from queuectl.store import _common
 from queuectl.store._common import _counts, _job, _live_within, _workers, fetch
 from queuectl.store.statements import control as control_sql
 from queuectl.store.statements import dashboard as dashboard_sql
@@ -88,14 +88,11 @@ class MetricsSnapshot:
 
 
 def limit_statement_time(engine: sa.Engine, *, seconds: float) -> None:
-    """Make every new connection of `engine` cancel statements running longer than `seconds`,
-    so a slow database answers with an error instead of holding a request forever."""
-    ms = max(1, int(seconds * 1000))
-
-    @sa.event.listens_for(engine, "connect")
-    def _set_timeout(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
-        execute.fetch(dbapi_conn, dashboard_sql.session_set_statement_timeout, {"ms": str(ms)})
-        dbapi_conn.commit()
+    """Make the store cancel statements on `engine` running longer than `seconds`, so a slow
+    database answers with an error instead of holding a request forever. Set per transaction
+    (`SET LOCAL`, see `_common.limit_statement_time`), never for the session: behind a
+    transaction pooler a session setting would reach other clients of the server connection."""
+    _common.limit_statement_time(engine, ms=max(1, int(seconds * 1000)))
 
 
 def dashboard_overview(

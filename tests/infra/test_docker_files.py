@@ -82,6 +82,12 @@ def test_the_password_never_goes_into_a_url(compose: dict) -> None:
         assert urls and not any("PASSWORD" in url for url in urls)
 
 
+def test_the_prepared_statements_switch_passes_through(compose: dict) -> None:
+    for name in ("app", "worker"):
+        env = compose["services"][name]["environment"]
+        assert env["QUEUECTL_PREPARED_STATEMENTS"] == "${QUEUECTL_PREPARED_STATEMENTS:-off}"
+
+
 def test_worker_runs_in_the_foreground_and_can_scale(compose: dict) -> None:
     worker = compose["services"]["worker"]
     assert worker["command"][:3] == ["queuectl", "worker", "start"]

@@ -15,7 +15,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
 
-from queuectl import db, settings, store
+from queuectl import db, errors, settings, store
 from queuectl.core.jobspec import JobSpec
 from queuectl.db import migrate, models
 from queuectl.store import config as store_config
@@ -172,3 +172,39 @@ def test_times_do_not_depend_on_the_session_time_zone(db_url, engine, cli):
         with engine.connect() as conn:
             conn.execute(sa.text(f"ALTER DATABASE \"{name}\" RESET timezone"))
             conn.commit()
+
+
+def _session_timeout(conn: sa.Connection) -> tuple[int, str]:
+    row = conn.execute(sa.text(
+        "SELECT pg_backend_pid(), current_setting('statement_timeout')")).one()
+    conn.commit()
+    return row[0], row[1]
+
+
+def test_the_dashboard_time_limit_never_outlives_a_transaction(clean, db_url):
+    # What a transaction pooler would hand the next client is the server connection as the
+    # dashboard left it: one pooled connection here, so every call below shares it.
+    target = settings.resolve_database(db_url)
+    engine = db.create_engine(target, pooled=True, pool_size=1)
+    store.limit_statement_time(engine, seconds=0.5)
+    plain = db.create_engine(target)
+    with plain.connect() as conn:
+        default = _session_timeout(conn)[1]
+    plain.dispose()
+    try:
+        with engine.connect() as conn:
+            pid = _session_timeout(conn)[0]
+        store.dashboard_overview(engine)
+        store.collect_metrics(engine)
+        store.expired_runs(engine)  # an autocommit path
+        with engine.connect() as conn:
+            assert _session_timeout(conn) == (pid, default)
+        with clean.connect() as locker:  # and the limit does hold, in autocommit mode too
+            locker.execute(sa.text("LOCK TABLE jobs IN ACCESS EXCLUSIVE MODE"))
+            with pytest.raises(errors.DatabaseError, match="statement timeout"):
+                store.expired_runs(engine)
+            locker.rollback()
+        with engine.connect() as conn:
+            assert _session_timeout(conn) == (pid, default)
+    finally:
+        engine.dispose()

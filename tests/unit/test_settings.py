@@ -7,7 +7,8 @@ from queuectl import db, errors, settings
 
 @pytest.fixture(autouse=True)
 def _no_env(monkeypatch, tmp_path):
-    for name in ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "PGDATABASE"):
+    for name in ("QUEUECTL_DATABASE_URL", "DATABASE_URL", "PGDATABASE",
+                 "QUEUECTL_PREPARED_STATEMENTS"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
 
@@ -106,6 +107,36 @@ def test_prepared_statements_switch_is_removed_from_the_url():
     assert again.prepared_statements and db.sa_url(again) == db.sa_url(target)
     off = settings.resolve_database("postgresql://u@h/x?prepared_statements=off")
     assert not off.prepared_statements and "prepared" not in off.render()
+
+
+@pytest.mark.parametrize("env, url, expected", [
+    ("on", "postgresql://u@h/x", True),
+    ("OFF", "postgresql://u@h/x", False),
+    ("", "postgresql://u@h/x", False),
+    ("on", "postgresql://u@h/x?prepared_statements=off", False),  # the URL wins
+    ("off", "postgresql://u@h/x?sslmode=disable&prepared_statements=on", True),
+])
+def test_prepared_statements_variable_is_the_default_the_url_overrides(
+        monkeypatch, env, url, expected):
+    monkeypatch.setenv("QUEUECTL_PREPARED_STATEMENTS", env)
+    target = settings.resolve_database(url)
+    assert target.prepared_statements is expected
+    assert "prepared" not in db.sa_url(target).render_as_string()
+    # Another process handed the URL (with the same environment) resolves the same switch.
+    assert settings.resolve_database(target.render()).prepared_statements is expected
+
+
+def test_prepared_statements_variable_applies_to_the_libpq_defaults(monkeypatch):
+    monkeypatch.setenv("QUEUECTL_PREPARED_STATEMENTS", "on")
+    assert settings.resolve_database().prepared_statements
+
+
+@pytest.mark.parametrize("value", ["maybe", "on,off"])
+def test_bad_prepared_statements_variable(monkeypatch, value):
+    monkeypatch.setenv("QUEUECTL_PREPARED_STATEMENTS", value)
+    with pytest.raises(errors.DatabaseUnavailable) as info:
+        settings.resolve_database("postgresql://u@h/x")
+    assert str(info.value) == f"invalid QUEUECTL_PREPARED_STATEMENTS={value!r}: use on or off"
 
 
 @pytest.mark.parametrize("query", ["prepared_statements=maybe",

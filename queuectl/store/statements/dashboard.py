@@ -17,7 +17,7 @@ __all__ = [
     "metric_throughput_by_minute",
     "queue_count_by_state",
     "queue_count_due",
-    "session_set_statement_timeout",
+    "transaction_set_statement_timeout",
     "worker_count_live",
 ]
 
@@ -25,10 +25,35 @@ __all__ = [
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0,
                     3600.0)
 
-#: Jobs due now, and how long the oldest has waited (seconds).
-job_count_waiting = Statement("job_count_waiting", f"""
-    SELECT count(*) AS depth, extract(epoch FROM now() - min(run_at)) AS oldest
-    FROM jobs WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now()""")
+# The due jobs of each queue, read as the claim reads them (a skip scan): `queues` walks the
+# distinct queues of claimable jobs on ix_jobs_queue_due (queue, run_at), one index probe
+# each, and for each one `due` counts the range `queue = q AND run_at <= now()` of that index
+# (its first entry is the queue's oldest). A plain `run_at <= now()` over all claimable jobs
+# reads every one of them, the jobs scheduled ahead too: with a million of those, each
+# dashboard refresh read a million index entries to count a handful. Now the cost is the due
+# jobs plus one probe per queue, whatever waits in the future.
+_DUE_PER_QUEUE = f"""
+    WITH RECURSIVE queues AS (
+        (SELECT queue FROM jobs WHERE state IN ({sql.CLAIMABLE}) ORDER BY queue LIMIT 1)
+        UNION ALL
+        SELECT (SELECT j.queue FROM jobs j
+                WHERE j.state IN ({sql.CLAIMABLE}) AND j.queue > q.queue
+                ORDER BY j.queue LIMIT 1)
+        FROM queues q WHERE q.queue IS NOT NULL
+    ), due AS (
+        SELECT q.queue, d.n, d.oldest
+        FROM queues q CROSS JOIN LATERAL (
+            SELECT count(*) AS n, min(run_at) AS oldest FROM jobs
+            WHERE state IN ({sql.CLAIMABLE}) AND queue = q.queue AND run_at <= now()
+        ) d
+        WHERE q.queue IS NOT NULL AND d.n > 0
+    )"""
+
+#: Jobs due now, and how long the oldest has waited (seconds): the skip scan above.
+job_count_waiting = Statement("job_count_waiting", f"""{_DUE_PER_QUEUE}
+    SELECT coalesce(sum(n), 0)::bigint AS depth,
+           extract(epoch FROM now() - min(oldest)) AS oldest
+    FROM due""")
 
 #: Jobs per queue and state, and a row for every queue with settings.
 queue_count_by_state = Statement("queue_count_by_state", """
@@ -36,10 +61,9 @@ queue_count_by_state = Statement("queue_count_by_state", """
     UNION ALL
     SELECT name, NULL, 0 FROM queues""")
 
-#: Jobs due now, per queue.
-queue_count_due = Statement("queue_count_due", f"""
-    SELECT queue, count(*) AS n FROM jobs
-    WHERE state IN ({sql.CLAIMABLE}) AND run_at <= now() GROUP BY queue""")
+#: Jobs due now, per queue (queues with none left out): the skip scan above.
+queue_count_due = Statement("queue_count_due", f"""{_DUE_PER_QUEUE}
+    SELECT queue, n FROM due""")
 
 #: Runs finished per minute and outcome over the last `n` minutes (every minute, zeros too).
 metric_throughput_by_minute = Statement("metric_throughput_by_minute", f"""
@@ -112,7 +136,9 @@ job_page = Statement("job_page", f"""
     ORDER BY j.created_at DESC, j.id DESC
     LIMIT %(limit)s""")
 
-#: Every statement of this session is cancelled after `ms` milliseconds (the dashboard's
-#: connections: a slow database answers with an error instead of holding a request).
-session_set_statement_timeout = Statement("session_set_statement_timeout", """
-    SELECT set_config('statement_timeout', %(ms)s, false)""")
+#: Every statement of this transaction (and only of this one: a transaction pooler hands the
+#: server connection to other clients after it, so nothing is set for the session) is
+#: cancelled after `ms` milliseconds. The dashboard's reads: a slow database answers with an
+#: error instead of holding a request.
+transaction_set_statement_timeout = Statement("transaction_set_statement_timeout", """
+    SELECT set_config('statement_timeout', %(ms)s, true)""")

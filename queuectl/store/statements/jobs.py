@@ -191,7 +191,8 @@ job_list_dead_key_free = Statement("job_list_dead_key_free", f"""
 #: Dead jobs back, each to its state (pending or waiting), attempts reset; one that is no
 #: longer dead (another retry moved it first) is left alone.
 job_retry_dead_many = Statement("job_retry_dead_many", f"""
-    UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
+    UPDATE jobs SET state = t.state, attempts = 0, lost_starts = 0, run_at = now(),
+                    updated_at = now()
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
     WHERE jobs.id = t.id AND jobs.state = {sql.DEAD}
     RETURNING jobs.id""")

@@ -146,6 +146,14 @@ def test_a_bad_database_url_is_one_line_exit_2(cli):
     assert "postgresql://" in line
 
 
+@pytest.mark.parametrize("value", ["maybe", "o n"])
+def test_a_bad_prepared_statements_variable_is_one_line_exit_2(cli, value):
+    result = cli("--database-url", "postgresql://x@127.0.0.1:1/z", "list",
+                 extra_env={"QUEUECTL_PREPARED_STATEMENTS": value})
+    line = usage_error(result, [])
+    assert "QUEUECTL_PREPARED_STATEMENTS" in line and "use on or off" in line
+
+
 def test_an_argument_that_is_not_utf8_is_one_line_exit_2(cli):
     result = cli("show", "caf\udce9")
     assert (result.returncode, result.stdout) == (2, "")

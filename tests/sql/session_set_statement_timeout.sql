@@ -1,2 +1,0 @@
--- session_set_statement_timeout
-SELECT set_config('statement_timeout', %(ms)s, false)

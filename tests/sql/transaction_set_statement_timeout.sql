@@ -1,0 +1,2 @@
+-- transaction_set_statement_timeout
+SELECT set_config('statement_timeout', %(ms)s, true)
