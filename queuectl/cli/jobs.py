@@ -106,6 +106,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     target = ctx.obj.target()
     with ctx.obj.connection() as conn, db.translate_psycopg_errors(target):
         result = quick.status(conn)
+        server = db.reached(conn)
     if as_json:
         output.emit_json({
             "counts": result.counts,
@@ -114,6 +115,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "avg_duration": result.avg_duration,
             "workers": [serialize.worker_json(w) for w in result.workers],
             "database": target.where,
+            "connected_to": server,
         })
         return
     total = result.total or 1
@@ -133,7 +135,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
              for w in result.workers],
             ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
-    typer.echo(f"\nDatabase: {target.where}")
+    typer.echo(f"\nDatabase: {target.where} (connected to {server})")
 
 
 def list_(
