@@ -122,3 +122,18 @@ def test_a_single_read_only_host_says_so(cli, read_only_url):
     line = one_error_line(cli("--database-url", read_only_url + "?target_session_attrs=any",
                               "status"), 2)
     assert f"the server at {host_port(read_only_url)}: read-only" in line
+
+
+def test_a_multi_host_url_in_the_client_file(clean, cli, db_url, tmp_path):
+    closed = closed_port()
+    url = comma_url(db_url, closed)
+    path = tmp_path / "xdg" / "queuectl" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_text(f'database_url = "{url}"\n')
+    result = cli("status", extra_env={"QUEUECTL_DATABASE_URL": None,  # type: ignore[dict-item]
+                                      "XDG_CONFIG_HOME": str(tmp_path / "xdg")})
+    assert result.returncode == 0, result.stderr
+    reached = host_port(db_url)
+    assert result.stdout.strip().splitlines()[-1] == (
+        f"Database: 127.0.0.1:{closed},{reached}/{make_url(db_url).database} "
+        f"(connected to {reached})")
