@@ -3,6 +3,13 @@
 Connection failures are translated here into `errors.DatabaseUnavailable` with one line that
 says where we tried to connect, what failed and which variable to set.
 
+Every connection (engines through `creator=`, the quick commands, LISTEN) comes from
+`open_connection`: the URL goes to libpq as given, so both multi-host forms (a comma list of
+hosts, or `host=`/`port=` parameters) and all of libpq's parameters work; SQLAlchemy, whose
+URL parser cannot read a host list, never sees it. Hosts are tried in order and the first
+writable one is used; a server that is a standby or read-only is passed over, and a write it
+refuses for that reason (SQLSTATE 25006) is an outage of its connection, never a refusal.
+
 Connections are pooler-safe: they carry no startup `options` (PgBouncer refuses them) and set
 no session state, so a transaction pooler may hand each transaction to another server
 connection. Nothing depends on the session time zone (timestamps travel as `timestamptz`,
