@@ -79,22 +79,69 @@ class DatabaseTarget:
         return "postgresql://" + self.dsn.split("://", 1)[1]
 
     @property
-    def where(self) -> str:
-        """`host:port/dbname` as libpq will resolve it, for messages; never a password."""
-        from urllib.parse import parse_qs, urlsplit  # loads ipaddress: only when needed
+    def params(self) -> dict[str, str]:
+        """The URL's connection parameters as libpq reads them (`host`, `port`, `hostaddr`,
+        `dbname`, `user`, the query's others; a query parameter wins over the same one in
+        the authority or path), percent-decoded; `password` included."""
+        from urllib.parse import parse_qsl, unquote, urlsplit  # loads ipaddress: only when needed
 
         parts = urlsplit(self.conninfo)
-        query = parse_qs(parts.query)
-        try:
-            port: int | str | None = parts.port
-        except ValueError:
-            port = None
-        host = (parts.hostname or (query.get("host") or [""])[0] or os.environ.get("PGHOST")
-                or "local socket")
-        port = port or (query.get("port") or [""])[0] or os.environ.get("PGPORT") or 5432
-        database = parts.path.lstrip("/") or (query.get("dbname") or [""])[0]
-        return f"{host}:{port}/{database}"
+        userinfo, _, hostlist = parts.netloc.rpartition("@")
+        params: dict[str, str] = {}
+        if userinfo:
+            user, colon, password = userinfo.partition(":")
+            params["user"] = unquote(user)
+            if colon:
+                params["password"] = unquote(password)
+        if hostlist:
+            specs = [_host_and_port(spec) for spec in hostlist.split(",")]
+            if any(host for host, _ in specs):
+                params["host"] = ",".join(unquote(host) for host, _ in specs)
+            if any(port for _, port in specs):
+                params["port"] = ",".join(port for _, port in specs)
+        if parts.path.lstrip("/"):
+            params["dbname"] = unquote(parts.path.lstrip("/"))
+        params.update(parse_qsl(parts.query, keep_blank_values=True))
+        return params
 
+    @property
+    def hosts(self) -> tuple[str, ...]:
+        """Every `host:port` libpq will try, in order, as the URL (else `PGHOST`/`PGPORT`)
+        gives them: the comma list in the URL or in its `host=`/`port=` parameters."""
+        params = self.params
+        names = (params.get("host") or params.get("hostaddr") or os.environ.get("PGHOST")
+                 or "").split(",")
+        ports = (params.get("port") or os.environ.get("PGPORT") or "").split(",")
+        if len(ports) == 1:
+            ports *= len(names)
+        if len(ports) != len(names):  # libpq refuses it; show what was given
+            return tuple(names)
+        default_port = os.environ.get("PGPORT") or "5432"
+        return tuple(f"{_shown_host(name)}:{port or default_port}"
+                     for name, port in zip(names, ports, strict=True))
+
+    @property
+    def database(self) -> str:
+        """The database name the URL gives ("" when libpq would default it)."""
+        return self.params.get("dbname", "")
+
+    @property
+    def where(self) -> str:
+        """`host:port,host:port/dbname`: every host libpq may try, for messages; never a
+        password."""
+        return f"{','.join(self.hosts)}/{self.database}"
+
+    def with_database(self, name: str) -> DatabaseTarget:
+        """The same server(s) and parameters, database `name`."""
+        from urllib.parse import parse_qsl, quote, urlencode, urlsplit
+
+        parts = urlsplit(self.dsn)
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True)
+                           if k != "dbname"])
+        dsn = f"{parts.scheme}://{parts.netloc}/{quote(name, safe='')}"
+        if query:
+            dsn += f"?{query}"
+        return dataclasses.replace(self, dsn=dsn)
 
     @property
     def may_create(self) -> bool:
@@ -112,6 +159,21 @@ class DatabaseTarget:
             url += ("&" if "?" in url else "?") + \
                 f"{_PREPARED}={'on' if self.prepared_statements else 'off'}"
         return url
+
+
+def _host_and_port(spec: str) -> tuple[str, str]:
+    """`host[:port]` or `[v6 address][:port]` from a URL's host list."""
+    if spec.startswith("["):
+        host, _, rest = spec[1:].partition("]")
+        return host, rest.removeprefix(":")
+    host, _, port = spec.partition(":")
+    return host, port
+
+
+def _shown_host(name: str) -> str:
+    if not name:
+        return "local socket"
+    return f"[{name}]" if ":" in name and not name.startswith("/") else name
 
 
 def resolve_database(cli_url: str | None = None,

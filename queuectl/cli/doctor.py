@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from queuectl import settings
+from queuectl import db, settings
 from queuectl.db import migrate
 from queuectl.store import quick
 
@@ -68,8 +68,10 @@ def doctor(ctx: typer.Context) -> None:
         local_now = before + timedelta(seconds=info.round_trip / 2)
         schema, current = _schema_line(info.revision)
         workers = quick.status(conn).workers if info.revision else []
+        server = db.reached(conn)
     hosts = sorted({w.host for w in workers})
     rows = [
+        ("connected to", server),
         ("server", f"PostgreSQL {info.version}"),
         ("schema", schema),
         ("live workers", f"{len(workers)}" + (f" on {', '.join(hosts)}" if hosts else "")),

@@ -124,6 +124,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
     target = ctx.obj.target()
     with ctx.obj.connection() as conn, db.translate_psycopg_errors(target):
         result = quick.status(conn)
+        server = db.reached(conn)
     if as_json:
         output.emit_json({
             "counts": result.counts,
@@ -133,6 +134,7 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "workers": [serialize.worker_json(w) for w in result.workers],
             "database": target.where,
             "context": target.context,
+            "connected_to": server,
         })
         return
     total = result.total or 1
@@ -152,8 +154,8 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
              for w in result.workers],
             ["HOST", "PID", "STATE", "LEADER", "BUSY", "RUNNING", "HEARTBEAT"],
         )
-    named = f" (context {target.context})" if target.context else ""
-    typer.echo(f"\nDatabase: {output.escape(target.where + named)}")
+    named = f", context {target.context}" if target.context else ""
+    typer.echo(f"\nDatabase: {output.escape(f'{target.where} (connected to {server}{named})')}")
 
 
 def list_(

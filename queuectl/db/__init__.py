@@ -3,6 +3,13 @@
 Connection failures are translated here into `errors.DatabaseUnavailable` with one line that
 says where we tried to connect, what failed and which variable to set.
 
+Every connection (engines through `creator=`, the quick commands, LISTEN) comes from
+`open_connection`: the URL goes to libpq as given, so both multi-host forms (a comma list of
+hosts, or `host=`/`port=` parameters) and all of libpq's parameters work; SQLAlchemy, whose
+URL parser cannot read a host list, never sees it. Hosts are tried in order and the first
+writable one is used; a server that is a standby or read-only is passed over, and a write it
+refuses for that reason (SQLSTATE 25006) is an outage of its connection, never a refusal.
+
 Connections are pooler-safe: they carry no startup `options` (PgBouncer refuses them) and set
 no session state, so a transaction pooler may hand each transaction to another server
 connection. Nothing depends on the session time zone (timestamps travel as `timestamptz`,
@@ -37,8 +44,11 @@ __all__ = [
     "describe_error",
     "is_disconnect",
     "is_prepared_statement_error",
+    "is_read_only_error",
     "is_transient",
+    "open_connection",
     "prepares_statements",
+    "reached",
     "refused",
     "stop_preparing",
     "target_of",
@@ -46,6 +56,7 @@ __all__ = [
     "translate_errors",
     "translate_psycopg_errors",
     "unavailable",
+    "unwritable",
 ]
 
 log = logging.getLogger("queuectl.db")
@@ -63,10 +74,24 @@ _CONNECT_TIMEOUT = 5
 
 
 def sa_url(target: settings.DatabaseTarget) -> sa.URL:
-    """`target`'s URL as SQLAlchemy's object (for engines; settings itself stays free of it)."""
+    """SQLAlchemy's view of `target`'s URL, for display and tests. Engines never connect
+    through it (see `create_engine`); a URL with a comma list of hosts, which SQLAlchemy's
+    parser cannot read, gives the URL without its hosts (`_engine_url`)."""
     from sqlalchemy.engine import make_url
 
-    return make_url(target.dsn)
+    try:
+        return make_url(target.dsn)
+    except ValueError:
+        return _engine_url(target)
+
+
+def _engine_url(target: settings.DatabaseTarget) -> sa.URL:
+    """What SQLAlchemy is told of `target`: the driver, user and database, nothing it would
+    act on (the connections come from `open_connection`)."""
+    import sqlalchemy as sa
+
+    return sa.URL.create("postgresql+psycopg", username=target.params.get("user"),
+                         database=target.database or None)
 
 
 def create_engine(
@@ -75,16 +100,18 @@ def create_engine(
 ) -> sa.Engine:
     """An engine for `target`; `pooled=False` (CLI) opens a connection per use.
 
+    Connections come from `open_connection` (the URL goes to libpq as given, every host and
+    parameter of it); a pooled connection whose server has turned read-only or into a
+    standby is dropped at checkout, not revalidated.
+
     `worker=True`: one long-lived connection, no ping before each use (the worker retries on
     disconnects itself)."""
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
+    name = "queuectl-worker" if worker else "queuectl"
     kwargs: dict[str, Any] = {
-        "connect_args": {
-            "application_name": "queuectl-worker" if worker else "queuectl",
-            "connect_timeout": _CONNECT_TIMEOUT,
-        },
+        "creator": lambda: open_connection(target, application_name=name),
     }
     if worker:
         kwargs.update(pool_size=1, max_overflow=0, pool_pre_ping=False)
@@ -92,7 +119,7 @@ def create_engine(
         kwargs.update(pool_size=pool_size, max_overflow=2, pool_pre_ping=True)
     else:
         kwargs["poolclass"] = NullPool
-    engine = sa.create_engine(sa_url(target), **kwargs)
+    engine = sa.create_engine(_engine_url(target), **kwargs)
     _targets[engine] = target
     if target.prepared_statements:
         _preparing.add(engine)
@@ -141,7 +168,17 @@ def _watch(engine: sa.Engine) -> None:
         on = eng is not None and prepares_statements(eng)
         dbapi_conn.prepare_threshold = _AUTO_PREPARE_AFTER if on else None
 
+    def on_checkout(dbapi_conn: psycopg.Connection[Any], _record: object,
+                    _proxy: object) -> None:
+        # A server that turned read-only (or was demoted) still answers a ping: the last
+        # parameters it reported decide, and the pool replaces the connection.
+        problem = unwritable(dbapi_conn)
+        if problem:
+            raise sa.exc.DisconnectionError(f"the server became {problem}")
+
     def on_error(context: sa.engine.ExceptionContext) -> None:
+        if is_read_only_error(context.original_exception):
+            context.is_disconnect = True
         if is_prepared_statement_error(context.original_exception):
             eng = ref()
             if eng is not None:
@@ -149,19 +186,22 @@ def _watch(engine: sa.Engine) -> None:
             context.is_disconnect = True
 
     sa.event.listen(engine, "connect", on_connect)
+    sa.event.listen(engine, "checkout", on_checkout)
     sa.event.listen(engine, "handle_error", on_error)
 
 
-def connect(target: settings.DatabaseTarget) -> psycopg.Connection[Any]:
-    """A bare psycopg connection (no SQLAlchemy) for the quick CLI commands; pooler-safe like
-    the engines (no startup options, prepared statements only where the target allows them).
+def connect(target: settings.DatabaseTarget, *, application_name: str = "queuectl",
+            autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A bare psycopg connection (no SQLAlchemy) for the quick CLI commands and LISTEN;
+    pooler-safe like the engines (no startup options, prepared statements only where the
+    target allows them), on a writable server (see `open_connection`).
 
-    Raises DatabaseUnavailable, naming where and why, when the server cannot be reached."""
+    Raises DatabaseUnavailable, naming where and why, when no server can be used."""
     import psycopg
 
     try:
-        conn = psycopg.connect(target.conninfo, application_name="queuectl",
-                               connect_timeout=_CONNECT_TIMEOUT)
+        conn = open_connection(target, application_name=application_name,
+                               autocommit=autocommit)
     except psycopg.OperationalError as exc:
         raise unavailable(target, exc) from exc
     if not target.prepared_statements:
@@ -169,8 +209,107 @@ def connect(target: settings.DatabaseTarget) -> psycopg.Connection[Any]:
     return conn
 
 
+# libpq's own words for a server that `target_session_attrs` turned down.
+_UNWRITABLE_REASONS = ("read-only", "hot standby", "recovery")
+
+
+def open_connection(target: settings.DatabaseTarget, *, application_name: str,
+                    autocommit: bool = False) -> psycopg.Connection[Any]:
+    """A psycopg connection to the first writable server among `target`'s hosts, tried in
+    the URL's order (libpq's multi-host rules); raises `psycopg.OperationalError`, naming
+    every host tried and why it was passed over, when there is none.
+
+    The URL's parameters reach libpq as given; queuectl adds `connect_timeout` (5 s) and
+    `target_session_attrs=read-write` only where neither the URL nor the environment sets
+    them. A server that reports itself in recovery or read-only (`in_hot_standby`,
+    `default_transaction_read_only`) is passed over whatever the URL asks: queuectl writes."""
+    import psycopg
+
+    attempts = _attempts(target, application_name=application_name)
+    failures: list[tuple[str, str]] = []
+    for label, params in attempts:
+        try:
+            conn = psycopg.connect(autocommit=autocommit, **params)
+        except psycopg.OperationalError as exc:
+            if len(attempts) == 1:
+                raise
+            failures.append((label, _reason(exc)))
+            continue
+        problem = unwritable(conn)
+        if problem is None:
+            return conn
+        conn.close()
+        failures.append((label, problem))
+    raise psycopg.OperationalError(_no_server(failures))
+
+
+def _attempts(target: settings.DatabaseTarget, *,
+              application_name: str) -> list[tuple[str, dict[str, Any]]]:
+    """One (host label, parameters) per host of `target`, in order."""
+    import os
+
+    params: dict[str, Any] = dict(target.params)
+    params["application_name"] = application_name
+    for key, variable, default in (("connect_timeout", "PGCONNECT_TIMEOUT", _CONNECT_TIMEOUT),
+                                   ("target_session_attrs", "PGTARGETSESSIONATTRS",
+                                    "read-write")):
+        if key not in params and not os.environ.get(variable):
+            params[key] = default
+    for key, variable in (("host", "PGHOST"), ("hostaddr", "PGHOSTADDR"), ("port", "PGPORT")):
+        if key not in params and os.environ.get(variable):
+            params[key] = os.environ[variable]
+    lists = {k: str(params[k]).split(",") for k in ("host", "hostaddr", "port") if k in params}
+    count = max((len(v) for k, v in lists.items() if k != "port"), default=1)
+    labels = target.hosts
+    if count == 1 or len(labels) != count or any(1 < len(v) != count for v in lists.values()):
+        return [(",".join(labels), params)]  # one attempt; libpq reports what is wrong
+    return [(labels[i], {**params, **{k: v[i if len(v) > 1 else 0] for k, v in lists.items()}})
+            for i in range(count)]
+
+
+def unwritable(conn: psycopg.Connection[Any]) -> str | None:
+    """Why the server of `conn` cannot take queuectl's writes, from what it reported (a
+    standby, or read-only by default); None when it can (or did not say)."""
+    if conn.info.parameter_status("in_hot_standby") == "on":
+        return "in recovery (a standby)"
+    if conn.info.parameter_status("default_transaction_read_only") == "on":
+        return "read-only (default_transaction_read_only is on)"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """libpq's reason for one host's failed connection, without the host it repeats."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    first = lines[0] if lines else type(exc).__name__
+    return first.rsplit(" failed: ", 1)[-1]
+
+
+def _no_server(failures: list[tuple[str, str]]) -> str:
+    """One line for a connection that found no usable server among several hosts."""
+    each = "; ".join(f"{label}: {reason}" for label, reason in failures)
+    if len(failures) == 1:
+        return f"the server at {each}"
+    if any(word in reason for _, reason in failures for word in _UNWRITABLE_REASONS):
+        return f"no writable server among {len(failures)} hosts ({each})"
+    return f"no server reachable among {len(failures)} hosts ({each})"
+
+
+def reached(conn: psycopg.Connection[Any]) -> str:
+    """`host:port` of the server `conn` is connected to (of the URL's hosts, the one
+    reached)."""
+    host = conn.info.host or conn.info.hostaddr
+    shown = f"[{host}]" if ":" in host and not host.startswith("/") else host
+    return f"{shown}:{conn.info.port}"
+
+
 def unavailable(target: settings.DatabaseTarget, exc: BaseException) -> errors.DatabaseUnavailable:
-    """The one-line error for a server that cannot be reached at `target`."""
+    """The one-line error for a server that cannot be reached at `target` (or turned out to
+    be read-only or a standby when a statement wrote)."""
+    if is_read_only_error(exc):
+        return errors.DatabaseUnavailable(
+            f"the server at {target.where} (URL from {target.source}) is read-only or in "
+            f"recovery: {describe_error(exc)}; queuectl needs a writable primary (with "
+            "several hosts in the URL it picks the writable one)")
     return errors.DatabaseUnavailable(
         f"cannot connect to PostgreSQL at {target.where} (URL from {target.source}): "
         f"{describe_error(exc)}; {settings.connection_hint(target)}")
@@ -212,6 +351,8 @@ def is_disconnect(exc: BaseException) -> bool:
 
     if isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated:
         return True
+    if is_read_only_error(exc):
+        return True
     orig = getattr(exc, "orig", None) or exc
     if isinstance(orig, psycopg.Error):
         state = orig.sqlstate
@@ -219,6 +360,18 @@ def is_disconnect(exc: BaseException) -> bool:
             return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
         return state[:2] in ("08", "28") or state in _OUTAGE_STATES
     return isinstance(exc, sa_exc.OperationalError)
+
+
+def is_read_only_error(exc: BaseException) -> bool:
+    """True when `exc` is the server refusing a write because it is read-only or a standby
+    (SQLSTATE 25006, or "... during recovery"): an outage of that connection, whose server
+    will refuse every write, never a refusal of one statement."""
+    import psycopg
+
+    orig = getattr(exc, "orig", None) or exc
+    if not isinstance(orig, psycopg.Error) or orig.sqlstate is None:
+        return False
+    return orig.sqlstate == "25006" or "during recovery" in str(orig)
 
 
 def is_transient(sqlstate: str | None) -> bool:

@@ -69,8 +69,7 @@ def _create_database(target: settings.DatabaseTarget, name: str) -> None:
             "migrate --create-database`, or name your queue's server: --database-url, "
             "QUEUECTL_DATABASE_URL or a context (./start.sh)")
 
-    admin_url = db.sa_url(target).set(database="postgres").render_as_string(hide_password=False)
-    admin = settings.DatabaseTarget(admin_url, target.source)
+    admin = target.with_database("postgres")
     try:
         with db.connect(admin) as conn:
             conn.autocommit = True
@@ -94,9 +93,9 @@ def _create_database_if_missing(engine: sa.Engine, target: settings.DatabaseTarg
         with engine.connect():
             return
     except sa.exc.OperationalError as exc:
-        if not engine.url.database or not _missing_database(exc, engine.url.database):
+        if not target.database or not _missing_database(exc, target.database):
             return  # e.g. an unknown role: translate_errors reports it on the next attempt
-    _create_database(target, engine.url.database)
+    _create_database(target, target.database)
 
 
 def ensure_schema(engine: sa.Engine) -> None:
@@ -119,7 +118,7 @@ def connect_ready(target: settings.DatabaseTarget, *,
     try:
         conn = db.connect(target)
     except errors.DatabaseUnavailable as exc:
-        database = db.sa_url(target).database if migrate_schema else None
+        database = target.database if migrate_schema else None
         if not database or not _missing_database(exc.__cause__ or exc, database):
             raise
         _create_database(target, database)

@@ -7,7 +7,12 @@ each delay is uniform in [0, min(cap, first * 2**n)]), reset by the first succes
 puts every call of one process behind it: while the database is away, calls are refused
 without touching the network until the next attempt is due, so one process makes at most a
 handful of connection attempts in any 10 s however many paths want the database; it logs one
-line when the database goes away, at most one reminder a minute, and one line when it is back.
+line when the database goes away, one when the reason changes (a server that was restarting
+is now read-only), at most one reminder a minute, and one line when it is back.
+
+A server that is read-only or in recovery is an outage like a refused connection (`db` drops
+such a connection and passes such servers over): a worker pointed at a replica backs off,
+and no read the replica answered resets the backoff.
 
 Only a lost or refused connection is an outage (`errors.DatabaseUnavailable`). A statement the
 server answered with an error (`errors.DatabaseError`: a trigger's RAISE, a constraint, a
@@ -79,6 +84,7 @@ class Gate:
         self._down_since: float | None = None
         self._reminded_at = 0.0
         self.attempts_while_down = 0
+        self._reason = ""
         self._refused_at: dict[str, float] = {}
 
     @property
@@ -137,6 +143,8 @@ class Gate:
         with self._lock:
             now = self._clock()
             self._retry_at = now + self._backoff.next_delay()
+            reason, changed = str(exc), str(exc) != self._reason
+            self._reason = reason
             if self._down_since is None:
                 self._down_since = self._reminded_at = now
                 self.attempts_while_down = 1
@@ -144,7 +152,7 @@ class Gate:
                                   "(at most every %gs)", self.name, exc, self._backoff.cap)
                 return
             self.attempts_while_down += 1
-            if now - self._reminded_at >= _REMIND_EVERY:
+            if changed or now - self._reminded_at >= _REMIND_EVERY:
                 self._reminded_at = now
                 self._log.warning("%s: database still unavailable after %.0fs (%d attempts): "
                                   "%s", self.name, now - self._down_since,

@@ -43,10 +43,9 @@ class Listener:
 
 def open_listener(engine: sa.Engine) -> Listener:
     """Open a `Listener` on `engine`'s database (`DatabaseUnavailable` when it is away)."""
-    url = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    target = db.target_of(engine)
     with db.translate_errors(engine):
-        conn = psycopg.connect(url, autocommit=True, application_name="queuectl-listen",
-                               connect_timeout=5)
+        conn = db.open_connection(target, application_name="queuectl-listen", autocommit=True)
         try:
             execute.execute(conn, jobs_sql.job_listen_wake)
         except psycopg.Error:

@@ -75,7 +75,7 @@ def test_a_second_terminal_uses_the_queue_start_set_up(copy) -> None:
     assert proc.returncode == 0, proc.stderr
     port = env["QUEUECTL_LOCAL_PGPORT"]
     assert proc.stdout.rstrip().endswith(
-        f"Database: 127.0.0.1:{port}/queuectl (context queuectl)")
+        f"Database: 127.0.0.1:{port}/queuectl (connected to 127.0.0.1:{port}, context queuectl)")
     proc = run(repo, ".venv/bin/queuectl", "doctor", env=env)
     assert f"URL from:     context queuectl in {client_file}" in proc.stdout
     # Both terminals use one data directory: the context carries start.sh's QUEUECTL_HOME.

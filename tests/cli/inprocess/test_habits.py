@@ -60,7 +60,8 @@ def test_status_ends_with_the_database_never_a_password(clean, cli, db_url):
     result = cli("--database-url", secret_url, "status")
     assert result.returncode == 0, result.stderr
     last = result.stdout.strip().splitlines()[-1]
-    assert last == f"Database: {host_port(db_url)}/{url.database}", last
+    hp = host_port(db_url)
+    assert last == f"Database: {hp}/{url.database} (connected to {hp})", last
     assert f":{secret}@" not in result.stdout + result.stderr
     status = json.loads(cli("--database-url", secret_url, "status", "--json").stdout)
     assert status["database"].endswith(f"/{url.database}")
