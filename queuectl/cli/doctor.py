@@ -69,9 +69,12 @@ def doctor(ctx: typer.Context) -> None:
         schema, current = _schema_line(info.revision)
         workers = quick.status(conn).workers if info.revision else []
         server = db.reached(conn)
+        standbys = quick.replicas(conn)
     hosts = sorted({w.host for w in workers})
     rows = [
         ("connected to", server),
+        *_replica_rows(standbys),
+        ("failover", _failover_line(target, standbys)),
         ("server", f"PostgreSQL {info.version}"),
         ("schema", schema),
         ("live workers", f"{len(workers)}" + (f" on {', '.join(hosts)}" if hosts else "")),
@@ -80,6 +83,47 @@ def doctor(ctx: typer.Context) -> None:
     _print(rows)
     if not current:
         raise typer.Exit(code=1)
+
+
+def _replica_rows(standbys: list[quick.Replica]) -> list[tuple[str, str]]:
+    """One row per replica of the server reached: name, address, state, sync, lag."""
+    if not standbys:
+        return [("replicas", "none streaming from this server")]
+    rows = []
+    for n, r in enumerate(standbys):
+        lag = "lag unknown (needs pg_monitor)" if r.replay_lag is None and r.lag_bytes is None \
+            else f"replay lag {r.replay_lag or 0:.3f}s, {r.lag_bytes or 0:,} bytes behind"
+        where = f" at {r.address}" if r.address else ""
+        rows.append(("replicas" if n == 0 else "",
+                     f"{r.name or '(unnamed)'}{where}: {r.state or 'state unknown'}, "
+                     f"{r.sync_state or '?'}, {lag}"))
+    return rows
+
+
+_STANDBY_ATTRS = ("read-only", "standby", "prefer-standby")
+
+
+def _failover_line(target: settings.DatabaseTarget, standbys: list[quick.Replica]) -> str:
+    """Whether this URL finds the new primary after a failover, and a warning when not."""
+    import os
+
+    attrs = (target.params.get("target_session_attrs")
+             or os.environ.get("PGTARGETSESSIONATTRS") or "")
+    shown = f"target_session_attrs={attrs}" if attrs else \
+        "target_session_attrs=read-write, queuectl's default"
+    hosts = target.hosts
+    if attrs in _STANDBY_ATTRS:
+        return (f"WARNING: {shown} asks for a standby; queuectl passes over read-only "
+                "servers, so it may find none: use read-write or primary")
+    if len(hosts) > 1:
+        return (f"finds the primary after a failover: tries {len(hosts)} hosts in order and "
+                f"takes the writable one ({shown})")
+    if standbys:
+        return ("WARNING: the URL names one host, so after a failover it finds the new "
+                "primary only if that address moves with it (a virtual IP, or a proxy in "
+                "front of the cluster): else list every node, "
+                "postgresql://USER@node1:5432,node2:5432,node3:5432/DB")
+    return "one host and no replica streaming from it: nothing to fail over to"
 
 
 def _print(rows: list[tuple[str, str]]) -> None:

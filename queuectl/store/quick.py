@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 
     from queuectl.core import jobspec
 
-__all__ = ["Enqueued", "QuickStatus", "ServerInfo", "enqueue", "recent_job_ids",
-           "refuse_taken_ids", "server_info", "status"]
+__all__ = ["Enqueued", "QuickStatus", "Replica", "ServerInfo", "enqueue", "recent_job_ids",
+           "refuse_taken_ids", "replicas", "server_info", "status"]
 
 NOTIFY_CHANNEL = sql.NOTIFY_CHANNEL
 
@@ -114,3 +114,23 @@ def server_info(conn: psycopg.Connection[Any]) -> ServerInfo:
         revision = rows[0].version_num if rows else None
     conn.rollback()
     return ServerInfo(version, now, revision, round_trip)
+
+
+@dataclass(frozen=True)
+class Replica:
+    """A standby streaming from the server `doctor` reached, as `pg_stat_replication` shows
+    it (a login without pg_monitor sees None for the address, state and lags)."""
+
+    name: str
+    address: str | None
+    state: str | None
+    sync_state: str | None
+    replay_lag: float | None
+    lag_bytes: int | None
+
+
+def replicas(conn: psycopg.Connection[Any]) -> list[Replica]:
+    """The replicas streaming from this (primary) server; [] for none."""
+    rows = execute.fetch(conn, server_sql.server_replication)
+    conn.rollback()
+    return [Replica(*row) for row in rows]

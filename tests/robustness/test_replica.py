@@ -109,3 +109,17 @@ def test_the_replica_alone_is_an_outage_that_says_standby(replica, tmp_path, att
         assert lines[0].startswith(
             f"error: cannot connect to PostgreSQL at 127.0.0.1:{standby.port}/queuectl")
         assert reason in lines[0], lines[0]
+
+
+def test_doctor_shows_the_replica_and_whether_the_url_survives_a_failover(replica, tmp_path):
+    primary, standby = replica
+    single = f"postgresql://postgres@127.0.0.1:{primary.port}/queuectl"
+    doctor = run(single, tmp_path, "doctor")
+    assert doctor.returncode == 0, doctor.stderr
+    [line] = [x for x in doctor.stdout.splitlines() if x.startswith("replicas:")]
+    assert "streaming, async, replay lag" in line and "bytes behind" in line, line
+    assert "failover:     WARNING: the URL names one host" in doctor.stdout
+    both = (f"postgresql://postgres@127.0.0.1:{primary.port},127.0.0.1:{standby.port}"
+            "/queuectl")
+    doctor = run(both, tmp_path, "doctor")
+    assert "failover:     finds the primary after a failover: tries 2 hosts" in doctor.stdout

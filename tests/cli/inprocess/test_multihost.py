@@ -137,3 +137,18 @@ def test_a_multi_host_url_in_the_client_file(clean, cli, db_url, tmp_path):
     assert result.stdout.strip().splitlines()[-1] == (
         f"Database: 127.0.0.1:{closed},{reached}/{make_url(db_url).database} "
         f"(connected to {reached}, context default)")
+
+
+def test_doctor_says_whether_the_url_finds_the_primary_after_a_failover(clean, cli, db_url):
+    def failover(url: str) -> str:
+        result = cli("--database-url", url, "doctor")
+        assert result.returncode == 0, result.stderr
+        assert "replicas:     none streaming from this server\n" in result.stdout
+        return next(x for x in result.stdout.splitlines() if x.startswith("failover:"))
+
+    assert "nothing to fail over to" in failover(db_url)
+    multi = failover(comma_url(db_url, closed_port()))
+    assert "tries 2 hosts in order and takes the writable one" in multi
+    assert "target_session_attrs=read-write, queuectl's default" in multi
+    standby = failover(f"{db_url}?target_session_attrs=prefer-standby")
+    assert standby.startswith("failover:     WARNING: target_session_attrs=prefer-standby")
