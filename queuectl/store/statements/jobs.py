@@ -41,7 +41,8 @@ LIST_COLUMNS = """id, command, state, attempts, max_retries, priority, run_at, t
 JOB_COLUMNS = """id, command, state, attempts, max_retries, priority, run_at, timeout_ms, tags,
            exit_code, error, output, output_truncated, created_at, updated_at, started_at,
            finished_at, duration, worker_id, run_id, lease_expires_at, paused_at, retry_on,
-           no_retry_on, backoff_base, cwd, env, queue, unique_key, has_dependents, cron_name"""
+           no_retry_on, backoff_base, cwd, env, queue, unique_key, has_dependents, cron_name,
+           lost_starts"""
 
 #: Wake idle workers: payload "" (something is due now) or an epoch time (due then).
 job_wake_notify = Statement("job_wake_notify", "SELECT pg_notify(%(ch)s, %(p)s)")
