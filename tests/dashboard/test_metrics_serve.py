@@ -151,8 +151,9 @@ def test_a_port_in_use_is_one_error_line(cli, clean):
 
 
 def test_report_options_before_serve_are_refused(cli):
-    res = cli("metrics", "-m", "5", "serve")
+    res = cli("metrics", "-m", "5", "serve")  # would otherwise ignore the -m
     assert res.returncode == 2 and len(res.stderr.splitlines()) == 1, res.stderr
+    assert "not `metrics serve`" in res.stderr
 
 
 @pytest.mark.parametrize(("accept", "json_wanted"), [
