@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from queuectl.core.records import Job, WorkerInfo
     from queuectl.store.cron import Cron
+    from queuectl.store.dashboard import Overview
     from queuectl.store.queues import QueueInfo
 
-__all__ = ["cron_json", "iso", "job_json", "queue_json", "worker_json"]
+__all__ = ["cron_json", "iso", "job_json", "metrics_json", "queue_json", "worker_json"]
 
 
 def iso(value: datetime | None) -> str | None:
@@ -75,6 +76,27 @@ def worker_json(worker: WorkerInfo) -> dict[str, Any]:
         "heartbeat_at": iso(worker.heartbeat_at),
         "running": worker.running,
         "leader": worker.leader,
+    }
+
+
+def metrics_json(overview: Overview) -> dict[str, Any]:
+    """The metrics of one overview (`store.dashboard_overview`) as the JSON object of
+    `metrics --json` and `metrics serve`'s /metrics.json: counts, runs by outcome and
+    throughput over the window, durations, queue depth, the oldest wait, live workers."""
+    runs = {outcome: sum(getattr(m, outcome) for m in overview.throughput)
+            for outcome in ("completed", "failed", "dead")}
+    minutes = overview.window_minutes
+    return {
+        "counts": overview.counts,
+        "total": overview.total,
+        "window_minutes": minutes,
+        "runs": runs,
+        "throughput_per_minute": round(runs["completed"] / minutes, 3),
+        "avg_duration": overview.avg_duration,
+        "p95_duration": overview.p95_duration,
+        "queue_depth": overview.queue_depth,
+        "oldest_waiting_age": overview.oldest_waiting_age,
+        "live_workers": len(overview.workers),
     }
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import socket
-
 import typer
 
 from queuectl import db, errors, store
+from queuectl.cli import serving
 
 __all__ = ["register"]
 
@@ -32,67 +29,26 @@ def dashboard(
 
     Example: queuectl dashboard --port 3000
     """
-    from queuectl.dashboard import security  # Starlette: loaded for this command only
-
-    _refuse_empty_token(token)
-    local = security.is_loopback(host)
-    if token and no_auth:
-        raise errors.UsageError("--token and --no-auth contradict each other; give one")
-    if token and security.token_problem(token):
-        raise errors.UsageError(f"invalid --token: {security.token_problem(token)}")
-    if not local and not token and not no_auth:
-        raise errors.UsageError(
-            f"refusing to serve the dashboard on non-local address {host} without a token: "
-            "pass --token or set QUEUECTL_DASHBOARD_TOKEN (or --no-auth to allow anyone)")
+    local = serving.check_access(host, token, no_auth, what="the dashboard",
+                                 token_env=_TOKEN_ENV)
     try:
         ctx.obj.engine()  # brings the schema to head, as every command does
     except errors.DatabaseUnavailable as exc:
         typer.echo(f"warning: {exc}; the dashboard will show this until it is reachable",
                    err=True)
-    # Imported here: FastAPI and uvicorn take a while to load, and no other command needs them.
-    import uvicorn
-
+    # Imported here: FastAPI takes a while to load, and no other command needs it.
     from queuectl.dashboard import app as dashboard_app
+    from queuectl.dashboard import security
 
     engine = db.create_engine(ctx.obj.target(), pooled=True, pool_size=4)
     store.limit_statement_time(engine, seconds=_STATEMENT_TIMEOUT)
     # On loopback the Host check stays with a token too: DNS rebinding is refused either way.
     guard = security.Guard(token=token, local_only=local)
     app = dashboard_app.create_app(engine, guard=guard)
-    sock = _listen(host, port)  # before the banner: a port in use is one error line, exit 1
+    # Before the banner: a port in use is one error line, exit 1.
+    sock = serving.listen(host, port, what="dashboard")
     typer.echo(_banner(host, port, token=token, local=local), err=True)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False)
-    uvicorn.Server(config).run(sockets=[sock])
-
-
-def _refuse_empty_token(token: str | None) -> None:
-    """An empty token is a mistake (`--token "$UNSET"`), never a way to say "no token"."""
-    if token == "":
-        raise errors.UsageError("--token is empty: give a token, or leave --token out")
-    # Click reads an empty variable as unset; it is one, set to nothing.
-    if token is None and os.environ.get(_TOKEN_ENV) == "":
-        raise errors.UsageError(f"{_TOKEN_ENV} is set but empty: set a token in it, or unset "
-                                "it")
-
-
-def _listen(host: str, port: int) -> socket.socket:
-    """A socket bound to host:port (uvicorn listens on it), or one clear error."""
-    sock = None
-    try:
-        family, kind, proto, _, address = socket.getaddrinfo(
-            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-        sock = socket.socket(family, kind, proto)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
-        sock.listen(2048)  # now: two dashboards starting together cannot both bind
-    except OSError as exc:
-        if sock is not None:
-            sock.close()
-        hint = "; is another dashboard running? pick another --port" if (
-            exc.errno == errno.EADDRINUSE) else ""
-        raise errors.QueuectlError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc}{hint}") from None
-    return sock
+    serving.serve(app, sock, host, port)
 
 
 def _banner(host: str, port: int, *, token: str | None, local: bool) -> str:

@@ -36,7 +36,8 @@ def _workers_dir(ctx: typer.Context) -> Path:
 
 
 def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
-                listen: bool, queues: str | None = None) -> list[str]:
+                listen: bool, queues: str | None = None,
+                job_log_dir: Path | None = None) -> list[str]:
     argv = [sys.executable, "-m", "queuectl"]
     if ctx.obj.database_url:
         argv += ["--database-url", ctx.obj.database_url]
@@ -49,7 +50,30 @@ def _child_argv(ctx: typer.Context, concurrency: int, grace: float | None,
         argv.append("--no-listen")
     if queues is not None:
         argv += ["--queue", queues]
+    if job_log_dir is not None:
+        argv += ["--job-log-dir", str(job_log_dir)]
     return argv
+
+
+_JOB_LOG_ENV = "QUEUECTL_JOB_LOG_DIR"
+
+
+def _job_log_dir(value: str | None) -> Path | None:
+    """`--job-log-dir DIR` as an absolute path (`~` expanded) of a directory that exists (it
+    is created, private to this user) and is writable; or one error line, exit 1."""
+    if value is None:
+        return None
+    if not value.strip():
+        raise typer.BadParameter("must name a directory", param_hint="'--job-log-dir'")
+    directory = Path(os.path.abspath(os.path.expanduser(value)))
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise errors.QueuectlError(
+            f"cannot use --job-log-dir {directory}: {exc.strerror or exc}") from None
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise errors.QueuectlError(f"cannot use --job-log-dir {directory}: not writable")
+    return directory
 
 
 def _queues(value: str | None) -> str | None:
@@ -82,6 +106,9 @@ def start(
                                      "pooler)."),
     queue: str = typer.Option(None, "--queue", "-q", metavar="NAME[,NAME...]",
                               help="Claim only from these queues (default: all queues)."),
+    job_log_dir: str = typer.Option(
+        None, "--job-log-dir", metavar="DIR", envvar=_JOB_LOG_ENV, show_envvar=True,
+        help="Also append each run's output to DIR/<job id>.log (created if missing)."),
 ) -> None:
     """Start worker processes.
 
@@ -93,8 +120,9 @@ def start(
     from queuectl.worker import supervisor
 
     queue_names = _queues(queue)
+    log_dir = _job_log_dir(job_log_dir)
     ctx.obj.connection().close()  # fail fast on a bad database, migrate once, before forking
-    argv = _child_argv(ctx, concurrency, grace, listen, queue_names)
+    argv = _child_argv(ctx, concurrency, grace, listen, queue_names, log_dir)
     if not daemon:
         import logging
 
@@ -234,20 +262,23 @@ def run(
     pid_dir: Path = typer.Option(None, "--pid-dir"),
     relay_fd: int = typer.Option(None, "--relay-fd"),
     queue: str = typer.Option(None, "--queue"),
+    job_log_dir: str = typer.Option(None, "--job-log-dir", envvar=_JOB_LOG_ENV),
 ) -> None:
     """Run one worker in this process (used by `worker start`)."""
     import logging
 
     from queuectl import worker as worker_mod
     from queuectl.core import queuespec
-    from queuectl.worker import supervisor
+    from queuectl.worker import joblogs, supervisor
 
     names = queuespec.parse_names(queue)
+    log_dir = _job_log_dir(job_log_dir)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(message)s")
     engine = db.create_engine(ctx.obj.target(), worker=True)
     worker = worker_mod.Worker(worker_mod.EngineStore(engine, names), concurrency=concurrency,
-                               listen=listen, grace=grace, relay_fd=relay_fd)
+                               listen=listen, grace=grace, relay_fd=relay_fd,
+                               job_logs=None if log_dir is None else joblogs.JobLogs(log_dir))
     if pid_dir is not None:
         pid_file = pid_dir / f"{os.getpid()}.pid"
 

@@ -16,8 +16,9 @@ from typing import Protocol
 
 from queuectl import store
 from queuectl.worker import outcomes
+from queuectl.worker.joblogs import JobLogs
 from queuectl.worker.ports import Settings
-from queuectl.worker.runner import Outcome
+from queuectl.worker.runner import Outcome, OutputSink
 from queuectl.worker.runs import RunTable
 
 __all__ = ["Executor", "RunnerLike", "job_environment"]
@@ -28,7 +29,8 @@ class RunnerLike(Protocol):
     """What slots need of `queuectl.worker.runner.Runner` (unit tests pass a fake)."""
 
     def run(self, command: str, *, timeout: float | None = None, key: object = None,
-            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome: ...
+            cwd: str | None = None, env: Mapping[str, str] | None = None,
+            sink: OutputSink | None = None) -> Outcome: ...
     def kill(self, key: object) -> bool: ...
     def kill_all(self) -> int: ...
     def close(self) -> None: ...
@@ -60,9 +62,10 @@ class Executor:
     """`concurrency` slot threads running the table's queued runs."""
 
     def __init__(self, table: RunTable, runner: RunnerLike, *, concurrency: int,
-                 settings: Callable[[], Settings]) -> None:
+                 settings: Callable[[], Settings], job_logs: JobLogs | None = None) -> None:
         self.table = table
         self.runner = runner
+        self.job_logs = job_logs  # `--job-log-dir`: each run's output in a file too
         self._settings = settings
         self._threads = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
                          for i in range(concurrency)]
@@ -98,11 +101,22 @@ class Executor:
         log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
                  job.max_retries + 1, _short(job.command))
         started = time.monotonic()
+        run_log = None if self.job_logs is None else self.job_logs.start(
+            job.id, attempt=job.attempts, attempts=job.max_retries + 1)
         try:
             outcome = self.runner.run(job.command, key=job.run_id,
                                       timeout=timeout_ms / 1000 if timeout_ms else None,
-                                      cwd=job.cwd, env=job_environment(job))
+                                      cwd=job.cwd, env=job_environment(job),
+                                      sink=None if run_log is None else run_log.feed)
         except Exception as exc:  # the runner must never take the worker down with it
             outcome = Outcome(False, None, f"worker error while running the job: {exc!r}",
                               "", False, time.monotonic() - started)
+        if run_log is not None:
+            run_log.finish(_ending(outcome))
         return outcomes.decide(job, outcome, settings.policy)
+
+
+def _ending(outcome: Outcome) -> str:
+    """How a run ended, for the footer of its log file."""
+    how = "completed" if outcome.ok else (outcome.error or "failed")
+    return f"{how} after {outcome.duration:.1f}s"

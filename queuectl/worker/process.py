@@ -36,6 +36,7 @@ from queuectl.worker import memory
 from queuectl.worker.completer import Completer, Summary
 from queuectl.worker.executor import Executor, RunnerLike
 from queuectl.worker.heartbeat import Heartbeat
+from queuectl.worker.joblogs import JobLogs
 from queuectl.worker.ports import Store
 from queuectl.worker.producer import Producer, Waker
 from queuectl.worker.runner import Runner
@@ -56,7 +57,7 @@ class Worker:
         self, db: Store, *, concurrency: int = 1, listen: bool = True,
         grace: float | None = None, install_signals: bool = True,
         relay_fd: int | None = None, runner: RunnerLike | None = None,
-        gate: Gate | None = None,
+        gate: Gate | None = None, job_logs: JobLogs | None = None,
     ) -> None:
         self.concurrency = concurrency
         self.grace = grace
@@ -70,7 +71,8 @@ class Worker:
                                  listen=listen, relay_fd=relay_fd)
         self.completer = Completer(db, self.gate, on_retry_due=self.producer.note_due)
         self.executor = Executor(self.table, runner or Runner(), concurrency=concurrency,
-                                 settings=lambda: self.heartbeat.settings)
+                                 settings=lambda: self.heartbeat.settings,
+                                 job_logs=job_logs)
         self.heartbeat = Heartbeat(db, self.gate, self.table, self.completer, self.executor,
                                    concurrency=concurrency)
         self.upkeep = Upkeep(db, self.gate)

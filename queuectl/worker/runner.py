@@ -20,13 +20,17 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import IO
 
 from queuectl.core import records
 
-__all__ = ["MAX_OUTPUT", "Outcome", "Runner"]
+__all__ = ["MAX_OUTPUT", "Outcome", "OutputSink", "Runner"]
+
+#: Called with a run's output file at each check while the command runs and once after it
+#: ended (a per-job log file copies what is new); it must not raise.
+OutputSink = Callable[[IO[bytes]], None]
 
 MAX_OUTPUT = records.MAX_OUTPUT
 _SIGTERM = signal.SIGTERM  # `Runner.signal` shadows the module inside the class body
@@ -158,6 +162,7 @@ class _Live:
     paused_total: float = 0.0
     cancel: tuple[int, float] | None = None  # (signal, grace) of a cancel request
     cancelled_at: float | None = None
+    sink: OutputSink | None = None
 
     def paused_for(self, now: float) -> float:
         """Seconds spent paused so far (the timeout clock stops while paused)."""
@@ -189,11 +194,13 @@ class Runner:
         self._watchdog.close()
 
     def run(self, command: str, *, timeout: float | None = None, key: object = None,
-            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome:
+            cwd: str | None = None, env: Mapping[str, str] | None = None,
+            sink: OutputSink | None = None) -> Outcome:
         """Run `command` to completion (or timeout) and describe what happened; `key` names
         the run for `kill`. It runs in directory `cwd` (default: the worker's), with `env`
         added to the worker's environment; a missing `cwd` is a failure (without exit code,
-        so retryable) that never starts the command."""
+        so retryable) that never starts the command. `sink` sees the output file while the
+        command runs (at most a second apart) and once when it has ended."""
         start = time.monotonic()
         if cwd is not None and not os.path.exists(cwd):
             return Outcome(False, None, f"working directory {cwd} does not exist on host "
@@ -217,7 +224,7 @@ class Runner:
                                    f"could not start the command: {exc.strerror or exc}",
                                    "", False, time.monotonic() - start)
                 key = proc.pid if key is None else key
-                live = _Live(proc, out)
+                live = _Live(proc, out, sink=sink)
                 with self._lock:
                     self._live[key] = live
                 try:
@@ -229,6 +236,8 @@ class Runner:
                         interrupted = key in self._interrupted
                         self._interrupted.discard(key)
                 duration = time.monotonic() - start
+                if sink is not None:
+                    sink(out)
                 output, truncated = _read_tail(out)
                 size = os.fstat(out.fileno()).st_size
         finally:
@@ -260,6 +269,8 @@ class Runner:
         try:
             timed_out = False
             while not _exited(pidfd, self._next_check(live, start, timeout)):
+                if live.sink is not None:
+                    live.sink(live.out)
                 now = time.monotonic()
                 if live.cancelled_at is not None and live.cancel is not None:
                     if now - live.cancelled_at >= live.cancel[1]:

@@ -286,7 +286,8 @@ class FakeRunner:
         self.closed = False
 
     def run(self, command: str, *, timeout: float | None = None, key: object = None,
-            cwd: str | None = None, env: Mapping[str, str] | None = None) -> Outcome:
+            cwd: str | None = None, env: Mapping[str, str] | None = None,
+            sink: object = None) -> Outcome:
         self.ran.append(command)
         self.contexts.append((cwd, dict(env or {})))
         code, seconds = self.outcomes.get(command, (0, 0.0))

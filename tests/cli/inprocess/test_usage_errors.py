@@ -76,8 +76,8 @@ def test_every_command_with_a_required_argument_is_in_the_list():
         ("cron", "pause"), ("cron", "resume"), ("cron", "run")}
 
 
-NO_ARGUMENTS = [["status"], ["migrate"], ["prune"], ["dashboard"], ["metrics"], ["doctor"],
-                ["list"], ["worker", "start"], ["worker", "stop"], ["worker", "run"],
+NO_ARGUMENTS = [["status"], ["migrate"], ["prune"], ["dashboard"], ["metrics", "serve"],
+                ["doctor"], ["list"], ["worker", "start"], ["worker", "stop"], ["worker", "run"],
                 ["dlq", "list"], ["config", "list"], ["config", "show"], ["queue", "list"],
                 ["cron", "list"]]
 
@@ -97,6 +97,8 @@ BAD_VALUES = [
     (["logs", "x", "--tail", "x"], "valid integer"),
     (["metrics", "--minutes", "0"], "'--minutes'"),
     (["metrics", "--minutes", "x"], "valid integer"),
+    (["metrics", "serve", "--port", "0"], "'--port'"),
+    (["metrics", "serve", "--minutes", "0"], "'--minutes'"),
     (["wait", "x", "--timeout", "-1"], "'--timeout'"),
     (["wait", "x", "--timeout", "nan"], "'--timeout'"),
     (["worker", "start", "--count", "0"], "'--count'"),

@@ -6,7 +6,8 @@ import typer
 
 from queuectl import cli as queuectl_cli
 
-COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], ["doctor"],
+COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics", "serve"],
+            ["doctor"],
             ["migrate"], ["prune"], ["dashboard"], ["worker", "start"], ["worker", "stop"],
             ["dlq", "list"], ["dlq", "retry"], ["config", "set"], ["config", "get"],
             ["config", "list"], ["config", "show"], ["cancel"], ["signal"], ["pause"],
@@ -14,6 +15,9 @@ COMMANDS = [["enqueue"], ["status"], ["list"], ["show"], ["logs"], ["metrics"], 
             ["queue", "pause"], ["queue", "resume"], ["queue", "remove"], ["cron", "add"],
             ["cron", "list"], ["cron", "remove"], ["cron", "pause"], ["cron", "resume"],
             ["cron", "run"], ["context", "list"], ["context", "use"], ["context", "show"]]
+#: Groups that are commands too: a bare `queuectl metrics` prints the report (its callback
+#: runs without a subcommand), `metrics serve` serves it.
+RUNNABLE_GROUPS = [["metrics"]]
 #: Commands people are not meant to type, hidden from help (`worker start` runs `worker run`
 #: in each child).
 INTERNAL = [["worker", "run"]]
