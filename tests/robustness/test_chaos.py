@@ -114,7 +114,8 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
             problems.append(f"{job_id}: {job.attempts} attempts but {len(rows)} recorded runs")
         if kind == "ok" and [m.exit_code for m in written] != [0]:
             problems.append(f"{job_id}: written results {[m.exit_code for m in written]}")
-        if kind == "flaky" and (written[-1].exit_code != 0 or job.attempts < 2
+        if kind == "flaky" and (written[-1].exit_code != 0
+                                or job.attempts + job.lost_starts < 2
                                 or [m.exit_code for m in written[:-1]] not in ([], [1])):
             problems.append(f"{job_id}: flaky results {[m.exit_code for m in written]}, "
                             f"{job.attempts} attempts")

@@ -8,7 +8,7 @@ import subprocess
 from tests.cli.test_worker_stop import workers_dir
 
 
-def test_stray_files_in_the_workers_directory_are_left_alone(cli, env):
+def test_stray_files_in_the_workers_directory_are_left_alone(clean, cli, env):
     directory = workers_dir(env)
     strays = [directory / name for name in ("backup copy.pid", "-1.pid", "007.pid", "0.pid")]
     for path in strays:
@@ -20,7 +20,7 @@ def test_stray_files_in_the_workers_directory_are_left_alone(cli, env):
     assert all(path.exists() for path in strays)
 
 
-def test_a_stale_pid_file_naming_another_process_is_not_signalled(cli, env):
+def test_a_stale_pid_file_naming_another_process_is_not_signalled(clean, cli, env):
     directory = workers_dir(env)
     bystander = subprocess.Popen(["sleep", "60"])
     try:
