@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import typer
 
 from queuectl import settings
+from queuectl.cli import output
 from queuectl.db import migrate
 from queuectl.store import quick
 
@@ -67,17 +68,29 @@ def doctor(ctx: typer.Context) -> None:
         info = quick.server_info(conn)
         local_now = before + timedelta(seconds=info.round_trip / 2)
         schema, current = _schema_line(info.revision)
-        workers = quick.status(conn).workers if info.revision else []
+        status = quick.status(conn) if info.revision else None
+    workers = status.workers if status else []
     hosts = sorted({w.host for w in workers})
     rows = [
         ("server", f"PostgreSQL {info.version}"),
         ("schema", schema),
         ("live workers", f"{len(workers)}" + (f" on {', '.join(hosts)}" if hosts else "")),
+        *_claiming_rows(status),
         ("clock", _skew_line(info.now, local_now, info.round_trip)),
     ]
     _print(rows)
     if not current:
         raise typer.Exit(code=1)
+
+
+def _claiming_rows(status: quick.QuickStatus | None) -> list[tuple[str, str]]:
+    """Whether the fleet claims (nothing without a schema to ask)."""
+    if status is None:
+        return []
+    if status.claiming_paused_since is None:
+        return [("claiming", "on")]
+    return [("claiming", output.claiming_paused_line(status.claiming_paused_since)
+             .removeprefix("claiming is "))]
 
 
 def _print(rows: list[tuple[str, str]]) -> None:
