@@ -108,7 +108,7 @@ def job_state(state: str, paused_at: datetime | None) -> str:
 def claiming_paused_line(since: datetime) -> str:
     """What every overview says while `pause --all` holds."""
     return (f"claiming is paused across the fleet since {fmt_time(since)}: no worker starts "
-            "new jobs (running jobs go on; `queuectl resume --all` restarts it)")
+            "new jobs (`queuectl resume --all` restarts it)")
 
 
 def short(text: str | None, n: int = 48) -> str:
