@@ -544,7 +544,7 @@
         ["Started", running && !j.started_at ? "– (claimed, not started yet)" : stampAgo(j.started_at)],
         ["Finished", running ? "– (running)" : stampAgo(j.finished_at)],
         ...(running && j.finished_at ? [["Last run ended", h("span", { id: "last-run" },
-          stampAgo(j.finished_at), ` after ${duration(j.duration)}, exit code ${j.exit_code === null ? "–" : j.exit_code}`)]] : []),
+          stampAgo(j.finished_at), `; took ${duration(j.duration)}, exit code ${j.exit_code === null ? "–" : j.exit_code}`)]] : []),
         ["Updated", stampAgo(j.updated_at)],
       ];
       replace(box,
