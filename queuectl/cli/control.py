@@ -155,18 +155,24 @@ def wait(
     """Block until every job has finished.
 
     One line per job with its final state; exit 0 if all completed, 1 if any ended otherwise,
-    2 on timeout.
+    2 on timeout (after the lines of the jobs that did finish, and an error naming the
+    others).
 
     Example: queuectl wait 6db8 7a1c --timeout 600
     """
     jobs = follow.wait_for_jobs(ctx.obj.engine(), ids=job_ids, timeout=timeout,
                                 progress=_progress)
-    if jobs is None:
-        typer.echo(f"error: timed out after {timeout:g}s waiting for {len(job_ids)} job(s)",
-                   err=True)
-        raise typer.Exit(code=2)
     for job in jobs:
-        typer.echo(f"{output.escape(job.id)} {job.state.value}")
+        if job.state.finished:
+            typer.echo(f"{output.escape(job.id)} {job.state.value}")
+    left = [j for j in jobs if not j.state.finished]
+    if left:
+        named = ", ".join(f"{j.id} ({output.job_state(j.state.value, j.paused_at)})"
+                          for j in left)
+        typer.echo(output.escape(
+            f"error: timed out after {timeout:g}s: {output.plural(len(left), 'job')} of "
+            f"{len(jobs)} not finished yet: {named}"), err=True)
+        raise typer.Exit(code=2)
     raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in jobs) else 1)
 
 

@@ -6,7 +6,6 @@ import typer
 
 from queuectl import serialize, store
 from queuectl.cli import complete, output, params
-from queuectl.core.records import JobState
 
 __all__ = ["app"]
 
@@ -21,18 +20,21 @@ def list_(
                               max=params.MAX_LIMIT, help="At most this many jobs."),
     as_json: bool = typer.Option(False, "--json", help="Print machine-readable JSON."),
 ) -> None:
-    """Dead jobs, newest first, with their last error.
+    """Dead jobs, the latest to die first, with their last error.
 
     Example: queuectl dlq list --limit 20
     """
-    jobs = store.list_jobs(ctx.obj.engine(), state=JobState.DEAD, limit=limit)
+    jobs = store.list_dead_jobs(ctx.obj.engine(), limit=limit)
     if as_json:
         output.emit_json([serialize.job_json(j) for j in jobs])
         return
+    if not jobs:
+        typer.echo("no jobs", err=True)
+        return
     output.table(
-        [[j.id, output.short(j.command, 40), j.attempts, output.short(j.error, 60),
-          output.fmt_time(j.finished_at)] for j in jobs],
-        ["ID", "COMMAND", "ATTEMPTS", "LAST ERROR", "DIED"],
+        [[j.id, output.short(j.command, 40), output.fmt_runs(j.attempts, j.max_retries),
+          output.short(j.error, 60), output.fmt_time(j.finished_at)] for j in jobs],
+        ["ID", "COMMAND", "RUN", "LAST ERROR", "DIED"],
     )
 
 
@@ -53,7 +55,7 @@ def retry(
         raise typer.BadParameter("give either a job ID or --all")
     if all_:
         n = store.retry_all_dead(ctx.obj.engine())
-        typer.echo(f"{n} dead job(s) moved back to pending")
+        typer.echo(f"{output.plural(n, 'dead job')} moved back to pending")
         return
     job = store.retry_dead(ctx.obj.engine(), job_id=job_id)
     typer.echo(f"Job {job.id} moved back to pending")

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import typer
 
 from queuectl import db, settings
+from queuectl.cli import output
 from queuectl.db import migrate
 from queuectl.store import quick
 
@@ -67,9 +68,10 @@ def doctor(ctx: typer.Context) -> None:
         info = quick.server_info(conn)
         local_now = before + timedelta(seconds=info.round_trip / 2)
         schema, current = _schema_line(info.revision)
-        workers = quick.status(conn).workers if info.revision else []
+        status = quick.status(conn) if info.revision else None
         server = db.reached(conn)
         standbys = quick.replicas(conn)
+    workers = status.workers if status else []
     hosts = sorted({w.host for w in workers})
     rows = [
         ("connected to", server),
@@ -78,6 +80,7 @@ def doctor(ctx: typer.Context) -> None:
         ("server", f"PostgreSQL {info.version}"),
         ("schema", schema),
         ("live workers", f"{len(workers)}" + (f" on {', '.join(hosts)}" if hosts else "")),
+        *_claiming_rows(status),
         ("clock", _skew_line(info.now, local_now, info.round_trip)),
     ]
     _print(rows)
@@ -124,6 +127,16 @@ def _failover_line(target: settings.DatabaseTarget, standbys: list[quick.Replica
                 "front of the cluster): else list every node, "
                 "postgresql://USER@node1:5432,node2:5432,node3:5432/DB")
     return "one host and no replica streaming from it: nothing to fail over to"
+
+
+def _claiming_rows(status: quick.QuickStatus | None) -> list[tuple[str, str]]:
+    """Whether the fleet claims (nothing without a schema to ask)."""
+    if status is None:
+        return []
+    if status.claiming_paused_since is None:
+        return [("claiming", "on")]
+    return [("claiming", output.claiming_paused_line(status.claiming_paused_since)
+             .removeprefix("claiming is "))]
 
 
 def _print(rows: list[tuple[str, str]]) -> None:

@@ -92,11 +92,11 @@ def follow_output(engine: sa.Engine, *, job_id: str, write: Callable[[str], None
 
 def ending(job: Job) -> str | None:
     """One line (control characters escaped) saying how the followed run of a job that did
-    not complete ended, e.g. `job 6db8 ended dead after 3 runs: exit code 1`; None for a
-    completed job."""
+    not complete ended, e.g. `job 6db8 ended dead after run 4 of at most 4: exit code 1`;
+    None for a completed job."""
     if job.state is JobState.COMPLETED:
         return None
-    runs = f"{job.attempts} run{'' if job.attempts == 1 else 's'}"
+    runs = output.fmt_runs(job.attempts, job.max_retries)
     if job.state is JobState.DEAD:
         line = f"job {job.id} ended dead after {runs}"
     elif job.state is JobState.CANCELLED:
@@ -113,10 +113,10 @@ def ending(job: Job) -> str | None:
 
 def wait_for_jobs(engine: sa.Engine, *, ids: Sequence[str], timeout: float | None,
                   progress: Callable[[int, int], None] | None = None,
-                  interval: float = POLL) -> list[Job] | None:
-    """Block until every job has finished (completed, dead or cancelled); returns them in
-    the order given, or None when `timeout` seconds passed first. Unknown ids raise before
-    any waiting."""
+                  interval: float = POLL) -> list[Job]:
+    """Block until every job has finished (completed, dead or cancelled) or `timeout`
+    seconds passed; returns them in the order given, as last read (on a timeout some are
+    not finished). Unknown ids raise before any waiting."""
     exact = [store.get_job(engine, job_id=i).id for i in ids]
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
@@ -124,10 +124,8 @@ def wait_for_jobs(engine: sa.Engine, *, ids: Sequence[str], timeout: float | Non
         done = sum(j.state.finished for j in jobs)
         if progress is not None:
             progress(done, len(exact))
-        if done == len(exact):
+        if done == len(exact) or (deadline is not None and time.monotonic() >= deadline):
             return jobs
-        if deadline is not None and time.monotonic() >= deadline:
-            return None
         time.sleep(interval if deadline is None else
                    max(0.0, min(interval, deadline - time.monotonic())))
 

@@ -70,7 +70,6 @@ def enqueue(
         from queuectl.cli import follow
 
         waited = follow.wait_for_jobs(ctx.obj.engine(), ids=ids, timeout=None)
-        assert waited is not None  # no timeout
         for job in waited:
             typer.echo(f"{job.id} {job.state.value}", err=as_json)
         raise typer.Exit(code=0 if all(j.state is JobState.COMPLETED for j in waited) else 1)
@@ -135,8 +134,13 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "database": target.where,
             "context": target.context,
             "connected_to": server,
+            "claiming_paused": (None if result.claiming_paused_since is None
+                                else {"since": serialize.iso(result.claiming_paused_since)}),
         })
         return
+    if result.claiming_paused_since is not None:
+        line = output.claiming_paused_line(result.claiming_paused_since)
+        typer.echo(line[0].upper() + line[1:] + "\n")
     total = result.total or 1
     rows = [[s.upper(), n, f"{100 * n / total:.1f}%"] for s, n in result.counts.items()]
     if result.claimed:
@@ -187,9 +191,10 @@ def list_(
         typer.echo("no jobs", err=True)
         return
     output.table(
-        [[j.id, j.state.value, j.queue, output.short(j.command), j.attempts, j.priority,
-          output.fmt_time(j.run_at), output.fmt_time(j.updated_at)] for j in jobs],
-        ["ID", "STATE", "QUEUE", "COMMAND", "ATTEMPTS", "PRIORITY", "RUN_AT", "UPDATED"],
+        [[j.id, output.job_state(j.state.value, j.paused_at), j.queue, output.short(j.command),
+          output.fmt_runs(j.attempts, j.max_retries), j.priority, output.fmt_time(j.run_at),
+          output.fmt_time(j.updated_at)] for j in jobs],
+        ["ID", "STATE", "QUEUE", "COMMAND", "RUN", "PRIORITY", "RUN_AT", "UPDATED"],
     )
 
 
@@ -214,9 +219,12 @@ def show(
         ("id", job.id),
         ("command", job.command),
         ("state", job.state.value),
+        *_paused_fields(job),
         ("queue", job.queue),
-        ("attempts", f"{job.attempts}/{job.max_retries} (max_retries; at most "
-                     f"{job.max_retries + 1} runs)"),
+        ("runs", f"{output.fmt_runs(job.attempts, job.max_retries)}; "
+                 f"max_retries {job.max_retries}"),
+        *([("lost starts", f"{job.lost_starts} (rescued before the database knew they had "
+                           "started; not counted as runs)")] if job.lost_starts else []),
         ("priority", job.priority),
         ("run_at", output.fmt_time(job.run_at)),
         ("timeout", timeout),
@@ -228,10 +236,7 @@ def show(
         *_after_fields(ctx, job),
         ("cron", job.cron_name or "-"),
         ("created", output.fmt_time(job.created_at)),
-        ("started", output.fmt_time(job.started_at)),
-        ("finished", output.fmt_time(job.finished_at)),
-        ("duration", output.fmt_duration(job.duration)),
-        ("exit code", "-" if job.exit_code is None else job.exit_code),
+        *_run_fields(job),
         ("last error", job.error or "-"),
     ]
     width = max(len(k) for k, _ in fields) + 1
@@ -246,6 +251,32 @@ def show(
         typer.echo(output.escape(job.output.rstrip("\n"), keep="\n\t"))
     else:
         typer.echo("-")
+
+
+def _paused_fields(job: Job) -> list[tuple[str, str]]:
+    """`paused` for a running job that `pause` stopped (its process group got SIGSTOP)."""
+    if job.state is not JobState.PROCESSING or job.paused_at is None:
+        return []
+    return [("paused", f"{output.fmt_time(job.paused_at)} (SIGSTOP)")]
+
+
+def _run_fields(job: Job) -> list[tuple[str, str]]:
+    """The run's times and result. A running job's started is its current run's; its
+    finished, duration and exit code are still those of its previous run, so they are shown
+    apart, as that run's, not as this one's."""
+    code = "-" if job.exit_code is None else str(job.exit_code)
+    if job.state is not JobState.PROCESSING:
+        return [("started", output.fmt_time(job.started_at)),
+                ("finished", output.fmt_time(job.finished_at)),
+                ("duration", output.fmt_duration(job.duration)), ("exit code", code)]
+    fields = [("started", output.fmt_time(job.started_at) if job.started_at
+               else "- (claimed by a worker, not started yet)"),
+              ("finished", "- (running)"), ("duration", "- (running)"), ("exit code", "-")]
+    if job.finished_at is not None:
+        took = f" after {output.fmt_duration(job.duration)}" if job.duration is not None else ""
+        fields.append(("last run ended",
+                       f"{output.fmt_time(job.finished_at)}{took}, exit code {code}"))
+    return fields
 
 
 def _policy(job: Job) -> str:

@@ -21,7 +21,8 @@ from typing import Any
 
 import typer
 
-__all__ = ["emit_json", "escape", "fmt_duration", "fmt_time", "short", "table"]
+__all__ = ["claiming_paused_line", "emit_json", "escape", "fmt_duration", "fmt_runs",
+           "fmt_time", "job_state", "plural", "short", "table"]
 
 _ESCAPE_RE = re.compile(r"\\x[0-9a-f]{2}|\\[nrt]")
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
@@ -81,6 +82,33 @@ def fmt_duration(seconds: float | None) -> str:
     if days < 100:
         return f"{days}d{hours:02d}h"
     return f"{days:,}d"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """`1 job`, `2 jobs`, `0 jobs` (`words`: the plural when it is not `word` + s)."""
+    return f"{n} {word if n == 1 else (words or word + 's')}"
+
+
+def fmt_runs(attempts: int, max_retries: int) -> str:
+    """How far a job is through its runs, the one notation for people everywhere:
+    `run 2 of at most 4` (its current or last run; at most max_retries + 1), or `no run yet
+    (at most 4)`."""
+    most = max_retries + 1
+    if attempts <= 0:
+        return f"no run yet (at most {most})"
+    return f"run {attempts} of at most {most}"
+
+
+def job_state(state: str, paused_at: datetime | None) -> str:
+    """A job's state for a table cell: `processing (paused)` for a running job stopped by
+    `pause` (SIGSTOP), else the state."""
+    return f"{state} (paused)" if state == "processing" and paused_at is not None else state
+
+
+def claiming_paused_line(since: datetime) -> str:
+    """What every overview says while `pause --all` holds."""
+    return (f"claiming is paused across the fleet since {fmt_time(since)}: no worker starts "
+            "new jobs (`queuectl resume --all` restarts it)")
 
 
 def short(text: str | None, n: int = 48) -> str:

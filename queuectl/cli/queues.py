@@ -34,6 +34,9 @@ def list_(
     Example: queuectl queue list --json
     """
     queues = store.list_queues(ctx.obj.engine())
+    paused_since = store.claiming_paused_since(ctx.obj.engine())
+    if paused_since is not None:  # every queue reads as claiming while none is
+        typer.echo("note: " + output.claiming_paused_line(paused_since), err=True)
     if as_json:
         output.emit_json([serialize.queue_json(q) for q in queues])
         return

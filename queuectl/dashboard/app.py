@@ -98,7 +98,7 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     def job(job_id: str) -> dict[str, Any]:
         found = store.get_job(engine, job_id=_job_id(job_id))
         deps = store.get_dependencies(engine, job_id=found.id) if found.after else []
-        return {**serialize.job_json(found),
+        return {**_job_answer(found),
                 "dependencies": [{"id": i, "state": s.value} for i, s in deps]}
 
     @app.post("/api/jobs/{job_id}/retry",
@@ -153,7 +153,7 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
 
     def _steered(answer: store.Steered) -> dict[str, Any]:
         job = store.get_job(engine, job_id=answer.job_id)
-        return {**serialize.job_json(job), "note": answer.note}
+        return {**_job_answer(job), "note": answer.note}
 
     @app.post("/api/dlq/retry", summary="Move every dead job back to pending",
               responses=answers.responses(403))
@@ -196,6 +196,23 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
         return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _job_answer(job: Any) -> dict[str, Any]:
+    """One job as its page and the steering answers give it: the job's JSON, plus its runs
+    told apart. `finished_at`, `duration` and `exit_code` are those of the latest run that
+    ended, also while the next one runs or after a retry: `last_run` says so, and
+    `current_run` (null unless processing) is the run in progress (`started_at` null while it
+    is claimed, not started)."""
+    current = None
+    if job.state is JobState.PROCESSING:
+        current = {"number": job.attempts, "at_most": job.max_retries + 1,
+                   "started_at": serialize.iso(job.started_at)}
+    last = None
+    if job.finished_at is not None:
+        last = {"finished_at": serialize.iso(job.finished_at), "duration": job.duration,
+                "exit_code": job.exit_code}
+    return {**serialize.job_json(job), "current_run": current, "last_run": last}
 
 
 def _text(value: str | None, name: str) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import exc as sa_exc
@@ -39,6 +40,7 @@ __all__ = [
     "append_output",
     "cancel_jobs",
     "claiming_paused",
+    "claiming_paused_since",
     "delete_finished_output",
     "live_workers",
     "pause_jobs",
@@ -247,6 +249,13 @@ def claiming_paused(engine: sa.Engine) -> bool:
     """True while `pause --all` holds."""
     with engine.connect() as conn:
         return fetch(conn, control_sql.switch_claiming_paused)[0].paused is True
+
+
+def claiming_paused_since(engine: sa.Engine) -> datetime | None:
+    """Since when `pause --all` holds (its first pause), or None while the fleet claims."""
+    with engine.connect() as conn:
+        rows = fetch(conn, control_sql.switch_claiming_paused_since)
+    return rows[0].since if rows else None
 
 
 def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]:

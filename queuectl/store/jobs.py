@@ -33,6 +33,7 @@ __all__ = [
     "get_dependencies",
     "get_job",
     "get_jobs",
+    "list_dead_jobs",
     "list_jobs",
     "retry_all_dead",
     "retry_dead",
@@ -100,6 +101,12 @@ def list_jobs(
     with db.translate_errors(engine), engine.connect() as conn:
         # Unprepared: each call is planned with its filters, the unused ones folded away.
         return [_job(r) for r in fetch(conn, jobs_sql.job_list, params, prepare=False)]
+
+
+def list_dead_jobs(engine: sa.Engine, *, limit: int = 100) -> list[Job]:
+    """Dead jobs, the latest death (finish time) first, without their output."""
+    with db.translate_errors(engine), engine.connect() as conn:
+        return [_job(r) for r in fetch(conn, jobs_sql.job_list_dead, {"limit": limit})]
 
 
 def count_states(engine: sa.Engine) -> dict[str, int]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from queuectl.core import configkeys
@@ -14,6 +15,7 @@ from queuectl.core.records import WorkerInfo
 from queuectl.store import sql
 from queuectl.store.statements import Statement
 from queuectl.store.statements import config as config_sql
+from queuectl.store.statements import control as control_sql
 from queuectl.store.statements import jobs as jobs_sql
 from queuectl.store.statements import workers as workers_sql
 
@@ -25,13 +27,15 @@ Fetch = Callable[[Statement, Mapping[str, Any] | None], list[Any]]
 
 @dataclass(frozen=True)
 class Status:
-    """Counts per state, the total, the average completed duration and the live workers."""
+    """Counts per state, the total, the average completed duration, the live workers and
+    since when `pause --all` holds (None: the fleet claims)."""
 
     counts: dict[str, int]  # processing: started runs only
     total: int
     avg_duration: float | None
     workers: list[WorkerInfo]
     claimed: int = 0  # processing, claimed ahead by a worker, not started yet
+    claiming_paused_since: datetime | None = None
 
 
 def config(fetch: Fetch) -> dict[str, Any]:
@@ -66,9 +70,12 @@ def workers(fetch: Fetch, live: float) -> list[WorkerInfo]:
 
 
 def status(fetch: Fetch) -> Status:
-    """Counts per state, total, average duration of completed runs, live workers."""
+    """Counts per state, total, average duration of completed runs, live workers, and since
+    when claiming is paused across the fleet."""
     by_state = counts(fetch, split_claimed=True)
     claimed = by_state.pop(sql.CLAIMED)
     [row] = fetch(jobs_sql.metric_avg_completed_duration, None)
+    paused = fetch(control_sql.switch_claiming_paused_since, None)
     return Status(by_state, sum(by_state.values()) + claimed, row.avg,
-                  workers(fetch, live_within(config(fetch))), claimed)
+                  workers(fetch, live_within(config(fetch))), claimed,
+                  paused[0].since if paused else None)

@@ -89,7 +89,7 @@ class Completer:
             return
         self.summary.requeued += len(back)
         for job_id in back:
-            log.info("job %s put back to pending (worker stopping; attempt not counted)", job_id)
+            log.info("job %s put back to pending (worker stopping; the run is not counted)", job_id)
 
     def flush(self, *, claim: int, worker_id: int, lease: float,
               start_now: int | None = None) -> list[store.Claimed]:

@@ -98,7 +98,7 @@ class Executor:
         """Run one claimed job and decide what its run means."""
         settings = self._settings()
         timeout_ms = job.timeout_ms or settings.job_timeout_ms
-        log.info("job %s started (attempt %d/%d): %s", job.id, job.attempts,
+        log.info("job %s started (run %d of at most %d): %s", job.id, job.attempts,
                  job.max_retries + 1, _short(job.command))
         started = time.monotonic()
         run_log = None if self.job_logs is None else self.job_logs.start(

@@ -119,7 +119,7 @@ class Upkeep:
             if lost is None:
                 log.warning("job %s rescued: its worker stopped heartbeating", job_id)
             elif lost.state is JobState.PENDING:
-                log.warning("job %s rescued before it started (not an attempt): its worker "
+                log.warning("job %s rescued before it started (not counted as a run): its worker "
                             "stopped heartbeating", job_id)
             else:
                 log.error("job %s dead (moved to the DLQ): %s", job_id, lost.error)

@@ -111,6 +111,30 @@ def test_retry_one_and_all(clean, client):
     assert scalar(clean, "SELECT count(*) FROM jobs WHERE state = 'dead'") == 0
 
 
+def test_job_answers_tell_the_current_run_from_the_last_one(clean, client):
+    store.enqueue_jobs(clean, specs=[JobSpec("again", "exit 1")])
+    [first] = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=60)
+    store.finish_runs(clean, results=[store.RunResult(
+        "again", first.run_id, JobState.FAILED, 1, "exited with code 1", "", False, 0.5,
+        retry_delay=0.0)], worker_id=1)
+    [second] = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=60)
+    job = client.get("/api/jobs/again").json()
+    assert job["current_run"]["number"] == 2 and job["current_run"]["at_most"] == 4
+    assert job["current_run"]["started_at"] is not None
+    assert job["last_run"]["finished_at"] == job["finished_at"] is not None
+    assert (job["last_run"]["duration"], job["last_run"]["exit_code"]) == (0.5, 1)
+    assert (job["attempts"], job["duration"], job["exit_code"]) == (2, 0.5, 1)  # as stored
+    store.enqueue_jobs(clean, specs=[JobSpec("new", "true")])
+    fresh = client.get("/api/jobs/new").json()
+    assert (fresh["current_run"], fresh["last_run"]) == (None, None)
+    store.finish_runs(clean, results=[store.RunResult(
+        "again", second.run_id, JobState.DEAD, 2, "exited with code 2", "", False, 0.25)],
+        worker_id=1)
+    retried = client.post("/api/jobs/again/retry", headers=ACTION).json()  # the retry answer
+    assert (retried["state"], retried["attempts"], retried["current_run"]) == ("pending", 0, None)
+    assert (retried["last_run"]["duration"], retried["last_run"]["exit_code"]) == (0.25, 2)
+
+
 def test_actions_refuse_cross_site_requests(clean, client):
     seed_standard(clean)
     # Actions are POST only; a GET of one does nothing, and "xss%2Fretry" is a job id (none).

@@ -11,6 +11,7 @@ import pytest
 from queuectl import store
 from queuectl.core import queuespec
 from queuectl.core.jobspec import JobSpec
+from queuectl.db.models import JobState
 from tests.conftest import wait_for
 from tests.dashboard.helpers import XSS, chromium_path, scalar, screenshot_path, seed_standard
 
@@ -247,3 +248,28 @@ def test_cron_page_runs_pauses_and_resumes_a_schedule(serve, clean, page_at):
     narrow.goto(server.url + "/#/cron")
     narrow.wait_for_selector("tr[data-name=often]")
     narrow.screenshot(path=screenshot_path("cron-narrow"), full_page=True)
+
+
+def test_job_page_shows_the_current_run_and_the_last_runs_end_apart(serve, clean, page_at):
+    store.enqueue_jobs(clean, specs=[JobSpec("again", "exit 1")])
+    [first] = store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=60)
+    store.finish_runs(clean, results=[store.RunResult(
+        "again", first.run_id, JobState.FAILED, 1, "exited with code 1", "", False, 0.5,
+        retry_delay=0.0)], worker_id=1)
+    store.claim_jobs(clean, worker_id=1, limit=1, lease_seconds=60)  # its second run
+    url = serve().url
+    page = page_at()
+    page.goto(url + "/#/jobs/again")
+    page.wait_for_selector("#last-run")
+    fields = dict(zip(page.locator("dl.fields dt").all_inner_texts(),
+                      page.locator("dl.fields dd").all_inner_texts(), strict=True))
+    assert fields["Run"] == "run 2 of at most 4"
+    assert (fields["Finished"], fields["Duration"], fields["Exit code"]) == \
+        ("– (running)", "– (running)", "–")
+    assert fields["Last run ended"].endswith(" ago; took 500 ms, exit code 1")
+    page.goto(url + "/#/jobs")
+    page.wait_for_selector("tr[data-id=again]")
+    assert "run 2 of at most 4" in page.inner_text("tr[data-id=again]")
+    page.goto(url + "/")
+    page.wait_for_selector("text=in the last hour")
+    assert "1 run in the last hour" in page.inner_text("main")  # its first run, failed

@@ -258,7 +258,7 @@ class Scenario:
         job = self.wait_state("needs-fix", "completed")
         check(job["attempts"] == 1, f"attempts after retry {job['attempts']}, expected reset")
         out = self.q("dlq", "retry", "--all")
-        check("2 dead job(s) moved back to pending" in out, f"dlq retry --all printed {out!r}")
+        check("2 dead jobs moved back to pending" in out, f"dlq retry --all printed {out!r}")
         self.wait_state("slow", "dead")
 
     def stop_workers(self) -> None:

@@ -74,7 +74,8 @@ def test_enqueue_follow_of_a_waiting_job_streams_it_and_exits_with_its_code(clea
             follower.wait()
     assert (follower.returncode, out) == (4, "after\n")
     assert err.splitlines() == ["Job late enqueued; following its output",
-                                "job late ended dead after 1 run: exited with code 4: after"]
+                                "job late ended dead after run 1 of at most 1: exited with code "
+                                "4: after"]
 
 
 def test_following_a_waiting_job_whose_dependency_is_cancelled_says_so(clean, cli, env):

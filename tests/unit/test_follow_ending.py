@@ -18,12 +18,12 @@ def job(state: JobState, *, attempts: int = 1, error: str | None = None) -> Job:
 
 @pytest.mark.parametrize(("ended", "line"), [
     (job(JobState.DEAD, attempts=3, error="exit code 1"),
-     "job 6db8 ended dead after 3 runs: exit code 1"),
-    (job(JobState.DEAD, attempts=1), "job 6db8 ended dead after 1 run"),
+     "job 6db8 ended dead after run 3 of at most 4: exit code 1"),
+    (job(JobState.DEAD, attempts=1), "job 6db8 ended dead after run 1 of at most 4"),
     (job(JobState.CANCELLED, attempts=0, error="dependency 5a dead"),
      "job 6db8 ended cancelled: dependency 5a dead"),
     (job(JobState.PENDING, attempts=2, error="worker lost"),
-     "job 6db8 is pending after 2 runs: worker lost"),
+     "job 6db8 is pending after run 2 of at most 4: worker lost"),
 ])
 def test_a_run_that_did_not_complete_is_said_in_one_line(ended, line):
     assert follow.ending(ended) == line
@@ -32,7 +32,8 @@ def test_a_run_that_did_not_complete_is_said_in_one_line(ended, line):
 def test_a_failed_run_says_when_it_is_retried_and_a_completed_one_says_nothing():
     line = follow.ending(job(JobState.FAILED, error="exit code 2"))
     assert line is not None
-    assert line.startswith("job 6db8 failed after 1 run; it will be retried at 2026-12-03 ")
+    assert line.startswith("job 6db8 failed after run 1 of at most 4; it will be retried at "
+                           "2026-12-03 ")
     assert line.endswith(": exit code 2")
     assert follow.ending(job(JobState.COMPLETED)) is None
 

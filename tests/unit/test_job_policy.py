@@ -3,6 +3,7 @@ outcome classification with the in-memory fakes, payload and config validation."
 
 from __future__ import annotations
 
+import logging
 import random
 
 import pytest
@@ -244,3 +245,10 @@ def test_a_lost_run_that_never_started_is_put_back_uncounted_until_lost_too_ofte
                            "last, worker 3 (pid 42 on h) stopped heartbeating")
     started = outcomes.lost_run(expired(started=True, ran_for=2.0), POLICY)
     assert (started.state, started.started) == (JobState.DEAD, True)  # an attempt, as ever
+
+
+def test_the_executor_logs_the_run_as_run_n_of_at_most_m(caplog):
+    executor = Executor(RunTable(), FakeRunner(), concurrency=1, settings=Settings)
+    with caplog.at_level(logging.INFO, logger="queuectl"):
+        executor.execute(job(attempts=2, max_retries=3))
+    assert "job j started (run 2 of at most 4): cmd" in [r.getMessage() for r in caplog.records]

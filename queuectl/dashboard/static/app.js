@@ -94,6 +94,16 @@
     return iso ? h("time", { datetime: iso, title: stamp(iso) }, ago(iso)) : "–";
   }
 
+  // How far a job is through its runs, as the CLI writes it: "run 2 of at most 4".
+  function runs(j) {
+    const most = j.max_retries + 1;
+    return j.attempts > 0 ? `run ${j.attempts} of at most ${most}` : `no run yet (at most ${most})`;
+  }
+
+  function plural(n, word) {
+    return `${num(n)} ${n === 1 ? word : word + "s"}`;
+  }
+
   function shortId(id) {
     return id.length > 13 ? id.slice(0, 8) + "…" : id;
   }
@@ -217,7 +227,7 @@
         stat("Oldest waiting", ov.oldest_waiting_age === null ? "–" : duration(ov.oldest_waiting_age),
           "age of the oldest due job"),
         stat("Throughput", `${perMin < 10 ? perMin.toFixed(1) : Math.round(perMin)}/min`,
-          `${num(ov.window_finished)} runs in the last hour`),
+          `${plural(ov.window_finished, "run")} in the last hour`),
         stat("Failure rate", ov.failure_rate === null ? "–" : `${(ov.failure_rate * 100).toFixed(1)}%`,
           `${num(ov.window_failures)} failed or dead, last hour`),
         stat("Avg duration", duration(ov.avg_duration), "completed runs, last hour"),
@@ -359,8 +369,8 @@
           queuePick, form));
     }
     const cols = dlq
-      ? ["ID", "Command", ["Attempts", "opt"], "Last error", ["Died", "opt"], ""]
-      : ["ID", "State", ["Queue", "opt"], "Command", ["Attempts", "opt"], ["Created", "opt"], ["Duration", "opt"]];
+      ? ["ID", "Command", ["Run", "opt"], "Last error", ["Died", "opt"], ""]
+      : ["ID", "State", ["Queue", "opt"], "Command", ["Run", "opt"], ["Created", "opt"], ["Duration", "opt"]];
     replace(main, ...header,
       h("div", { class: "table-wrap" }, h("table", { class: "jobs" },
         h("thead", {}, h("tr", {}, cols.map((c) => Array.isArray(c) ? h("th", { class: c[1] }, c[0]) : h("th", {}, c)))),
@@ -372,7 +382,7 @@
         return h("tr", { "data-id": j.id },
           h("td", {}, jobLink(j.id)),
           h("td", {}, h("code", { title: j.command }, oneLine(j.command, 70))),
-          h("td", { class: "opt" }, `${j.attempts}/${j.max_retries + 1}`),
+          h("td", { class: "opt" }, runs(j)),
           h("td", { class: "err" }, oneLine(j.error, 90) || "–"),
           h("td", { class: "opt" }, when(j.finished_at)),
           h("td", {}, h("button", { type: "button", class: "small", onclick: () => retryOne(j.id) }, "Retry")));
@@ -382,7 +392,7 @@
         h("td", {}, badge(j.state)),
         h("td", { class: "opt mono" }, j.queue),
         h("td", {}, h("code", { title: j.command }, oneLine(j.command, 80))),
-        h("td", { class: "opt" }, `${j.attempts}/${j.max_retries + 1}`),
+        h("td", { class: "opt" }, runs(j)),
         h("td", { class: "opt" }, when(j.created_at)),
         h("td", { class: "opt" }, duration(j.duration)));
     }
@@ -513,9 +523,11 @@
       const fields = [
         ["State", [badge(j.state), j.paused_at && running ? h("span", { class: "muted" }, ` paused ${ago(j.paused_at)}`) : null]],
         ["Queue", h("a", { href: jobsHash("", "", j.queue), class: "mono" }, j.queue)],
-        ["Attempts", `${j.attempts} of ${j.max_retries + 1}`],
-        ["Exit code", j.exit_code === null ? "–" : String(j.exit_code)],
-        ["Duration", duration(j.duration)],
+        ["Run", runs(j)],
+        // A running job's exit code, duration and finish time are still its previous run's:
+        // shown under "Last run ended", not as this run's.
+        ["Exit code", running || j.exit_code === null ? "–" : String(j.exit_code)],
+        ["Duration", running ? "– (running)" : duration(j.duration)],
         ["Priority", String(j.priority)],
         ["Timeout", j.timeout === null ? "none" : duration(j.timeout / 1000)],
         ["Tags", j.tags.length ? j.tags.map((t) => h("span", { class: "tag" }, t)) : "–"],
@@ -529,8 +541,10 @@
         ["Cron", j.cron_name ? h("a", { href: "#/cron", id: "cron-name" }, j.cron_name) : "–"],
         ["Created", stampAgo(j.created_at)],
         ["Run at", stampAgo(j.run_at)],
-        ["Started", stampAgo(j.started_at)],
-        ["Finished", stampAgo(j.finished_at)],
+        ["Started", running && !j.started_at ? "– (claimed, not started yet)" : stampAgo(j.started_at)],
+        ["Finished", running ? "– (running)" : stampAgo(j.finished_at)],
+        ...(running && j.finished_at ? [["Last run ended", h("span", { id: "last-run" },
+          stampAgo(j.finished_at), `; took ${duration(j.duration)}, exit code ${j.exit_code === null ? "–" : j.exit_code}`)]] : []),
         ["Updated", stampAgo(j.updated_at)],
       ];
       replace(box,

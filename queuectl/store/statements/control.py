@@ -21,6 +21,7 @@ __all__ = [
     "job_retry_finished_many",
     "job_set_state",
     "switch_claiming_paused",
+    "switch_claiming_paused_since",
     "switch_pause_claiming",
     "switch_resume_claiming",
     "worker_request_stop_many",
@@ -30,6 +31,11 @@ __all__ = [
 switch_claiming_paused = Statement("switch_claiming_paused", """
     SELECT EXISTS (SELECT 1 FROM switches WHERE name = 'claiming' AND value = 'paused')
            AS paused""")
+
+#: Since when `pause --all` holds: one row while it does (its first `pause --all`), none
+#: while the fleet claims.
+switch_claiming_paused_since = Statement("switch_claiming_paused_since", """
+    SELECT updated_at AS since FROM switches WHERE name = 'claiming' AND value = 'paused'""")
 
 #: The jobs (resolved ids), every column and the run each is on, locked for a steering call.
 job_lock_many = Statement("job_lock_many", f"""
@@ -64,10 +70,14 @@ job_retry_finished_many = Statement("job_retry_finished_many", """
     WHERE jobs.id = t.id
     RETURNING jobs.id, jobs.state""")
 
-#: `pause --all`: the fleet stops claiming.
+#: `pause --all`: the fleet stops claiming. Pausing again keeps the time of the first pause
+#: (what `status` shows as "since").
 switch_pause_claiming = Statement("switch_pause_claiming", """
     INSERT INTO switches (name, value) VALUES ('claiming', 'paused')
-    ON CONFLICT (name) DO UPDATE SET value = 'paused', updated_at = now()""")
+    ON CONFLICT (name) DO UPDATE
+    SET value = 'paused',
+        updated_at = CASE WHEN switches.value = 'paused' THEN switches.updated_at
+                          ELSE now() END""")
 
 #: `resume --all`.
 switch_resume_claiming = Statement("switch_resume_claiming", """

@@ -22,6 +22,7 @@ __all__ = [
     "job_insert_many",
     "job_insert_many_unique",
     "job_list",
+    "job_list_dead",
     "job_list_dead_key_free",
     "job_list_recent_ids",
     "job_listen_wake",
@@ -180,6 +181,15 @@ job_dependencies_locked_many = Statement("job_dependencies_locked_many", """
     SELECT d.job_id, d.depends_on, p.state FROM job_deps d JOIN jobs p ON p.id = d.depends_on
     WHERE d.job_id = ANY(CAST(%(ids)s AS text[]))
     ORDER BY p.id FOR SHARE OF p""")
+
+#: Dead jobs, the latest death first (their finish time; then the newest id), without their
+#: output: what `dlq list` shows.
+job_list_dead = Statement("job_list_dead", f"""
+    SELECT {LIST_COLUMNS}
+    FROM jobs
+    WHERE state = {sql.DEAD}
+    ORDER BY finished_at DESC NULLS LAST, id DESC
+    LIMIT %(limit)s""")
 
 #: Ids of the dead jobs, but those whose unique_key an unfinished job holds now.
 job_list_dead_key_free = Statement("job_list_dead_key_free", f"""

@@ -65,7 +65,7 @@ def test_list_show_and_prefixes(clean, cli):
     cli("enqueue", '[{"command": "echo a", "id": "d4e5f6a7-1"}, {"command": "echo b", '
                    '"id": "d4e5f6a7-2", "tags": ["nightly"]}, {"command": "c", "id": "zz"}]')
     table = cli("list").stdout
-    assert table.splitlines()[0].split() == ["ID", "STATE", "QUEUE", "COMMAND", "ATTEMPTS",
+    assert table.splitlines()[0].split() == ["ID", "STATE", "QUEUE", "COMMAND", "RUN",
                                              "PRIORITY", "RUN_AT", "UPDATED"]
     assert all(i in table for i in ("d4e5f6a7-1", "d4e5f6a7-2", "zz"))
     assert [j["id"] for j in json.loads(cli("list", "--state", "PENDING", "--limit", "2",
@@ -74,7 +74,8 @@ def test_list_show_and_prefixes(clean, cli):
         == ["d4e5f6a7-2"]
     assert json.loads(cli("list", "--state", "Completed", "--json").stdout) == []
     shown = cli("show", "zz").stdout
-    assert "command:" in shown and "state:" in shown and "attempts:   0/3" in shown
+    assert "command:" in shown and "state:" in shown
+    assert "runs:       no run yet (at most 4); max_retries 3" in shown
     assert json.loads(cli("show", "d4e5f6a7-2", "--json").stdout)["command"] == "echo b"
     line = one_error_line(cli("show", "d4e5"), 2)
     assert "d4e5f6a7-1" in line and "d4e5f6a7-2" in line
@@ -130,7 +131,7 @@ def test_new_jobs_take_max_retries_from_config(clean, cli):
 def test_dlq_commands_on_non_dead_jobs(clean, cli):
     cli("enqueue", '{"command": "x", "id": "alive"}')
     assert "not dead" in one_error_line(cli("dlq", "retry", "alive"), 1)
-    assert cli("dlq", "retry", "--all").stdout == "0 dead job(s) moved back to pending\n"
+    assert cli("dlq", "retry", "--all").stdout == "0 dead jobs moved back to pending\n"
     assert cli("dlq", "list", "--json").stdout.strip() == "[]"
 
 

@@ -32,7 +32,7 @@ def test_wait_exits_0_when_all_completed_1_otherwise_2_on_timeout(three, cli):
     assert (mixed.returncode, mixed.stdout) == (1, "ok completed\nbad dead\n")
     late = cli("wait", "p", "--timeout", "0.2")
     assert (late.returncode, late.stdout) == (2, "")
-    assert late.stderr == "error: timed out after 0.2s waiting for 1 job(s)\n"
+    assert late.stderr == "error: timed out after 0.2s: 1 job of 1 not finished yet: p (pending)\n"
 
 
 def test_refused_state_changes_exit_1_and_change_nothing(three, cli):
@@ -72,7 +72,7 @@ def test_logs_of_a_job_that_has_not_run(three, cli):
 
 def test_dlq_list_table_and_json(three, cli):
     table = cli("dlq", "list").stdout.splitlines()
-    assert table[0].split() == ["ID", "COMMAND", "ATTEMPTS", "LAST", "ERROR", "DIED"]
+    assert table[0].split() == ["ID", "COMMAND", "RUN", "LAST", "ERROR", "DIED"]
     assert [line.split()[0] for line in table[2:]] == ["bad"]
     assert [j["id"] for j in json.loads(cli("dlq", "list", "--json").stdout)] == ["bad"]
 
