@@ -33,7 +33,6 @@ def job_json(job: Job, *, env_values: bool = False) -> dict[str, Any]:
         "queue": job.queue,
         "state": job.state.value,
         "attempts": job.attempts,
-        "lost_starts": job.lost_starts,
         "max_retries": job.max_retries,
         "priority": job.priority,
         "run_at": iso(job.run_at),

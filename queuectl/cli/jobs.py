@@ -223,8 +223,6 @@ def show(
         ("queue", job.queue),
         ("runs", f"{output.fmt_runs(job.attempts, job.max_retries)}; "
                  f"max_retries {job.max_retries}"),
-        *([("lost starts", f"{job.lost_starts} (rescued before the database knew they had "
-                           "started; not counted as runs)")] if job.lost_starts else []),
         ("priority", job.priority),
         ("run_at", output.fmt_time(job.run_at)),
         ("timeout", timeout),

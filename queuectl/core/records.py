@@ -78,8 +78,6 @@ class Job:
     unique_key: str | None = None
     after: list[str] = field(default_factory=list)
     cron_name: str | None = None
-    #: Runs rescued before the database knew they had started (not counted as attempts).
-    lost_starts: int = 0
 
 
 @dataclass(frozen=True)

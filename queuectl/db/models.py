@@ -135,9 +135,6 @@ jobs = Table(
     Column("has_dependents", Boolean, nullable=False, server_default="false"),
     # The cron schedule that enqueued the job (`cron run` too); never set from enqueue JSON.
     Column("cron_name", Text(collation="C")),
-    # Runs rescued before they started (claimed, not started, when their worker died): not
-    # attempts, but counted so that a job lost that way again and again still ends.
-    Column("lost_starts", Integer, nullable=False, server_default="0"),
     CheckConstraint(f"state IN ({_state_list})", name="state"),
     CheckConstraint("retry_on IS NULL OR no_retry_on IS NULL", name="one_retry_list"),
     CheckConstraint("attempts >= 0 AND max_retries >= 0", name="counts"),

@@ -62,9 +62,6 @@ class RunResult:
     output_truncated: bool
     duration: float | None
     retry_delay: float = 0.0
-    # False only for the rescue of a run that never started (`upkeep.rescue_runs`): its
-    # attempt is given back, and `state` is pending or (lost too often) dead.
-    started: bool = True
 
 
 # --- claim, finish, requeue (the statements: `statements.runs`) ---------------------------

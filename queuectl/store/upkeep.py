@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import sqlalchemy as sa
 
@@ -44,8 +43,6 @@ class ExpiredRun:
     pid: int | None
     ran_for: float | None
     backoff_base: float | None = None  # the job's own, if it set one
-    started: bool = True  # False: claimed into a prefetch buffer, never started
-    lost_starts: int = 0  # how often the job's runs were rescued before they started
 
 
 def try_lead(engine: sa.Engine, *, worker_id: int, lease_seconds: float,
@@ -75,24 +72,11 @@ def expired_runs(engine: sa.Engine, *, limit: int = 500) -> list[ExpiredRun]:
 
 def rescue_runs(engine: sa.Engine, *, results: Sequence[RunResult]) -> list[str]:
     """Write the outcome decided for expired runs whose lease is still expired; returns the
-    rescued job ids (sorted) and wakes idle workers. A result with `started` false is a run
-    that never started: its attempt is given back and the job's `lost_starts` counted (it
-    goes pending, or dead as its `state` says), with no metrics row."""
+    rescued job ids (sorted) and wakes idle workers."""
     if not results:
         return []
-    started = [r for r in results if r.started]
-    unstarted = [r for r in results if not r.started]
-    rows: list[Any] = []
-    with _autocommit(engine).connect() as conn:  # each statement fenced on its own
-        if started:
-            rows += fetch(conn, runs_sql.job_rescue_if_expired_many,
-                          _result_params(started, None))
-        if unstarted:
-            rows += fetch(conn, runs_sql.job_rescue_unstarted_if_expired_many, {
-                "ids": [r.job_id for r in unstarted],
-                "run_ids": [r.run_id for r in unstarted],
-                "states": [r.state.value for r in unstarted],
-                "errors": [r.error for r in unstarted]})
+    with _autocommit(engine).connect() as conn:
+        rows = fetch(conn, runs_sql.job_rescue_if_expired_many, _result_params(results, None))
         if rows:
             _notify(conn, None)
     return sorted(r.id for r in rows)

@@ -8,11 +8,6 @@ side by side. Pure: no I/O, no clock, no threads.
   `retry_on`/`no_retry_on` (or the config's) does not retry sends it to `dead` at once, its
   error saying why; failures without an exit code, and lost runs, are always retryable.
 - A run interrupted by a hard shutdown does not count: the job goes back to pending.
-- A lost run that never started (claimed into a prefetch buffer, then its worker died) does
-  not count either: the job goes back to pending. Its lost starts are counted, though: the
-  job is forgiven `max_retries + 1` of them (as many as it may have runs), and the next one
-  sends it to the DLQ with an error that says so, so that a job whose workers keep dying
-  before they start it still ends.
 - A run cancelled by a user ends the job `cancelled`: not retried, not dead.
 """
 
@@ -25,7 +20,7 @@ from queuectl.core import backoff
 from queuectl.core.records import JobState
 from queuectl.worker.runner import Outcome
 
-__all__ = ["Decision", "cancelled_unstarted", "decide", "job_policy", "lost_run", "lost_start"]
+__all__ = ["Decision", "cancelled_unstarted", "decide", "job_policy", "lost_run"]
 
 
 @dataclass(frozen=True)
@@ -75,32 +70,15 @@ def decide(job: store.Claimed, outcome: Outcome, policy: backoff.Policy) -> Deci
 
 def lost_run(run: store.ExpiredRun, policy: backoff.Policy) -> store.RunResult:
     """The result recorded for a run whose worker stopped heartbeating ("worker lost"): always
-    retryable (no exit code), with the job's own backoff base and the config's jitter. A run
-    that never started is `lost_start`'s."""
-    who = f"worker {run.worker_id} (pid {run.pid} on {run.host})" if run.host else "its worker"
-    if not run.started:
-        return lost_start(run, who)
+    retryable (no exit code), with the job's own backoff base and the config's jitter."""
     state, delay, _ = backoff.after_failure(
         policy, attempts=run.attempts, max_retries=run.max_retries,
         job=backoff.JobPolicy(backoff_base=run.backoff_base))
+    who = f"worker {run.worker_id} (pid {run.pid} on {run.host})" if run.host else "its worker"
     return store.RunResult(
         job_id=run.id, run_id=run.run_id, state=state, exit_code=None,
         error=f"worker lost: {who} stopped heartbeating; the run was abandoned",
         output=None, output_truncated=False, duration=run.ran_for, retry_delay=delay,
-    )
-
-
-def lost_start(run: store.ExpiredRun, who: str) -> store.RunResult:
-    """The result for a lost run that never started: pending again, uncounted, or dead once
-    the job has lost more than `max_retries + 1` starts."""
-    lost, allowed = run.lost_starts + 1, run.max_retries + 1
-    dead = lost > allowed
-    error = (f"worker lost before the run started, {lost} times (the job allows {allowed}): "
-             f"last, {who} stopped heartbeating") if dead else None
-    return store.RunResult(
-        job_id=run.id, run_id=run.run_id, state=JobState.DEAD if dead else JobState.PENDING,
-        exit_code=None, error=error, output=None, output_truncated=False, duration=None,
-        started=False,
     )
 
 

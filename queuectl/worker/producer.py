@@ -93,8 +93,7 @@ class Producer:
         overlaps several runs: with one extra per slot, slots sat idle for 43% of a drain
         waiting for that round trip (py-spy), and 4 per slot drained 1.7x faster than 2
         (bench, 4 slots, interleaved). Not more: a worker killed with SIGKILL loses its
-        buffered jobs too, and they wait out its lease before another worker runs them
-        (their rescue does not count an attempt: they never started)."""
+        buffered jobs too, and their rescue counts an attempt like a running job's."""
         if self.avg_run is not None and self.avg_run < PREFETCH_BELOW:
             return PREFETCH_DEPTH * self.concurrency
         return self.concurrency

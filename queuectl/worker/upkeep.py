@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 
 from queuectl import errors, store
-from queuectl.core.records import JobState
 from queuectl.db.reconnect import Gate
 from queuectl.worker import outcomes
 from queuectl.worker.ports import Settings, Store
@@ -113,16 +112,8 @@ class Upkeep:
             log.warning("rescuing %d run(s) was refused (%s); rescuing each alone",
                         len(results), exc)
             rescued = [job_id for r in results for job_id in self._rescue_alone(r)]
-        unstarted = {r.job_id: r for r in results if not r.started}
         for job_id in rescued:
-            lost = unstarted.get(job_id)
-            if lost is None:
-                log.warning("job %s rescued: its worker stopped heartbeating", job_id)
-            elif lost.state is JobState.PENDING:
-                log.warning("job %s rescued before it started (not counted as a run): its worker "
-                            "stopped heartbeating", job_id)
-            else:
-                log.error("job %s dead (moved to the DLQ): %s", job_id, lost.error)
+            log.warning("job %s rescued: its worker stopped heartbeating", job_id)
 
     def _rescue_alone(self, result: store.RunResult) -> list[str]:
         """Rescue one run; one the server refuses goes to the DLQ with the server's error

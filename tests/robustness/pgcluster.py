@@ -340,8 +340,7 @@ class Ledger:
 def job_rows(engine: sa.Engine) -> dict[str, sa.Row]:
     with engine.connect() as conn:
         return {r.id: r for r in conn.execute(sa.text(
-            "SELECT id, state, attempts, lost_starts, max_retries, exit_code, error, finished_at "
-            "FROM jobs"))}
+            "SELECT id, state, attempts, max_retries, exit_code, error, finished_at FROM jobs"))}
 
 
 def metric_rows(engine: sa.Engine) -> dict[str, list[sa.Row]]:

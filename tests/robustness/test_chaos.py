@@ -114,8 +114,7 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
             problems.append(f"{job_id}: {job.attempts} attempts but {len(rows)} recorded runs")
         if kind == "ok" and [m.exit_code for m in written] != [0]:
             problems.append(f"{job_id}: written results {[m.exit_code for m in written]}")
-        if kind == "flaky" and (written[-1].exit_code != 0
-                                or job.attempts + job.lost_starts < 2
+        if kind == "flaky" and (written[-1].exit_code != 0 or job.attempts < 2
                                 or [m.exit_code for m in written[:-1]] not in ([], [1])):
             problems.append(f"{job_id}: flaky results {[m.exit_code for m in written]}, "
                             f"{job.attempts} attempts")
@@ -126,13 +125,9 @@ def audit(engine: sa.Engine, kinds: dict[str, str], ledger: Ledger, killed: dict
         if kind != "fail" and not any(r.end == "E" for r in runs):
             lost += 1
             problems.append(f"{job_id}: completed but its side effect never happened")
-        # A run its worker started from the prefetch buffer less than a heartbeat before it
-        # was killed is rescued as a lost start (the database never heard it started): it is
-        # given back, not counted as an attempt, and counted in lost_starts instead.
-        claims = job.attempts + job.lost_starts
-        if len(runs) > claims or len(runs) < len(written):
-            problems.append(f"{job_id}: {len(runs)} runs in the ledger, {job.attempts} attempts "
-                            f"+ {job.lost_starts} lost starts, {len(written)} results")
+        if len(runs) > job.attempts or len(runs) < len(written):
+            problems.append(f"{job_id}: {len(runs)} runs in the ledger, {job.attempts} claims, "
+                            f"{len(written)} results")
         # Runs beyond the recorded results must be ones whose worker was killed or fenced off.
         # A shell whose worker died while spawning it sees pid 1 as its parent from the start.
         blamable = sum(1 for r in runs if r.worker_pid in killed or (r.worker_pid, job_id) in cut

@@ -16,7 +16,7 @@ WITH r AS (
         run_at = CASE WHEN r.state = 'failed'
                       THEN now() + r.delay * interval '1 second' ELSE j.run_at END
     FROM r
-    WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = 'processing' AND j.lease_expires_at < now() AND j.started_at IS NOT NULL
+    WHERE j.id = r.id AND j.run_id = r.run_id AND j.state = 'processing' AND j.lease_expires_at < now()
     RETURNING j.id, j.run_id, j.attempts, r.state, r.exit_code, r.duration, j.run_at,
               j.started_at, j.queue
 ), ins AS (

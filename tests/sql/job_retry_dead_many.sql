@@ -1,6 +1,5 @@
 -- job_retry_dead_many
-UPDATE jobs SET state = t.state, attempts = 0, lost_starts = 0, run_at = now(),
-                updated_at = now()
+UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
 FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
 WHERE jobs.id = t.id AND jobs.state = 'dead'
 RETURNING jobs.id

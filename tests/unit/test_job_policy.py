@@ -229,24 +229,6 @@ def test_the_leader_rescues_lost_runs_with_jitter_and_the_job_backoff_base():
     assert max(delays) - min(delays) > 3
 
 
-def expired(**kw: object) -> store.ExpiredRun:
-    fields: dict[str, object] = {"id": "j", "run_id": 7, "attempts": 1, "max_retries": 0,
-                                 "worker_id": 3, "host": "h", "pid": 42, "ran_for": None,
-                                 "started": False, **kw}
-    return store.ExpiredRun(**fields)  # type: ignore[arg-type]
-
-
-def test_a_lost_run_that_never_started_is_put_back_uncounted_until_lost_too_often():
-    back = outcomes.lost_run(expired(), POLICY)
-    assert (back.state, back.started, back.error) == (JobState.PENDING, False, None)
-    ended = outcomes.lost_run(expired(lost_starts=1), POLICY)  # max_retries 0 forgives 1
-    assert (ended.state, ended.started) == (JobState.DEAD, False)
-    assert ended.error == ("worker lost before the run started, 2 times (the job allows 1): "
-                           "last, worker 3 (pid 42 on h) stopped heartbeating")
-    started = outcomes.lost_run(expired(started=True, ran_for=2.0), POLICY)
-    assert (started.state, started.started) == (JobState.DEAD, True)  # an attempt, as ever
-
-
 def test_the_executor_logs_the_run_as_run_n_of_at_most_m(caplog):
     executor = Executor(RunTable(), FakeRunner(), concurrency=1, settings=Settings)
     with caplog.at_level(logging.INFO, logger="queuectl"):

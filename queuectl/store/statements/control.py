@@ -64,8 +64,7 @@ job_clear_paused = Statement("job_clear_paused", """
 
 #: Finished jobs back, each to its state (pending or waiting), attempts reset.
 job_retry_finished_many = Statement("job_retry_finished_many", """
-    UPDATE jobs SET state = t.state, attempts = 0, lost_starts = 0, run_at = now(),
-                    updated_at = now()
+    UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
     WHERE jobs.id = t.id
     RETURNING jobs.id, jobs.state""")

@@ -42,8 +42,7 @@ LIST_COLUMNS = """id, command, state, attempts, max_retries, priority, run_at, t
 JOB_COLUMNS = """id, command, state, attempts, max_retries, priority, run_at, timeout_ms, tags,
            exit_code, error, output, output_truncated, created_at, updated_at, started_at,
            finished_at, duration, worker_id, run_id, lease_expires_at, paused_at, retry_on,
-           no_retry_on, backoff_base, cwd, env, queue, unique_key, has_dependents, cron_name,
-           lost_starts"""
+           no_retry_on, backoff_base, cwd, env, queue, unique_key, has_dependents, cron_name"""
 
 #: Wake idle workers: payload "" (something is due now) or an epoch time (due then).
 job_wake_notify = Statement("job_wake_notify", "SELECT pg_notify(%(ch)s, %(p)s)")
@@ -202,8 +201,7 @@ job_list_dead_key_free = Statement("job_list_dead_key_free", f"""
 #: Dead jobs back, each to its state (pending or waiting), attempts reset; one that is no
 #: longer dead (another retry moved it first) is left alone.
 job_retry_dead_many = Statement("job_retry_dead_many", f"""
-    UPDATE jobs SET state = t.state, attempts = 0, lost_starts = 0, run_at = now(),
-                    updated_at = now()
+    UPDATE jobs SET state = t.state, attempts = 0, run_at = now(), updated_at = now()
     FROM unnest(CAST(%(ids)s AS text[]), CAST(%(states)s AS text[])) AS t(id, state)
     WHERE jobs.id = t.id AND jobs.state = {sql.DEAD}
     RETURNING jobs.id""")

@@ -51,7 +51,6 @@ __all__ = [
     "job_finish_if_running_many",
     "job_requeue_if_running_many",
     "job_rescue_if_expired_many",
-    "job_rescue_unstarted_if_expired_many",
 ]
 
 
@@ -183,30 +182,10 @@ job_finish_if_running_many = Statement(
 job_finish_and_claim = Statement(
     "job_finish_and_claim", compose(finishing=True, claiming=True))
 
-#: The leader writes the outcome decided for expired runs whose lease is still expired (and
-#: that started: the unstarted are `job_rescue_unstarted_if_expired_many`'s).
+#: The leader writes the outcome decided for expired runs whose lease is still expired.
 job_rescue_if_expired_many = Statement("job_rescue_if_expired_many", f"""
-    WITH {_finish_ctes(fence=_IF_RUNNING + " AND j.lease_expires_at < now()"
-                       " AND j.started_at IS NOT NULL")}
+    WITH {_finish_ctes(fence=_IF_RUNNING + " AND j.lease_expires_at < now()")}
     SELECT id, run_id FROM upd""")
-
-#: Expired runs that never started (claimed into a prefetch buffer, then the worker died):
-#: their attempt is given back and `lost_starts` counted; `states` says pending (claimable at
-#: once, its last error kept) or dead (lost too often; `errors` says so). No metrics row:
-#: nothing ran. Fenced like the rescue, and on `started_at` still NULL.
-job_rescue_unstarted_if_expired_many = Statement("job_rescue_unstarted_if_expired_many", f"""
-    UPDATE jobs j
-    SET state = r.state, attempts = greatest(j.attempts - 1, 0),
-        lost_starts = j.lost_starts + 1, worker_id = NULL, lease_expires_at = NULL,
-        updated_at = now(),
-        run_at = CASE WHEN r.state = {sql.PENDING} THEN now() ELSE j.run_at END,
-        error = CASE WHEN r.state = {sql.PENDING} THEN j.error ELSE r.error END,
-        finished_at = CASE WHEN r.state = {sql.PENDING} THEN j.finished_at ELSE now() END
-    FROM unnest(CAST(%(ids)s AS text[]), CAST(%(run_ids)s AS bigint[]),
-                CAST(%(states)s AS text[]), CAST(%(errors)s AS text[]))
-         AS r(id, run_id, state, error)
-    WHERE {_IF_RUNNING} AND j.lease_expires_at < now() AND j.started_at IS NULL
-    RETURNING j.id, j.run_id""")
 
 #: The fallback for a run whose result the server refused (a trigger's error, say): the
 #: simplest fenced write there is, without output or metrics. Dead, not failed: a command whose

@@ -34,12 +34,10 @@ leader_attempt_elect = Statement("leader_attempt_elect", """
 leader_resign = Statement("leader_resign", """
     DELETE FROM leader WHERE name = %(name)s AND worker_id = %(worker_id)s""")
 
-#: Processing jobs whose lease expired, oldest expiry first; `started` is false for a run
-#: claimed into a prefetch buffer that never started (`lost_starts`: how often before).
+#: Processing jobs whose lease expired, oldest expiry first.
 job_list_expired = Statement("job_list_expired", f"""
     SELECT j.id, j.run_id, j.attempts, j.max_retries, j.worker_id, w.host, w.pid,
-           extract(epoch FROM now() - j.started_at)::float8 AS ran_for, j.backoff_base,
-           j.started_at IS NOT NULL AS started, j.lost_starts
+           extract(epoch FROM now() - j.started_at)::float8 AS ran_for, j.backoff_base
     FROM jobs j LEFT JOIN workers w ON w.id = j.worker_id
     WHERE j.state = {sql.PROCESSING} AND j.lease_expires_at < now()
     ORDER BY j.lease_expires_at
