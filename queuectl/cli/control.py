@@ -103,7 +103,7 @@ def pause(
     """
     _ids_or_all(job_ids, all_)
     if all_:
-        store.set_claiming(ctx.obj.engine(), paused=True)
+        store.set_claiming(ctx.obj.engine(), paused=True, client=_client())
         typer.echo("Claiming paused across the fleet; running jobs go on "
                    "(`queuectl resume --all` restarts it)")
         return
@@ -185,3 +185,14 @@ def register(app: typer.Typer) -> None:
     app.command()(retry)
     app.command()(wait)
 
+
+def _client() -> str:
+    """This client as it reports itself in what it records: OS user@host."""
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid
+        user = "?"
+    return f"{user}@{socket.gethostname()}"

@@ -135,7 +135,8 @@ def _claiming_rows(status: quick.QuickStatus | None) -> list[tuple[str, str]]:
         return []
     if status.claiming_paused_since is None:
         return [("claiming", "on")]
-    return [("claiming", output.claiming_paused_line(status.claiming_paused_since)
+    return [("claiming", output.claiming_paused_line(status.claiming_paused_since,
+                                                     status.claiming_paused_by)
              .removeprefix("claiming is "))]
 
 

@@ -135,11 +135,13 @@ def status(ctx: typer.Context, as_json: bool = JSON_OPT) -> None:
             "context": target.context,
             "connected_to": server,
             "claiming_paused": (None if result.claiming_paused_since is None
-                                else {"since": serialize.iso(result.claiming_paused_since)}),
+                                else {"since": serialize.iso(result.claiming_paused_since),
+                                      "by": result.claiming_paused_by}),
         })
         return
     if result.claiming_paused_since is not None:
-        line = output.claiming_paused_line(result.claiming_paused_since)
+        line = output.claiming_paused_line(result.claiming_paused_since,
+                                           result.claiming_paused_by)
         typer.echo(line[0].upper() + line[1:] + "\n")
     total = result.total or 1
     rows = [[s.upper(), n, f"{100 * n / total:.1f}%"] for s, n in result.counts.items()]

@@ -105,10 +105,11 @@ def job_state(state: str, paused_at: datetime | None) -> str:
     return f"{state} (paused)" if state == "processing" and paused_at is not None else state
 
 
-def claiming_paused_line(since: datetime) -> str:
+def claiming_paused_line(since: datetime, by: str | None = None) -> str:
     """What every overview says while `pause --all` holds."""
-    return (f"claiming is paused across the fleet since {fmt_time(since)}: no worker starts "
-            "new jobs (`queuectl resume --all` restarts it)")
+    who = f", by {escape(by)}" if by else ""
+    return (f"claiming is paused across the fleet since {fmt_time(since)}{who}: no worker "
+            "starts new jobs (`queuectl resume --all` restarts it)")
 
 
 def short(text: str | None, n: int = 48) -> str:

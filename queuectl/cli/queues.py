@@ -36,7 +36,7 @@ def list_(
     queues = store.list_queues(ctx.obj.engine())
     paused_since = store.claiming_paused_since(ctx.obj.engine())
     if paused_since is not None:  # every queue reads as claiming while none is
-        typer.echo("note: " + output.claiming_paused_line(paused_since), err=True)
+        typer.echo("note: " + output.claiming_paused_line(*paused_since), err=True)
     if as_json:
         output.emit_json([serialize.queue_json(q) for q in queues])
         return

@@ -11,6 +11,7 @@ import base64
 import binascii
 import json
 import signal
+import socket
 from collections import defaultdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +35,7 @@ __all__ = ["create_app"]
 STATIC = Path(__file__).resolve().parent / "static"
 _MAX_PAGE = 200
 _STATES = [s.value for s in JobState]
+_DASHBOARD_CLIENT = f"the dashboard on {socket.gethostname()}"
 
 def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     """The dashboard application on `engine`, protected by `guard`."""
@@ -128,7 +130,7 @@ def create_app(engine: sa.Engine, *, guard: security.Guard) -> FastAPI:
     @app.post("/api/fleet/pause", summary="Stop claiming across the fleet",
               responses=answers.responses(403))
     def fleet_pause() -> dict[str, bool]:
-        store.set_claiming(engine, paused=True)
+        store.set_claiming(engine, paused=True, client=_DASHBOARD_CLIENT)
         return {"claiming_paused": True}
 
     @app.post("/api/fleet/resume", summary="Restart claiming across the fleet",

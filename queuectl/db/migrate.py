@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = ["SCHEMA_HEAD", "connect_ready", "ensure_schema", "migrate", "script_location"]
 
 #: The Alembic revision this code expects; tests check it equals the scripts' head.
-SCHEMA_HEAD = "0008"
+SCHEMA_HEAD = "0009"
 
 # Arbitrary constant: the advisory lock key all queuectl migrations share.
 _LOCK_KEY = 0x71756575  # "queu"

@@ -276,6 +276,8 @@ switches = Table(
     Column("name", Text, primary_key=True),
     Column("value", Text, nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=_now),
+    # Who set it: the database login and the client it reported (0009).
+    Column("set_by", Text),
 )
 
 # Settings of named queues (a queue without a row has none). `rate_next_at` is the earliest time

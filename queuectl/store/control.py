@@ -235,11 +235,12 @@ def retry_jobs(engine: sa.Engine, *, ids: Sequence[str]) -> list[Steered]:
             for j, _ in jobs]
 
 
-def set_claiming(engine: sa.Engine, *, paused: bool) -> None:
-    """Stop (paused=True) or restart claiming across the whole fleet."""
+def set_claiming(engine: sa.Engine, *, paused: bool, client: str = "unknown client") -> None:
+    """Stop (paused=True) or restart claiming across the whole fleet; a pause records the
+    database login and `client` (as the client reports itself: OS user@host, the dashboard)."""
     with engine.begin() as conn:
         if paused:
-            run(conn, control_sql.switch_pause_claiming)
+            run(conn, control_sql.switch_pause_claiming, {"client": client})
         else:
             run(conn, control_sql.switch_resume_claiming)
             _notify(conn, "")
@@ -251,11 +252,12 @@ def claiming_paused(engine: sa.Engine) -> bool:
         return fetch(conn, control_sql.switch_claiming_paused)[0].paused is True
 
 
-def claiming_paused_since(engine: sa.Engine) -> datetime | None:
-    """Since when `pause --all` holds (its first pause), or None while the fleet claims."""
+def claiming_paused_since(engine: sa.Engine) -> tuple[datetime, str | None] | None:
+    """Since when `pause --all` holds (its first pause) and who paused, or None while the
+    fleet claims."""
     with engine.connect() as conn:
         rows = fetch(conn, control_sql.switch_claiming_paused_since)
-    return rows[0].since if rows else None
+    return (rows[0].since, rows[0].by) if rows else None
 
 
 def take_controls(engine: sa.Engine, *, run_ids: Sequence[int]) -> list[Control]:

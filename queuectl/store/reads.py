@@ -36,6 +36,7 @@ class Status:
     workers: list[WorkerInfo]
     claimed: int = 0  # processing, claimed ahead by a worker, not started yet
     claiming_paused_since: datetime | None = None
+    claiming_paused_by: str | None = None
 
 
 def config(fetch: Fetch) -> dict[str, Any]:
@@ -78,4 +79,4 @@ def status(fetch: Fetch) -> Status:
     paused = fetch(control_sql.switch_claiming_paused_since, None)
     return Status(by_state, sum(by_state.values()) + claimed, row.avg,
                   workers(fetch, live_within(config(fetch))), claimed,
-                  paused[0].since if paused else None)
+                  paused[0].since if paused else None, paused[0].by if paused else None)

@@ -1,2 +1,3 @@
 -- switch_claiming_paused_since
-SELECT updated_at AS since FROM switches WHERE name = 'claiming' AND value = 'paused'
+SELECT updated_at AS since, set_by AS by FROM switches
+WHERE name = 'claiming' AND value = 'paused'

@@ -35,7 +35,8 @@ switch_claiming_paused = Statement("switch_claiming_paused", """
 #: Since when `pause --all` holds: one row while it does (its first `pause --all`), none
 #: while the fleet claims.
 switch_claiming_paused_since = Statement("switch_claiming_paused_since", """
-    SELECT updated_at AS since FROM switches WHERE name = 'claiming' AND value = 'paused'""")
+    SELECT updated_at AS since, set_by AS by FROM switches
+    WHERE name = 'claiming' AND value = 'paused'""")
 
 #: The jobs (resolved ids), every column and the run each is on, locked for a steering call.
 job_lock_many = Statement("job_lock_many", f"""
@@ -72,11 +73,14 @@ job_retry_finished_many = Statement("job_retry_finished_many", """
 #: `pause --all`: the fleet stops claiming. Pausing again keeps the time of the first pause
 #: (what `status` shows as "since").
 switch_pause_claiming = Statement("switch_pause_claiming", """
-    INSERT INTO switches (name, value) VALUES ('claiming', 'paused')
+    INSERT INTO switches (name, value, set_by)
+    VALUES ('claiming', 'paused', session_user || ' (' || %(client)s || ')')
     ON CONFLICT (name) DO UPDATE
     SET value = 'paused',
         updated_at = CASE WHEN switches.value = 'paused' THEN switches.updated_at
-                          ELSE now() END""")
+                          ELSE now() END,
+        set_by = CASE WHEN switches.value = 'paused' THEN switches.set_by
+                      ELSE excluded.set_by END""")
 
 #: `resume --all`.
 switch_resume_claiming = Statement("switch_resume_claiming", """

@@ -7,8 +7,10 @@ process: these tests are in process)."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import re
+import socket
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -44,9 +46,13 @@ def test_status_says_since_when_claiming_is_paused_across_the_fleet(clean, cli):
     cli("pause", "--all")
     since = json.loads(cli("status", "--json").stdout)["claiming_paused"]["since"]
     assert datetime.fromisoformat(since).utcoffset() is not None
+    by = json.loads(cli("status", "--json").stdout)["claiming_paused"]["by"]
+    client = f"{getpass.getuser()}@{socket.gethostname()}"
+    assert by == f"postgres ({client})"  # the database login, and the client as it reports
     first = cli("status").stdout.splitlines()[0]
     assert re.fullmatch(r"Claiming is paused across the fleet since \d{4}-\d\d-\d\d "
-                        r"\d\d:\d\d:\d\d [+-]\d\d:\d\d: no worker starts new jobs .*"
+                        r"\d\d:\d\d:\d\d [+-]\d\d:\d\d, by " + re.escape(by)
+                        + r": no worker starts new jobs .*"
                         r"`queuectl resume --all` restarts it\)", first), first
     cli("pause", "--all")  # again: still paused since the first time
     assert json.loads(cli("status", "--json").stdout)["claiming_paused"]["since"] == since
