@@ -52,7 +52,7 @@ def families(snap: store.MetricsSnapshot) -> Iterator[Metric]:
     yield jobs
     runs = CounterMetricFamily(
         "queuectl_job_runs", "Finished runs by outcome (completed, failed = will retry, "
-        "dead = out of retries), from the metrics table.", labels=["outcome"])
+        "dead = out of retries, cancelled), from the metrics table.", labels=["outcome"])
     for outcome, n in snap.outcomes.items():
         runs.add_metric([outcome], n)
     yield runs
