@@ -38,7 +38,8 @@ ensure_venv() {
     local want=$1 venv python stamp lock extra inputs
     venv=$(venv_dir)
     if [[ $want == test ]]; then
-        lock=requirements-dev.lock extra='[test]'
+        lock=requirements-dev.lock extra='[test,docs]'
+        [[ -f /.dockerenv ]] && extra='[test]'  # the host's run builds the docs
     else
         lock=requirements.lock extra=''
     fi

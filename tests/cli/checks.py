@@ -25,3 +25,15 @@ def host_port(db_url: str) -> str:
     """`host:port` of a database URL, as `status` and `doctor` print it."""
     url = make_url(db_url)
     return f"{url.host}:{url.port or 5432}"
+
+
+def userinfo(url: str) -> str:
+    """`user` or `user:password` of a database URL, percent-encoded for another URL's
+    authority (a testcontainers server needs its password)."""
+    from urllib.parse import quote
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    user = quote(parsed.username or "", safe="")
+    return f"{user}:{quote(parsed.password, safe='')}" if parsed.password else user

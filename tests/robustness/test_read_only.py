@@ -15,6 +15,7 @@ from tcpcount import CountingProxy
 from queuectl import store
 from queuectl.core.jobspec import JobSpec
 from queuectl.db.models import JobState
+from tests.cli.checks import userinfo
 from tests.cli.inprocess.test_multihost import closed_port
 from tests.conftest import wait_for
 
@@ -31,7 +32,7 @@ def test_a_read_only_server_is_an_outage_with_bounded_attempts(clean, env, worke
     closed = closed_port()
     hosts = f"127.0.0.1:{closed},127.0.0.1:{proxy.port}"
     try:
-        env["QUEUECTL_DATABASE_URL"] = f"postgresql://{url.username}@{hosts}/{database}"
+        env["QUEUECTL_DATABASE_URL"] = f"postgresql://{userinfo(db_url)}@{hosts}/{database}"
         workers.start(1)
         store.enqueue_jobs(clean, specs=[JobSpec("before", "true")])
         wait_for(lambda: store.get_job(clean, job_id="before").state is JobState.COMPLETED,

@@ -14,7 +14,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.cli.checks import host_port, one_error_line
+from tests.cli.checks import host_port, one_error_line, userinfo
 from tests.conftest import create_database, drop_database
 
 
@@ -28,12 +28,13 @@ def closed_port() -> int:
 def comma_url(db_url: str, closed: int, query: str = "") -> str:
     url = make_url(db_url)
     hosts = f"127.0.0.1:{closed},{host_port(db_url)}"
-    return f"postgresql://{url.username}@{hosts}/{url.database}" + (f"?{query}" if query else "")
+    return f"postgresql://{userinfo(db_url)}@{hosts}/{url.database}" + (
+        f"?{query}" if query else "")
 
 
 def param_url(db_url: str, closed: int) -> str:
     url = make_url(db_url)
-    return (f"postgresql://{url.username}@/{url.database}?host=127.0.0.1,{url.host}"
+    return (f"postgresql://{userinfo(db_url)}@/{url.database}?host=127.0.0.1,{url.host}"
             f"&port={closed},{url.port or 5432}&connect_timeout=3&sslmode=disable")
 
 
