@@ -10,6 +10,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     VIRTUAL_ENV=/opt/venv \
     QUEUECTL_VENV=/opt/venv \
+    QUEUECTL_IN_IMAGE=1 \
     QUEUECTL_HOME=/home/queuectl/.queuectl \
     PATH=/opt/venv/bin:$PATH
 

@@ -127,8 +127,8 @@ say "lint: ruff check, mypy --strict, lint-imports, mkdocs build --strict"
 "$VENV/bin/ruff" check queuectl tests bench scripts || lint=1
 "$VENV/bin/mypy" || lint=1
 "$VENV/bin/lint-imports" --no-cache >/dev/null || { "$VENV/bin/lint-imports" --no-cache || :; lint=1; }
-if [[ -f /.dockerenv ]]; then
-    say "docs: not built inside a container (the host's run builds them)"
+if [[ ${QUEUECTL_IN_IMAGE:-0} == 1 ]]; then
+    say "docs: not built inside the queuectl image (the host's run builds them)"
 else
     site=$(mktemp -d)
     # (Not --quiet: it hides the warnings that --strict counts.)

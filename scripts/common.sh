@@ -39,7 +39,9 @@ ensure_venv() {
     venv=$(venv_dir)
     if [[ $want == test ]]; then
         lock=requirements-dev.lock extra='[test,docs]'
-        [[ -f /.dockerenv ]] && extra='[test]'  # the host's run builds the docs
+        # Inside queuectl's own image the host's run builds the docs (its pip may not reach
+        # the docs stack).
+        [[ ${QUEUECTL_IN_IMAGE:-0} == 1 ]] && extra='[test]'
     else
         lock=requirements.lock extra=''
     fi
