@@ -48,7 +48,8 @@ def test_status_says_since_when_claiming_is_paused_across_the_fleet(clean, cli):
     assert datetime.fromisoformat(since).utcoffset() is not None
     by = json.loads(cli("status", "--json").stdout)["claiming_paused"]["by"]
     client = f"{getpass.getuser()}@{socket.gethostname()}"
-    assert by == f"postgres ({client})"  # the database login, and the client as it reports
+    login = clean.url.username  # the database login, then the client as it reports itself
+    assert by == f"{login} ({client})"
     first = cli("status").stdout.splitlines()[0]
     assert re.fullmatch(r"Claiming is paused across the fleet since \d{4}-\d\d-\d\d "
                         r"\d\d:\d\d:\d\d [+-]\d\d:\d\d, by " + re.escape(by)
