@@ -236,8 +236,10 @@ def test_chaos_kill_workers_and_restart_postgres(private_pg, make_workers, scrat
     # Lease 3s, heartbeat 0.5s: a killed worker's runs are rescued within a few seconds, while
     # the database is up. A kill whose rescue was due while PostgreSQL restarted is rescued
     # within as long after the server is back, plus the reconnect policy's longest wait (10 s):
-    # under load the restart alone can take tens of seconds.
-    bound = 3 + 0.5 + 5
+    # under load the restart alone can take tens of seconds. The killer picks the leader too
+    # (one kill in four): a rescue that waits for a new leader takes one leader lease more
+    # (lease - heartbeat = 2.5 s); a fresh-clone CI run at load 10 saw 10.3 s that way.
+    bound = 3 + 0.5 + 2.5 + 5
     normal = [lat for t, lat in zip(kill_times, latency, strict=True)
               if not restart_began - bound <= t <= back]
     outage = [t + lat - back for t, lat in zip(kill_times, latency, strict=True)
